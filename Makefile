@@ -1,0 +1,139 @@
+# reportd - personalized AI exposure report mailer.
+#
+#   make            build build/reportd (installs missing Debian packages first)
+#   make run        the demo: queue sample signups and deliver them locally
+#   make check      every test; ends with one "N passed, N failed" line
+#   make lint       cppcheck and clang-tidy
+#   make bench      benchmarks (not part of check)
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share/reportd
+SYSCONFDIR ?= /etc
+UNITDIR ?= /lib/systemd/system
+SYSUSERSDIR ?= /usr/lib/sysusers.d
+DESTDIR ?=
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+LDFLAGS ?=
+PKG_CONFIG ?= pkg-config
+
+BUILD := build
+OBJ := $(BUILD)/obj
+
+# Recursively expanded on purpose: pkg-config must run after deps.sh has
+# installed the -dev packages, i.e. when a recipe runs, not when make starts.
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl sqlite3 yaml-0.1)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs libcurl sqlite3 yaml-0.1)
+CMOCKA_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka)
+CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka)
+
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wvla -Wno-unused-parameter
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Idaemon $(PKG_CFLAGS) $(CFLAGS)
+
+SRCS := $(wildcard daemon/*.c)
+LIB_MODULES := $(filter-out main,$(basename $(notdir $(SRCS))))
+LIB_OBJS := $(LIB_MODULES:%=$(OBJ)/%.o)
+
+DEPS_STAMP := $(BUILD)/.deps-build
+TEST_DEPS_STAMP := $(BUILD)/.deps-test
+
+.PHONY: all run check unit spec pytest lint format bench install uninstall clean
+
+all: $(BUILD)/reportd
+
+$(DEPS_STAMP): scripts/deps.sh
+	@mkdir -p $(BUILD)
+	sh scripts/deps.sh build
+	@touch $@
+
+$(TEST_DEPS_STAMP): scripts/deps.sh
+	@mkdir -p $(BUILD)
+	sh scripts/deps.sh test
+	@touch $@
+
+$(OBJ)/%.o: daemon/%.c | $(DEPS_STAMP)
+	@mkdir -p $(OBJ)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libreportd.a: $(LIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/reportd: $(OBJ)/main.o $(BUILD)/libreportd.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+# Tests -------------------------------------------------------------------
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+SPEC_FILES := $(addprefix ../shared/mustache-spec/,comments.yml delimiters.yml \
+	interpolation.yml inverted.yml partials.yml sections.yml)
+
+$(BUILD)/tests/%.o: tests/unit/%.c | $(DEPS_STAMP) $(TEST_DEPS_STAMP)
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -MMD -MP -c -o $@ $<
+
+# Each test links the library archive: the linker takes only the modules it uses.
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/libreportd.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS) -lm
+
+$(BUILD)/tests/mustache_spec.o: tests/mustache_spec.c | $(DEPS_STAMP)
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/mustache-spec: $(BUILD)/tests/mustache_spec.o $(BUILD)/libreportd.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+unit: $(UNIT_BINS)
+spec: $(BUILD)/mustache-spec
+
+check: $(TEST_DEPS_STAMP) $(BUILD)/reportd $(UNIT_BINS) $(BUILD)/mustache-spec
+	sh scripts/check.sh $(UNIT_BINS) -- $(SPEC_FILES)
+
+run: $(BUILD)/reportd
+	sh scripts/deps.sh run
+	sh scripts/demo.sh
+
+bench: $(BUILD)/reportd
+	sh scripts/bench.sh
+
+lint: $(DEPS_STAMP)
+	sh scripts/deps.sh lint
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr --suppress=missingIncludeSystem -Idaemon --std=c11 daemon tests
+	clang-tidy --quiet $(SRCS) -- -std=c11 -D_GNU_SOURCE -Idaemon $(PKG_CFLAGS)
+
+format:
+	clang-format -i daemon/*.c daemon/*.h tests/unit/*.c tests/*.c
+
+install: $(BUILD)/reportd
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/templates/partials \
+		$(DESTDIR)$(DATADIR)/roles $(DESTDIR)$(SYSCONFDIR)/reportd/roles \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	install -m 0755 $(BUILD)/reportd $(DESTDIR)$(BINDIR)/reportd
+	install -m 0644 templates/*.mustache $(DESTDIR)$(DATADIR)/templates/
+	install -m 0644 templates/partials/*.mustache $(DESTDIR)$(DATADIR)/templates/partials/
+	install -m 0644 config/roles/*.yaml $(DESTDIR)$(DATADIR)/roles/
+	install -m 0644 config/reportd.yaml $(DESTDIR)$(DATADIR)/reportd.yaml.example
+	test -e $(DESTDIR)$(SYSCONFDIR)/reportd/reportd.yaml || \
+		install -m 0640 config/reportd.yaml $(DESTDIR)$(SYSCONFDIR)/reportd/reportd.yaml
+	for f in config/roles/*.yaml; do \
+		test -e $(DESTDIR)$(SYSCONFDIR)/reportd/roles/$${f##*/} || \
+		install -m 0644 $$f $(DESTDIR)$(SYSCONFDIR)/reportd/roles/; done
+	sed 's|@BINDIR@|$(BINDIR)|g' systemd/reportd.service > $(DESTDIR)$(UNITDIR)/reportd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/reportd.service
+	install -m 0644 systemd/reportd.sysusers $(DESTDIR)$(SYSUSERSDIR)/reportd.conf
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/reportd $(DESTDIR)$(UNITDIR)/reportd.service \
+		$(DESTDIR)$(SYSUSERSDIR)/reportd.conf
+	rm -rf $(DESTDIR)$(DATADIR)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(wildcard $(OBJ)/*.d $(BUILD)/tests/*.d)

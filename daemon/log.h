@@ -1,0 +1,44 @@
+/*
+ * log.h - logging in the manner of OpenSMTPD's log.h.
+ *
+ * log_warn() appends the errno text, log_warnx() does not.  Every line goes
+ * to stderr as one event, prefixed with the module that logged it; under
+ * systemd (JOURNAL_STREAM set) each line starts with the "<N>" syslog
+ * priority that journald reads.  Each .c file defines LOG_MODULE before it
+ * includes this header.
+ */
+#ifndef REPORTD_LOG_H
+#define REPORTD_LOG_H
+
+#define LOG_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* syslog(3) priorities, as journald reads them from "<N>". */
+enum log_priority {
+    LOG_PRIO_ERR = 3,
+    LOG_PRIO_WARNING = 4,
+    LOG_PRIO_NOTICE = 5,
+    LOG_PRIO_INFO = 6,
+    LOG_PRIO_DEBUG = 7,
+};
+
+/* verbose: 0 = info and above, 1 = debug too.  prefix: -1 auto, 0 off, 1 on. */
+void log_init(int verbose, int prefix);
+void log_setverbose(int verbose);
+int log_getverbose(void);
+
+void log_emit(enum log_priority prio, const char *module, int with_errno, const char *fmt, ...)
+    LOG_PRINTF(4, 5);
+
+#ifndef LOG_MODULE
+#define LOG_MODULE "reportd"
+#endif
+
+#define log_warn(...)   log_emit(LOG_PRIO_WARNING, LOG_MODULE, 1, __VA_ARGS__)
+#define log_warnx(...)  log_emit(LOG_PRIO_WARNING, LOG_MODULE, 0, __VA_ARGS__)
+#define log_crit(...)   log_emit(LOG_PRIO_ERR, LOG_MODULE, 1, __VA_ARGS__)
+#define log_critx(...)  log_emit(LOG_PRIO_ERR, LOG_MODULE, 0, __VA_ARGS__)
+#define log_notice(...) log_emit(LOG_PRIO_NOTICE, LOG_MODULE, 0, __VA_ARGS__)
+#define log_info(...)   log_emit(LOG_PRIO_INFO, LOG_MODULE, 0, __VA_ARGS__)
+#define log_debug(...)  log_emit(LOG_PRIO_DEBUG, LOG_MODULE, 0, __VA_ARGS__)
+
+#endif

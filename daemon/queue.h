@@ -1,0 +1,161 @@
+/*
+ * queue.h - the signup queue: a SQLite database that websites insert into
+ * and reportd works through.
+ *
+ * The schema is created and migrated here (PRAGMA user_version).  Producers
+ * own the columns they insert (see README, "Producer contract"); every other
+ * column belongs to reportd.  A signup's state changes in exactly one place,
+ * queue_transition(), which records the change in the history table and logs
+ * it, so every transition is visible and tested.
+ */
+#ifndef REPORTD_QUEUE_H
+#define REPORTD_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "signup.h"
+#include "util.h"
+
+/* Producers and the daemon share the file; wait this long for a lock. */
+#define QUEUE_BUSY_TIMEOUT_MS 5000
+/* The most signups one claim takes, whatever the config asks. */
+#define QUEUE_MAX_BATCH 1000
+
+enum signup_state {
+    SIGNUP_QUEUED,   /* waiting for its first attempt */
+    SIGNUP_SENDING,  /* claimed by a daemon (claimed_by, claim_until) */
+    SIGNUP_DEFERRED, /* a temporary failure; next attempt at next_attempt */
+    SIGNUP_HELD,     /* put aside by an operator */
+    SIGNUP_SENT,     /* delivered: sent_at, message_id, last_reply */
+    SIGNUP_FAILED,   /* permanent failure or expired: reason */
+    SIGNUP_REJECTED, /* invalid or duplicate input: reason */
+    SIGNUP_NSTATES
+};
+
+const char *signup_state_name(enum signup_state st);
+int signup_state_parse(const char *name, enum signup_state *st);
+
+/* A signup as stored, with reportd's bookkeeping. */
+struct signup_record {
+    struct signup signup;
+    /*
+     * Set when a producer's row cannot even be read into a signup (tasks not
+     * JSON, years not a number): "tasks: not a JSON array".  The daemon
+     * rejects such a row with this reason.
+     */
+    char *load_error;
+    enum signup_state state;
+    int attempts;
+    int64_t updated_ms;
+    int64_t next_attempt_ms;
+    int64_t sent_ms;
+    char *message_id;
+    char *last_reply; /* the server's last reply, verbatim */
+    char *reason;     /* why it was deferred, failed or rejected */
+    char *claimed_by; /* "host:pid" */
+    int64_t claim_until_ms;
+};
+
+void signup_record_free(struct signup_record *r);
+
+struct queue;
+
+/* Opens (creating and migrating) the database.  -1 with err on failure. */
+int queue_open(struct queue **qp, const char *path, char *err);
+void queue_close(struct queue *q);
+const char *queue_path(const struct queue *q);
+
+/* --- producer side ------------------------------------------------------ */
+
+enum enqueue_result {
+    ENQUEUE_ADDED,
+    ENQUEUE_DUPLICATE, /* the address is already queued, in flight or sent */
+};
+
+/*
+ * Queues n already-validated signups in one transaction (all or nothing).
+ * ids[i] gets the new id, or the existing signup's id for a duplicate;
+ * a duplicate inside the batch counts as a duplicate too.
+ */
+int queue_enqueue(struct queue *q, const struct signup *s, size_t n, int64_t *ids,
+                  enum enqueue_result *res, char *err);
+
+/* --- reading ------------------------------------------------------------ */
+
+/* 0 found, 1 no such signup, -1 error. */
+int queue_get(struct queue *q, int64_t id, struct signup_record *r, char *err);
+/* The newest signup for an address (compared as email_key()): 0, 1 none, -1. */
+int queue_find_email(struct queue *q, const char *email, int64_t *id, char *err);
+
+struct queue_stats {
+    int64_t count[SIGNUP_NSTATES];
+    int64_t oldest_waiting_ms; /* created time of the oldest queued/deferred; 0 none */
+    int64_t last_error_id;     /* 0 when nothing ever failed */
+    int64_t last_error_ms;
+    char last_error[ERRLEN];
+};
+
+int queue_stats(struct queue *q, struct queue_stats *st, char *err);
+
+/* Calls fn for each signup (all states when state < 0), oldest first; fn != 0 stops. */
+typedef int (*queue_list_fn)(void *arg, const struct signup_record *r);
+int queue_list(struct queue *q, int state, queue_list_fn fn, void *arg, char *err);
+
+struct queue_event {
+    int64_t at_ms;
+    int has_from; /* the first event (creation) has no from state */
+    enum signup_state from;
+    enum signup_state to;
+    const char *detail;
+};
+
+typedef int (*queue_event_fn)(void *arg, const struct queue_event *ev);
+int queue_history(struct queue *q, int64_t id, queue_event_fn fn, void *arg, char *err);
+
+/* --- state changes ------------------------------------------------------ */
+
+/* What a transition records besides the new state; unset fields stay as they are. */
+struct transition {
+    const char *detail;      /* for the history and the log: why */
+    const char *reason;      /* stored as reason (deferred, failed, rejected) */
+    const char *reply;       /* the server's reply, stored as last_reply */
+    const char *message_id;  /* stored when sent */
+    int64_t next_attempt_ms; /* when deferred; 0 = now */
+    int count_attempt;       /* 1 when this ends a delivery attempt */
+    const char *claimed_by;  /* when claiming */
+    int64_t claim_until_ms;
+};
+
+/*
+ * The one function that changes a signup's state: from -> to, only if the
+ * signup is still in from (so two processes never both move it).  Refuses
+ * transitions the state machine does not have.  Returns 0, 1 when the
+ * signup was not in from (someone else moved it), -1 on error.
+ */
+int queue_transition(struct queue *q, int64_t id, enum signup_state from, enum signup_state to,
+                     const struct transition *t, char *err);
+
+/* --- daemon side -------------------------------------------------------- */
+
+/*
+ * Claims up to max due signups (queued, or deferred and due at now_ms) for
+ * owner until now_ms + lease_ms, in one transaction.  A later signup for an
+ * address already sent, in flight or queued earlier is rejected as a
+ * duplicate here rather than returned.  *out is an array of *n records.
+ */
+int queue_claim(struct queue *q, const char *owner, int64_t now_ms, int64_t lease_ms, int max,
+                struct signup_record **out, size_t *n, char *err);
+void queue_claim_free(struct signup_record *v, size_t n);
+
+/*
+ * Takes back claims whose lease ran out, and at once those held by a process
+ * on this host (owner "host:pid") that no longer exists.  They return to the
+ * state they were claimed from.  *n gets the number taken back.
+ */
+int queue_recover(struct queue *q, const char *host, int64_t now_ms, int *n, char *err);
+
+/* Deletes a signup and its history (a subscriber's personal data).  0, 1 none, -1. */
+int queue_purge(struct queue *q, int64_t id, char *err);
+
+#endif

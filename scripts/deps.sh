@@ -1,0 +1,49 @@
+#!/bin/sh
+# Installs the Debian packages a make target needs, and only the missing ones.
+# Usage: scripts/deps.sh build|test|run|lint
+# As root it runs apt-get; otherwise it prints the exact apt-get line and fails,
+# so that a build never half-works on a machine without its libraries.
+set -eu
+
+build_pkgs="gcc make pkg-config libcurl4-openssl-dev libsqlite3-dev libyaml-dev ca-certificates"
+run_pkgs="python3 python3-aiosmtpd sqlite3"
+test_pkgs="libcmocka-dev python3 python3-pytest python3-aiosmtpd postfix openssl sqlite3 valgrind"
+lint_pkgs="cppcheck clang-tidy clang-format"
+
+case "${1:-build}" in
+build) want="$build_pkgs" ;;
+run) want="$build_pkgs $run_pkgs" ;;
+test) want="$build_pkgs $test_pkgs" ;;
+lint) want="$build_pkgs $lint_pkgs" ;;
+*)
+    echo "usage: $0 build|test|run|lint" >&2
+    exit 64
+    ;;
+esac
+
+missing=""
+for p in $want; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "reportd: missing Debian packages. Install them with:" >&2
+    echo "  sudo apt-get install -y$missing" >&2
+    exit 1
+fi
+
+echo "reportd: installing Debian packages:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Postfix is wanted only for its smtp-sink test server; answer its questions
+# so the install never stops to ask, and keep it from listening on port 25.
+if echo "$missing" | grep -q postfix; then
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+fi
+# The package lists may be missing or stale on a fresh machine.
+if ! apt-get install -y -q --no-install-recommends $missing >/dev/null 2>&1; then
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends $missing
+fi
