@@ -110,7 +110,7 @@ int value_map_set(struct value *map, const char *key, struct value *val)
     size_t i, cap;
     char *k;
 
-    if (map == NULL || val == NULL || map->type != VALUE_MAP)
+    if (map == NULL || key == NULL || val == NULL || map->type != VALUE_MAP)
         goto fail;
     for (i = 0; i < map->u.map.n; i++) {
         p = &map->u.map.pairs[i];

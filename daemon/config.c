@@ -1,0 +1,981 @@
+/*
+ * config.c - reads reportd.yaml into struct config.
+ *
+ * The file is described by one table of keys (dotted name, section, kind,
+ * field).  Loading walks the YAML mappings against that table, so unknown,
+ * duplicate, missing and mistyped keys are found in one place; then the
+ * cross-checks look at keys that depend on each other.  Every problem becomes
+ * one "file:line:column: key: message" line, and a key whose value was wrong
+ * is left out of the cross-checks so one mistake gives one message.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "queue.h"
+#include "yamldoc.h"
+
+/* More parallel sessions than this looks like abuse to any relay. */
+#define CONFIG_MAX_CONNECTIONS 16
+/* A year: a longer duration is a typo, and now + duration stays far from overflow. */
+#define CONFIG_MAX_DURATION_MS (365LL * 24 * 60 * 60 * 1000)
+/* RFC 5321: a path holds at most 256 octets including the angle brackets. */
+#define CONFIG_ADDRESS_MAX 254
+/* RFC 1035: 253 characters of name, 63 per label. */
+#define CONFIG_DOMAIN_MAX 253
+#define CONFIG_LABEL_MAX  63
+/* An unknown key this many edits from a known one is probably that key mistyped. */
+#define CONFIG_SUGGEST_DISTANCE 2
+/* ... and at most one edit per this many characters of the unknown key. */
+#define CONFIG_SUGGEST_SHARE 3
+/* Known keys are short; a longer unknown key is not compared for a suggestion. */
+#define CONFIG_KEY_MAX 32
+/* Values quoted back in messages are cut here so one line stays one line. */
+#define CONFIG_SHOW_MAX 60
+/* Room for CONFIG_SHOW_MAX characters each escaped as \xNN, plus "...". */
+#define CONFIG_SHOW_LEN (CONFIG_SHOW_MAX * 4 + 8)
+/* Big enough for the longest formatted duration ("365d23h59m59s999ms"). */
+#define CONFIG_DURATION_LEN 32
+/* Characters that would make a bare address ambiguous inside a header. */
+#define ADDRESS_SPECIALS "<>()[],;:\\\""
+
+#define MS_PER_SECOND 1000LL
+#define MS_PER_MINUTE (60 * MS_PER_SECOND)
+#define MS_PER_HOUR   (60 * MS_PER_MINUTE)
+#define MS_PER_DAY    (24 * MS_PER_HOUR)
+
+enum key_kind {
+    KIND_SECTION,  /* a mapping of further keys */
+    KIND_TEXT,     /* a non-empty string without control characters */
+    KIND_ADDRESS,  /* a bare mail address: local@domain */
+    KIND_DOMAIN,   /* a host name */
+    KIND_DURATION, /* "30s", "5m", "1h30m" */
+    KIND_INT,      /* a whole number within [min, max] */
+    KIND_RATE,     /* a number >= 0 */
+    KIND_BOOL,     /* true/false, yes/no, on/off */
+    KIND_TLS,      /* starttls, implicit, none */
+};
+
+enum key_id {
+    K_QUEUE,
+    K_QUEUE_PATH,
+    K_POLL_INTERVAL,
+    K_BATCH_SIZE,
+    K_LEASE,
+    K_LIFETIME,
+    K_RETRY_MIN,
+    K_RETRY_MAX,
+    K_ROLES_DIR,
+    K_TEMPLATES_DIR,
+    K_SENDER,
+    K_FROM,
+    K_NAME,
+    K_REPLY_TO,
+    K_MESSAGE_ID_DOMAIN,
+    K_SMTP,
+    K_URL,
+    K_TLS,
+    K_CA_FILE,
+    K_USERNAME,
+    K_PASSWORD_FILE,
+    K_PASSWORD,
+    K_CONNECT_TIMEOUT,
+    K_TIMEOUT,
+    K_IDLE_TIMEOUT,
+    K_CONNECTIONS,
+    K_RATE_LIMIT,
+    K_LOG,
+    K_VERBOSE,
+    K_COUNT
+};
+
+/* The parent of a top-level key. */
+#define TOP (-1)
+
+struct key {
+    const char *name; /* dotted, exactly as messages show it */
+    int parent;       /* the section's key_id, or TOP */
+    enum key_kind kind;
+    int required;
+    size_t offset;    /* of the field in struct config; unused for sections */
+    int64_t min, max; /* KIND_INT only */
+};
+
+#define FIELD(f) offsetof(struct config, f)
+
+static const struct key keys[K_COUNT] = {
+    [K_QUEUE] = {"queue", TOP, KIND_SECTION, 1, 0, 0, 0},
+    [K_QUEUE_PATH] = {"queue.path", K_QUEUE, KIND_TEXT, 1, FIELD(queue_path), 0, 0},
+    [K_POLL_INTERVAL] = {"queue.poll_interval", K_QUEUE, KIND_DURATION, 0, FIELD(poll_interval_ms),
+                         0, 0},
+    [K_BATCH_SIZE] = {"queue.batch_size", K_QUEUE, KIND_INT, 0, FIELD(batch_size), 1,
+                      QUEUE_MAX_BATCH},
+    [K_LEASE] = {"queue.lease", K_QUEUE, KIND_DURATION, 0, FIELD(lease_ms), 0, 0},
+    [K_LIFETIME] = {"queue.lifetime", K_QUEUE, KIND_DURATION, 0, FIELD(lifetime_ms), 0, 0},
+    [K_RETRY_MIN] = {"queue.retry_min", K_QUEUE, KIND_DURATION, 0, FIELD(retry_min_ms), 0, 0},
+    [K_RETRY_MAX] = {"queue.retry_max", K_QUEUE, KIND_DURATION, 0, FIELD(retry_max_ms), 0, 0},
+    [K_ROLES_DIR] = {"roles_dir", TOP, KIND_TEXT, 1, FIELD(roles_dir), 0, 0},
+    [K_TEMPLATES_DIR] = {"templates_dir", TOP, KIND_TEXT, 1, FIELD(templates_dir), 0, 0},
+    [K_SENDER] = {"sender", TOP, KIND_SECTION, 1, 0, 0, 0},
+    [K_FROM] = {"sender.from", K_SENDER, KIND_ADDRESS, 1, FIELD(from_address), 0, 0},
+    [K_NAME] = {"sender.name", K_SENDER, KIND_TEXT, 0, FIELD(from_name), 0, 0},
+    [K_REPLY_TO] = {"sender.reply_to", K_SENDER, KIND_ADDRESS, 0, FIELD(reply_to), 0, 0},
+    [K_MESSAGE_ID_DOMAIN] = {"sender.message_id_domain", K_SENDER, KIND_DOMAIN, 0,
+                             FIELD(message_id_domain), 0, 0},
+    [K_SMTP] = {"smtp", TOP, KIND_SECTION, 1, 0, 0, 0},
+    [K_URL] = {"smtp.url", K_SMTP, KIND_TEXT, 1, FIELD(smtp_url), 0, 0},
+    [K_TLS] = {"smtp.tls", K_SMTP, KIND_TLS, 0, FIELD(tls), 0, 0},
+    [K_CA_FILE] = {"smtp.ca_file", K_SMTP, KIND_TEXT, 0, FIELD(ca_file), 0, 0},
+    [K_USERNAME] = {"smtp.username", K_SMTP, KIND_TEXT, 0, FIELD(username), 0, 0},
+    [K_PASSWORD_FILE] = {"smtp.password_file", K_SMTP, KIND_TEXT, 0, FIELD(password_file), 0, 0},
+    [K_PASSWORD] = {"smtp.password", K_SMTP, KIND_TEXT, 0, FIELD(password), 0, 0},
+    [K_CONNECT_TIMEOUT] = {"smtp.connect_timeout", K_SMTP, KIND_DURATION, 0,
+                           FIELD(connect_timeout_ms), 0, 0},
+    [K_TIMEOUT] = {"smtp.timeout", K_SMTP, KIND_DURATION, 0, FIELD(timeout_ms), 0, 0},
+    [K_IDLE_TIMEOUT] = {"smtp.idle_timeout", K_SMTP, KIND_DURATION, 0, FIELD(idle_timeout_ms), 0,
+                        0},
+    [K_CONNECTIONS] = {"smtp.connections", K_SMTP, KIND_INT, 0, FIELD(connections), 1,
+                       CONFIG_MAX_CONNECTIONS},
+    [K_RATE_LIMIT] = {"smtp.rate_limit", K_SMTP, KIND_RATE, 0, FIELD(rate_limit), 0, 0},
+    [K_LOG] = {"log", TOP, KIND_SECTION, 0, 0, 0, 0},
+    [K_VERBOSE] = {"log.verbose", K_LOG, KIND_BOOL, 0, FIELD(verbose), 0, 0},
+};
+
+static const struct {
+    const char *name;
+    enum tls_mode mode;
+} tls_modes[] = {
+    {"starttls", TLS_STARTTLS},
+    {"implicit", TLS_IMPLICIT},
+    {"none", TLS_NONE},
+};
+
+/* One load in progress: where each key was found, and which values were wrong. */
+struct load {
+    struct yamldoc *yd;
+    struct config *c;
+    struct diag *d;
+    const yaml_node_t *key_node[K_COUNT];
+    const yaml_node_t *value_node[K_COUNT];
+    unsigned char bad[K_COUNT];
+};
+
+void config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->poll_interval_ms = 5 * MS_PER_SECOND;
+    c->batch_size = 50;
+    c->lease_ms = 2 * MS_PER_MINUTE;
+    c->lifetime_ms = 5 * MS_PER_DAY;
+    c->retry_min_ms = 1 * MS_PER_MINUTE;
+    c->retry_max_ms = 1 * MS_PER_HOUR;
+    c->tls = TLS_STARTTLS;
+    c->connect_timeout_ms = 10 * MS_PER_SECOND;
+    c->timeout_ms = 60 * MS_PER_SECOND;
+    c->idle_timeout_ms = 30 * MS_PER_SECOND;
+    c->connections = 1;
+    c->rate_limit = 0;
+    c->verbose = 0;
+}
+
+void config_free(struct config *c)
+{
+    free(c->path);
+    free(c->queue_path);
+    free(c->roles_dir);
+    free(c->templates_dir);
+    free(c->from_name);
+    free(c->from_address);
+    free(c->reply_to);
+    free(c->message_id_domain);
+    free(c->smtp_url);
+    free(c->ca_file);
+    free(c->username);
+    free(c->password_file);
+    if (c->password)
+        explicit_bzero(c->password, strlen(c->password));
+    free(c->password);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Messages --------------------------------------------------------------- */
+
+/* Copies s for a message: control characters, quotes and backslashes escaped, long values cut. */
+static const char *shown(const char *s, char *out)
+{
+    size_t used = 0, n;
+
+    for (n = 0; n < CONFIG_SHOW_MAX && s[n] != '\0'; n++) {
+        unsigned char ch = (unsigned char)s[n];
+
+        if (ch < 0x20 || ch == 0x7f)
+            used += (size_t)snprintf(out + used, CONFIG_SHOW_LEN - used, "\\x%02x", ch);
+        else if (ch == '"' || ch == '\\')
+            used += (size_t)snprintf(out + used, CONFIG_SHOW_LEN - used, "\\%c", ch);
+        else
+            out[used++] = (char)ch;
+    }
+    out[used] = '\0';
+    if (s[n] != '\0')
+        memcpy(out + used, "...", sizeof("..."));
+    return out;
+}
+
+UTIL_PRINTF(4, 5)
+static void report(struct load *l, const yaml_node_t *at, const char *key, const char *fmt, ...)
+{
+    char msg[ERRLEN];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    yamldoc_diag(l->d, l->yd, at, "%s: %s", key, msg);
+}
+
+/*
+ * Reports at key id (its value, or where it should have been) and marks it
+ * wrong, so the cross-checks that follow leave it alone.
+ */
+UTIL_PRINTF(3, 4) static void report_key(struct load *l, enum key_id id, const char *fmt, ...)
+{
+    char msg[ERRLEN];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    l->bad[id] = 1;
+    report(l, l->value_node[id], keys[id].name, "%s", msg);
+}
+
+/* The key a problem between two is reported at: the first, unless only the second was set. */
+static enum key_id located(const struct load *l, enum key_id first, enum key_id second)
+{
+    return l->value_node[first] || !l->value_node[second] ? first : second;
+}
+
+static const char *kind_name(enum key_kind kind)
+{
+    switch (kind) {
+    case KIND_SECTION:
+        return "a mapping";
+    case KIND_TEXT:
+        return "a string";
+    case KIND_ADDRESS:
+        return "a mail address";
+    case KIND_DOMAIN:
+        return "a domain name";
+    case KIND_DURATION:
+        return "a duration like 30s";
+    case KIND_INT:
+        return "a whole number";
+    case KIND_RATE:
+        return "a number";
+    case KIND_BOOL:
+        return "true or false";
+    case KIND_TLS:
+        return "one of starttls, implicit, none";
+    }
+    return "a value";
+}
+
+/* Fields ----------------------------------------------------------------- */
+
+static void *field(struct config *c, enum key_id id)
+{
+    return (char *)c + keys[id].offset;
+}
+
+static const char *last_component(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+
+    return dot ? dot + 1 : name;
+}
+
+static const char *section_name(int section)
+{
+    return section == TOP ? "" : keys[section].name;
+}
+
+static int find_key(int section, const char *name)
+{
+    int id;
+
+    for (id = 0; id < K_COUNT; id++)
+        if (keys[id].parent == section && strcmp(last_component(keys[id].name), name) == 0)
+            return id;
+    return -1;
+}
+
+/*
+ * Edits (insert, delete, replace, swap two neighbours) from a to b, or
+ * SIZE_MAX when either is too long to bother with.
+ */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t dist[CONFIG_KEY_MAX + 1][CONFIG_KEY_MAX + 1], la = strlen(a), lb = strlen(b), i, j;
+
+    if (la > CONFIG_KEY_MAX || lb > CONFIG_KEY_MAX)
+        return SIZE_MAX;
+    for (i = 0; i <= la; i++)
+        dist[i][0] = i;
+    for (j = 0; j <= lb; j++)
+        dist[0][j] = j;
+    for (i = 1; i <= la; i++) {
+        for (j = 1; j <= lb; j++) {
+            size_t best = dist[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+            if (dist[i - 1][j] + 1 < best)
+                best = dist[i - 1][j] + 1;
+            if (dist[i][j - 1] + 1 < best)
+                best = dist[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                dist[i - 2][j - 2] + 1 < best)
+                best = dist[i - 2][j - 2] + 1;
+            dist[i][j] = best;
+        }
+    }
+    return dist[la][lb];
+}
+
+/*
+ * The known key an unknown one was probably meant to be: a near spelling in
+ * the same section, or the same name in another section.  -1 when none.
+ */
+static int suggest_key(int section, const char *name)
+{
+    size_t best = CONFIG_SUGGEST_DISTANCE + 1;
+    int id, found = -1;
+
+    for (id = 0; id < K_COUNT; id++) {
+        size_t dist;
+
+        if (keys[id].parent != section)
+            continue;
+        dist = edit_distance(name, last_component(keys[id].name));
+        /* In a short name two edits leave little of it: "foo" is not "log". */
+        if (dist < best && dist * CONFIG_SUGGEST_SHARE <= strlen(name)) {
+            best = dist;
+            found = id;
+        }
+    }
+    if (found >= 0)
+        return found;
+    for (id = 0; id < K_COUNT; id++)
+        if (strcmp(name, last_component(keys[id].name)) == 0)
+            return id;
+    return -1;
+}
+
+static void report_unknown(struct load *l, const yaml_node_t *at, int section, const char *name)
+{
+    char full[ERRLEN], show[CONFIG_SHOW_LEN];
+    const char *prefix = section_name(section);
+    int hint = suggest_key(section, name);
+
+    shown(name, show);
+    snprintf(full, sizeof(full), "%s%s%s", prefix, *prefix ? "." : "", show);
+    if (hint < 0)
+        report(l, at, full, "unknown key \"%s\"", show);
+    else if (keys[hint].parent == section)
+        report(l, at, full, "unknown key \"%s\"; did you mean \"%s\"?", show,
+               last_component(keys[hint].name));
+    else
+        report(l, at, full, "unknown key \"%s\"; did you mean %s?", show, keys[hint].name);
+}
+
+/* Scalars ---------------------------------------------------------------- */
+
+/* Why s (len bytes as libyaml gave them) is not usable text, or NULL. */
+static const char *text_problem(const char *s, size_t len)
+{
+    const unsigned char *p;
+
+    if (len == 0)
+        return "must not be empty";
+    if (strlen(s) != len)
+        return "must not contain a NUL character";
+    for (p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return "must not contain control characters (tabs, line breaks)";
+    return NULL;
+}
+
+static int domain_ok(const char *s)
+{
+    size_t total = strlen(s), label = 0;
+    const char *p;
+
+    if (total == 0 || total > CONFIG_DOMAIN_MAX)
+        return 0;
+    for (p = s; *p; p++) {
+        if (*p == '.') {
+            if (label == 0 || p[-1] == '-')
+                return 0;
+            label = 0;
+        } else if (isalnum((unsigned char)*p) || *p == '-') {
+            if ((label == 0 && *p == '-') || ++label > CONFIG_LABEL_MAX)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return label > 0 && p[-1] != '-';
+}
+
+/* A deliberately simple check: ASCII local@domain, nothing a header could misread. */
+static int address_ok(const char *s)
+{
+    const char *at = strchr(s, '@'), *p;
+
+    if (at == NULL || at == s || strchr(at + 1, '@') || strlen(s) > CONFIG_ADDRESS_MAX)
+        return 0;
+    for (p = s; p < at; p++) {
+        unsigned char ch = (unsigned char)*p;
+
+        if (ch <= ' ' || ch >= 0x7f || strchr(ADDRESS_SPECIALS, ch))
+            return 0;
+    }
+    return domain_ok(at + 1);
+}
+
+static int store_string(struct load *l, enum key_id id, const char *s)
+{
+    char *copy = strdup(s);
+
+    if (copy == NULL) {
+        report_key(l, id, "out of memory");
+        return -1;
+    }
+    *(char **)field(l->c, id) = copy;
+    return 0;
+}
+
+static int parse_text(struct load *l, enum key_id id, const char *s, size_t len)
+{
+    const char *why = text_problem(s, len);
+
+    if (why) {
+        report_key(l, id, "%s", why);
+        return -1;
+    }
+    return store_string(l, id, s);
+}
+
+static int parse_address(struct load *l, enum key_id id, const char *s, size_t len)
+{
+    char show[CONFIG_SHOW_LEN];
+
+    if (strlen(s) != len || !address_ok(s)) {
+        report_key(l, id, "expected a bare address like reports@example.com, got \"%s\"",
+                   shown(s, show));
+        return -1;
+    }
+    return store_string(l, id, s);
+}
+
+static int parse_domain(struct load *l, enum key_id id, const char *s, size_t len)
+{
+    char show[CONFIG_SHOW_LEN];
+
+    if (strlen(s) != len || !domain_ok(s)) {
+        report_key(l, id, "expected a domain name like example.com, got \"%s\"", shown(s, show));
+        return -1;
+    }
+    return store_string(l, id, s);
+}
+
+static int parse_duration(struct load *l, enum key_id id, const char *s)
+{
+    char show[CONFIG_SHOW_LEN];
+    int64_t ms;
+
+    if (parse_duration_ms(s, &ms) == -1) {
+        report_key(l, id, "expected a duration like 30s, got \"%s\"", shown(s, show));
+        return -1;
+    }
+    if (ms == 0) {
+        report_key(l, id, "must be longer than 0, got \"%s\"", shown(s, show));
+        return -1;
+    }
+    if (ms > CONFIG_MAX_DURATION_MS) {
+        report_key(l, id, "must be at most 365d, got \"%s\"", shown(s, show));
+        return -1;
+    }
+    *(int64_t *)field(l->c, id) = ms;
+    return 0;
+}
+
+static int parse_int(struct load *l, enum key_id id, const char *s)
+{
+    char show[CONFIG_SHOW_LEN], *end;
+    long long n;
+
+    errno = 0;
+    n = strtoll(s, &end, 10);
+    if (!(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))) ||
+        *end != '\0' || errno != 0 || n < keys[id].min || n > keys[id].max) {
+        report_key(l, id, "expected a whole number from %lld to %lld, got \"%s\"",
+                   (long long)keys[id].min, (long long)keys[id].max, shown(s, show));
+        return -1;
+    }
+    *(int *)field(l->c, id) = (int)n;
+    return 0;
+}
+
+static int parse_rate(struct load *l, enum key_id id, const char *s)
+{
+    char show[CONFIG_SHOW_LEN], *end;
+    double x;
+
+    /* strtod alone would also take "inf", "nan" and hexadecimal. */
+    errno = 0;
+    x = strtod(s, &end);
+    if (s[strspn(s, "0123456789.eE+-")] != '\0' || end == s || *end != '\0' || errno != 0 ||
+        !isfinite(x) || x < 0) {
+        report_key(l, id, "expected a number of messages per second, 0 or more, got \"%s\"",
+                   shown(s, show));
+        return -1;
+    }
+    *(double *)field(l->c, id) = x;
+    return 0;
+}
+
+static int parse_bool(struct load *l, enum key_id id, const char *s)
+{
+    static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
+    char show[CONFIG_SHOW_LEN];
+    size_t i;
+
+    for (i = 0; i < NELEM(yes); i++) {
+        if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
+            *(int *)field(l->c, id) = strcasecmp(s, yes[i]) == 0;
+            return 0;
+        }
+    }
+    report_key(l, id, "expected true or false (or yes/no, on/off), got \"%s\"", shown(s, show));
+    return -1;
+}
+
+static int parse_tls(struct load *l, enum key_id id, const char *s)
+{
+    char show[CONFIG_SHOW_LEN];
+    size_t i;
+
+    for (i = 0; i < NELEM(tls_modes); i++) {
+        if (strcmp(s, tls_modes[i].name) == 0) {
+            *(enum tls_mode *)field(l->c, id) = tls_modes[i].mode;
+            return 0;
+        }
+    }
+    report_key(l, id, "expected one of starttls, implicit, none, got \"%s\"", shown(s, show));
+    return -1;
+}
+
+/* Numbers and booleans must be plain: a quoted "50" is a string someone meant as text. */
+static int needs_plain(enum key_kind kind)
+{
+    return kind == KIND_INT || kind == KIND_RATE || kind == KIND_BOOL;
+}
+
+static void parse_scalar(struct load *l, enum key_id id, const yaml_node_t *v)
+{
+    const char *s = yamldoc_scalar(v);
+    size_t len = v->data.scalar.length;
+    char show[CONFIG_SHOW_LEN];
+
+    if (needs_plain(keys[id].kind) && !yamldoc_is_plain(v)) {
+        report_key(l, id, "expected %s, got the quoted string \"%s\"", kind_name(keys[id].kind),
+                   shown(s, show));
+        return;
+    }
+    switch (keys[id].kind) {
+    case KIND_TEXT:
+        parse_text(l, id, s, len);
+        break;
+    case KIND_ADDRESS:
+        parse_address(l, id, s, len);
+        break;
+    case KIND_DOMAIN:
+        parse_domain(l, id, s, len);
+        break;
+    case KIND_DURATION:
+        parse_duration(l, id, s);
+        break;
+    case KIND_INT:
+        parse_int(l, id, s);
+        break;
+    case KIND_RATE:
+        parse_rate(l, id, s);
+        break;
+    case KIND_BOOL:
+        parse_bool(l, id, s);
+        break;
+    case KIND_TLS:
+        parse_tls(l, id, s);
+        break;
+    case KIND_SECTION:
+        break;
+    }
+}
+
+/* Mappings --------------------------------------------------------------- */
+
+static void parse_mapping(struct load *l, const yaml_node_t *map, int section);
+
+static void parse_value(struct load *l, enum key_id id, const yaml_node_t *v)
+{
+    if (keys[id].kind == KIND_SECTION) {
+        if (v->type != YAML_MAPPING_NODE)
+            report_key(l, id, "expected a mapping of %s settings, got %s", keys[id].name,
+                       yamldoc_type_name(v));
+        else
+            parse_mapping(l, v, id);
+        return;
+    }
+    if (v->type != YAML_SCALAR_NODE || yamldoc_is_null(v)) {
+        report_key(l, id, "expected %s, got %s", kind_name(keys[id].kind), yamldoc_type_name(v));
+        return;
+    }
+    parse_scalar(l, id, v);
+}
+
+static void parse_pair(struct load *l, const yaml_node_pair_t *pair, int section)
+{
+    const yaml_node_t *k = yamldoc_node(l->yd, pair->key);
+    const yaml_node_t *v = yamldoc_node(l->yd, pair->value);
+    const char *name = yamldoc_scalar(k);
+    const char *where = section == TOP ? "(top level)" : section_name(section);
+    int id;
+
+    if (name == NULL || v == NULL) {
+        report(l, k, where, "expected a key name, got %s", yamldoc_type_name(k));
+        return;
+    }
+    if (strlen(name) != k->data.scalar.length) {
+        report(l, k, where, "a key name must not contain a NUL character");
+        return;
+    }
+    id = find_key(section, name);
+    if (id < 0) {
+        report_unknown(l, k, section, name);
+        return;
+    }
+    if (l->key_node[id]) {
+        report(l, k, keys[id].name, "duplicate key (first set at line %lu)",
+               yamldoc_line(l->key_node[id]));
+        return;
+    }
+    l->key_node[id] = k;
+    l->value_node[id] = v;
+    parse_value(l, (enum key_id)id, v);
+}
+
+static void report_missing(struct load *l, const yaml_node_t *map, int section)
+{
+    int id;
+
+    for (id = 0; id < K_COUNT; id++) {
+        if (keys[id].parent != section || !keys[id].required || l->key_node[id])
+            continue;
+        l->bad[id] = 1;
+        /* A missing top-level key has no mapping around it worth pointing at. */
+        report(l, section == TOP ? NULL : map, keys[id].name, "required %s is missing",
+               keys[id].kind == KIND_SECTION ? "section" : "key");
+    }
+}
+
+static void parse_mapping(struct load *l, const yaml_node_t *map, int section)
+{
+    const yaml_node_pair_t *pair;
+
+    for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++)
+        parse_pair(l, pair, section);
+    report_missing(l, map, section);
+}
+
+static void parse_root(struct load *l)
+{
+    const yaml_node_t *root = yamldoc_root(l->yd);
+
+    if (root == NULL) {
+        yamldoc_diag(l->d, l->yd, NULL,
+                     "empty configuration: expected a mapping with queue, sender and smtp");
+        return;
+    }
+    if (root->type != YAML_MAPPING_NODE) {
+        yamldoc_diag(l->d, l->yd, root, "expected a mapping of settings at the top level, got %s",
+                     yamldoc_type_name(root));
+        return;
+    }
+    parse_mapping(l, root, TOP);
+}
+
+/* Cross-checks ----------------------------------------------------------- */
+
+/* The value (given or default) can be trusted: neither it nor its section was wrong. */
+static int usable(const struct load *l, enum key_id id)
+{
+    return !l->bad[id] && (keys[id].parent == TOP || !l->bad[keys[id].parent]);
+}
+
+static int given(const struct load *l, enum key_id id)
+{
+    return l->value_node[id] != NULL;
+}
+
+/* The parts of an smtp URL the checks need. */
+struct smtp_url {
+    int smtps;
+    char host[CONFIG_DOMAIN_MAX + 1];
+};
+
+/* Splits scheme://host[:port][/...]; NULL on success, else what is wrong. */
+static const char *split_url(const char *url, struct smtp_url *u)
+{
+    const char *host, *end, *port;
+    size_t hostlen;
+
+    if (strchr(url, '@'))
+        return "must not hold credentials; use smtp.username and smtp.password_file";
+    if (strncasecmp(url, "smtp://", strlen("smtp://")) == 0) {
+        u->smtps = 0;
+        host = url + strlen("smtp://");
+    } else if (strncasecmp(url, "smtps://", strlen("smtps://")) == 0) {
+        u->smtps = 1;
+        host = url + strlen("smtps://");
+    } else {
+        return "expected smtp://host[:port] or smtps://host[:port]";
+    }
+    if (strchr(url, ' '))
+        return "must not contain spaces";
+    if (*host == '[') {
+        end = strchr(++host, ']');
+        if (end == NULL)
+            return "has an unterminated [IPv6] address";
+        port = end + 1;
+    } else {
+        end = host + strcspn(host, ":/?#");
+        port = end;
+    }
+    hostlen = (size_t)(end - host);
+    if (hostlen == 0)
+        return "has no host";
+    if (hostlen >= sizeof(u->host))
+        return "has a host name longer than 253 characters";
+    memcpy(u->host, host, hostlen);
+    u->host[hostlen] = '\0';
+    if (*port == ':') {
+        size_t digits = strspn(port + 1, "0123456789");
+        long n = digits > 0 && digits <= 5 ? strtol(port + 1, NULL, 10) : 0;
+
+        if (n < 1 || n > 65535 || strchr("/?#", port[1 + digits]) == NULL)
+            return "has a bad port (expected 1 to 65535)";
+    } else if (strchr("/?#", *port) == NULL) {
+        return "has junk after the host";
+    }
+    return NULL;
+}
+
+/* Cleartext is only safe when it never leaves the machine. */
+static int host_is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (strcasecmp(host, "localhost") == 0)
+        return 1;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return 0;
+}
+
+static const char *tls_name(enum tls_mode mode)
+{
+    size_t i;
+
+    for (i = 0; i < NELEM(tls_modes); i++)
+        if (tls_modes[i].mode == mode)
+            return tls_modes[i].name;
+    return "?";
+}
+
+static void check_tls_matches_url(struct load *l, const struct smtp_url *u)
+{
+    const struct config *c = l->c;
+    char show[CONFIG_SHOW_LEN];
+
+    /* tls defaults to starttls, so implicit and none were set on their own line. */
+    if (c->tls == TLS_IMPLICIT && !u->smtps)
+        report_key(l, K_TLS, "implicit needs an smtps:// URL, got \"%s\"",
+                   shown(c->smtp_url, show));
+    else if (c->tls != TLS_IMPLICIT && u->smtps && given(l, K_TLS))
+        report_key(l, K_TLS, "%s needs an smtp:// URL; smtps:// means tls: implicit",
+                   tls_name(c->tls));
+    else if (c->tls != TLS_IMPLICIT && u->smtps)
+        report_key(l, K_URL, "smtps:// needs smtp.tls: implicit (the default is starttls)");
+    else if (c->tls == TLS_NONE && !host_is_loopback(u->host))
+        report_key(l, K_TLS,
+                   "none (cleartext) is allowed only to a loopback server (127.0.0.1, ::1, "
+                   "localhost), not \"%s\"",
+                   shown(u->host, show));
+}
+
+static void check_url(struct load *l)
+{
+    struct smtp_url u;
+    const char *why;
+
+    if (!usable(l, K_URL) || l->c->smtp_url == NULL)
+        return;
+    why = split_url(l->c->smtp_url, &u);
+    if (why) {
+        char show[CONFIG_SHOW_LEN];
+
+        /* A URL with credentials in it is not repeated into a log. */
+        if (strchr(l->c->smtp_url, '@'))
+            report_key(l, K_URL, "%s", why);
+        else
+            report_key(l, K_URL, "%s, got \"%s\"", why, shown(l->c->smtp_url, show));
+        return;
+    }
+    if (usable(l, K_TLS))
+        check_tls_matches_url(l, &u);
+}
+
+static void check_retry(struct load *l)
+{
+    char min[CONFIG_DURATION_LEN], max[CONFIG_DURATION_LEN];
+
+    if (!usable(l, K_RETRY_MIN) || !usable(l, K_RETRY_MAX) ||
+        l->c->retry_min_ms <= l->c->retry_max_ms)
+        return;
+    format_duration_ms(l->c->retry_min_ms, min, sizeof(min));
+    format_duration_ms(l->c->retry_max_ms, max, sizeof(max));
+    if (located(l, K_RETRY_MIN, K_RETRY_MAX) == K_RETRY_MIN)
+        report_key(l, K_RETRY_MIN, "%s must not be longer than queue.retry_max (%s)", min, max);
+    else
+        report_key(l, K_RETRY_MAX, "%s must not be shorter than queue.retry_min (%s)", max, min);
+}
+
+static void check_lease(struct load *l)
+{
+    char lease[CONFIG_DURATION_LEN], timeout[CONFIG_DURATION_LEN];
+
+    if (!usable(l, K_LEASE) || !usable(l, K_TIMEOUT) || l->c->lease_ms > l->c->timeout_ms)
+        return;
+    format_duration_ms(l->c->lease_ms, lease, sizeof(lease));
+    format_duration_ms(l->c->timeout_ms, timeout, sizeof(timeout));
+    if (located(l, K_LEASE, K_TIMEOUT) == K_LEASE)
+        report_key(l, K_LEASE,
+                   "%s must be longer than smtp.timeout (%s): a claim must outlive a delivery "
+                   "attempt",
+                   lease, timeout);
+    else
+        report_key(l, K_TIMEOUT,
+                   "%s must be shorter than queue.lease (%s): a claim must outlive a delivery "
+                   "attempt",
+                   timeout, lease);
+}
+
+/* A key given but wrong still counts as given here: its own message says what is wrong. */
+static void check_credentials(struct load *l)
+{
+    int secret = given(l, K_PASSWORD) || given(l, K_PASSWORD_FILE);
+
+    if (given(l, K_PASSWORD) && given(l, K_PASSWORD_FILE))
+        report_key(l, K_PASSWORD, "set either smtp.password or smtp.password_file, not both");
+    if (given(l, K_USERNAME) && !secret)
+        report_key(l, K_USERNAME, "needs smtp.password_file (or smtp.password) to authenticate");
+    if (secret && !given(l, K_USERNAME))
+        report_key(l, located(l, K_PASSWORD_FILE, K_PASSWORD), "needs smtp.username");
+}
+
+/* An inline password is only as secret as the file it sits in. */
+static void check_password_privacy(struct load *l)
+{
+    const char *path = l->c->path;
+    struct stat st;
+    unsigned mode;
+
+    if (l->c->password == NULL)
+        return;
+    if (stat(path, &st) == -1) {
+        report_key(l, K_PASSWORD, "cannot check who may read %s: %s", path, strerror(errno));
+        return;
+    }
+    mode = (unsigned)st.st_mode & 07777;
+    if (mode & 077)
+        report_key(
+            l, K_PASSWORD,
+            "%s is %s by group or others (mode %04o); use smtp.password_file or chmod 600 %s", path,
+            mode & 044 ? "readable" : "writable", mode, path);
+}
+
+static void derive_message_id_domain(struct load *l)
+{
+    struct config *c = l->c;
+
+    if (c->message_id_domain || c->from_address == NULL)
+        return;
+    c->message_id_domain = strdup(strchr(c->from_address, '@') + 1);
+    if (c->message_id_domain == NULL)
+        report_key(l, K_MESSAGE_ID_DOMAIN, "out of memory");
+}
+
+static void cross_check(struct load *l)
+{
+    check_url(l);
+    check_retry(l);
+    check_lease(l);
+    check_credentials(l);
+    check_password_privacy(l);
+    derive_message_id_domain(l);
+}
+
+int config_load(struct config *c, const char *path, struct diag *d)
+{
+    struct yamldoc yd;
+    struct load l;
+    char err[ERRLEN];
+    int errors_before = d->count;
+
+    config_defaults(c);
+    c->path = strdup(path);
+    if (c->path == NULL) {
+        diag_add(d, "%s: out of memory", path);
+        return -1;
+    }
+    if (yamldoc_load_file(&yd, path, err) == -1) {
+        diag_add(d, "%s", err);
+        config_free(c);
+        return -1;
+    }
+    memset(&l, 0, sizeof(l));
+    l.yd = &yd;
+    l.c = c;
+    l.d = d;
+    parse_root(&l);
+    cross_check(&l);
+    yamldoc_free(&yd);
+    if (d->count != errors_before || buf_failed(&d->text)) {
+        config_free(c);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,716 @@
+/*
+ * mustache.c - the Mustache engine: a compiler from template text to a flat
+ * node array, and a renderer that walks that array against a value tree.
+ *
+ * Compiling does all the text work (delimiters, standalone lines, names split
+ * at their dots) so rendering only looks names up and appends bytes.  The
+ * renderer keeps its context stack and partial indentation in linked frames
+ * on the C stack: rendering allocates nothing but the output.
+ */
+#include "mustache.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+enum node_type {
+    NODE_TEXT,     /* literal text */
+    NODE_INDENT,   /* a template line starts here: a standalone partial's indentation goes here */
+    NODE_VAR,      /* {{name}}, escaped as the render call asks */
+    NODE_RAW,      /* {{{name}}} and {{&name}}, never escaped */
+    NODE_SECTION,  /* {{#name}} */
+    NODE_INVERTED, /* {{^name}} */
+    NODE_PARTIAL,  /* {{>name}} */
+};
+
+/* A tag's name, split at its dots when compiled so lookups allocate nothing. */
+struct name {
+    char *parts;   /* "a\0b\0c\0" for a.b.c; a partial's whole name */
+    size_t nparts; /* 0 for ".", the top of the context stack */
+};
+
+struct node {
+    enum node_type type;
+    size_t off, len;  /* TEXT: the text; SECTION, INVERTED: the name as written;
+                         PARTIAL: a standalone tag's indentation (all in t->src) */
+    size_t pos;       /* SECTION, INVERTED: where the tag starts, for errors */
+    size_t end;       /* SECTION, INVERTED: the index of the first node after the body */
+    int standalone;   /* PARTIAL: the tag stood alone on its line */
+    struct name name; /* VAR, RAW, SECTION, INVERTED, PARTIAL */
+};
+
+struct mustache {
+    char *name;
+    char *src; /* a copy of the template: text nodes point into it */
+    size_t len;
+    struct node *nodes;
+    size_t n, cap;
+};
+
+/* The delimiters every template starts with; {{=<% %>=}} changes them until its end. */
+static const char default_open[] = "{{";
+static const char default_close[] = "}}";
+
+struct parser {
+    struct mustache *t;
+    const char *src;
+    size_t len, pos;
+    const char *otag, *ctag; /* the current delimiters, in t->src or the defaults */
+    size_t olen, clen;
+    size_t open[MUSTACHE_MAX_NESTING]; /* node indexes of the open sections */
+    size_t depth;
+    char *err;
+};
+
+/* One tag as found in the source. */
+struct tag {
+    char sigil;        /* '!', '#', '^', '/', '>', '=', '{', '&', or 0 for a variable */
+    size_t start, end; /* the whole tag, delimiters included */
+    size_t coff, clen; /* the content with the sigil and surrounding whitespace removed */
+};
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+/* 1-based line and column of a byte offset; columns count UTF-8 characters as editors do. */
+static void position(const char *src, size_t off, unsigned long *line, unsigned long *col)
+{
+    size_t i;
+
+    *line = 1;
+    *col = 1;
+    for (i = 0; i < off; i++) {
+        if (src[i] == '\n') {
+            (*line)++;
+            *col = 1;
+        } else if (((unsigned char)src[i] & 0xC0) != 0x80) {
+            (*col)++;
+        }
+    }
+}
+
+UTIL_PRINTF(3, 4) static int parse_error(const struct parser *p, size_t off, const char *fmt, ...)
+{
+    char msg[ERRLEN];
+    unsigned long line, col;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    position(p->src, off, &line, &col);
+    return errf(p->err, "%s:%lu:%lu: %s", p->t->name, line, col, msg);
+}
+
+static struct node *add_node(struct parser *p, enum node_type type)
+{
+    struct mustache *t = p->t;
+    struct node *n;
+
+    if (t->n == t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 16;
+        struct node *nn = realloc(t->nodes, ncap * sizeof(*nn));
+
+        if (nn == NULL) {
+            errf(p->err, "%s: out of memory", t->name);
+            return NULL;
+        }
+        t->nodes = nn;
+        t->cap = ncap;
+    }
+    n = &t->nodes[t->n++];
+    memset(n, 0, sizeof(*n));
+    n->type = type;
+    return n;
+}
+
+static int at_line_start(const struct parser *p, size_t off)
+{
+    return off == 0 || p->src[off - 1] == '\n';
+}
+
+/* Marks where a template line begins so a standalone partial can indent it. */
+static int add_line_start(struct parser *p, size_t off)
+{
+    if (!at_line_start(p, off))
+        return 0;
+    return add_node(p, NODE_INDENT) ? 0 : -1;
+}
+
+static int add_text(struct parser *p, size_t from, size_t to)
+{
+    struct node *n;
+
+    if (to == from)
+        return 0;
+    if (add_line_start(p, from) == -1 || (n = add_node(p, NODE_TEXT)) == NULL)
+        return -1;
+    n->off = from;
+    n->len = to - from;
+    return 0;
+}
+
+/*
+ * Finds the end of the tag whose content starts at from.  A '{' or '='
+ * tag ends with that sigil's partner right before the closing delimiter.
+ */
+static int find_tag_end(const struct parser *p, size_t from, char closer, size_t *content_end,
+                        size_t *tag_end)
+{
+    size_t at = from;
+    const char *hit;
+
+    while (at < p->len && (hit = memmem(p->src + at, p->len - at, p->ctag, p->clen)) != NULL) {
+        size_t q = (size_t)(hit - p->src);
+
+        if (closer == 0 || (q > from && p->src[q - 1] == closer)) {
+            *content_end = closer ? q - 1 : q;
+            *tag_end = q + p->clen;
+            return 0;
+        }
+        at = q + 1;
+    }
+    return -1;
+}
+
+static char tag_sigil(char c)
+{
+    return c != '\0' && strchr("!#^/>={&", c) ? c : 0;
+}
+
+static int parse_tag(const struct parser *p, size_t start, struct tag *tag)
+{
+    size_t from = start + p->olen, cend;
+    char closer;
+
+    memset(tag, 0, sizeof(*tag));
+    tag->start = start;
+    tag->sigil = from < p->len ? tag_sigil(p->src[from]) : 0;
+    if (tag->sigil)
+        from++;
+    closer = tag->sigil == '{' ? '}' : tag->sigil == '=' ? '=' : 0;
+    if (find_tag_end(p, from, closer, &cend, &tag->end) == -1) {
+        char lead[2] = {closer, '\0'};
+
+        return parse_error(p, start, "unclosed tag (no closing \"%s%.*s\")", lead, (int)p->clen,
+                           p->ctag);
+    }
+    while (from < cend && is_blank(p->src[from]))
+        from++;
+    while (cend > from && is_blank(p->src[cend - 1]))
+        cend--;
+    tag->coff = from;
+    tag->clen = cend - from;
+    return 0;
+}
+
+/* Section, comment, partial and delimiter tags alone on a line take the line with them. */
+static int can_stand_alone(char sigil)
+{
+    return sigil != 0 && strchr("!#^/>=", sigil) != NULL;
+}
+
+/*
+ * When the tag is alone on its line, narrows the text before it to end at
+ * the line's start and moves next past the line's end.
+ */
+static int standalone(const struct parser *p, const struct tag *tag, size_t *text_end, size_t *next)
+{
+    size_t before = tag->start, after = tag->end;
+
+    while (before > p->pos && (p->src[before - 1] == ' ' || p->src[before - 1] == '\t'))
+        before--;
+    if (!at_line_start(p, before))
+        return 0;
+    while (after < p->len && (p->src[after] == ' ' || p->src[after] == '\t'))
+        after++;
+    if (after < p->len && p->src[after] == '\n')
+        after++;
+    else if (after + 1 < p->len && p->src[after] == '\r' && p->src[after + 1] == '\n')
+        after += 2;
+    else if (after < p->len)
+        return 0;
+    *text_end = before;
+    *next = after;
+    return 1;
+}
+
+static int check_name(const struct parser *p, const struct tag *tag, int dotted)
+{
+    const char *s = p->src + tag->coff;
+    size_t i;
+
+    if (tag->clen == 0)
+        return parse_error(p, tag->start, "empty tag");
+    for (i = 0; i < tag->clen; i++)
+        if (is_blank(s[i]))
+            return parse_error(p, tag->start, "tag name \"%.*s\" contains whitespace",
+                               (int)tag->clen, s);
+    if (!dotted || (tag->clen == 1 && s[0] == '.'))
+        return 0;
+    for (i = 0; i < tag->clen; i++)
+        if (s[i] == '.' && (i == 0 || i + 1 == tag->clen || s[i + 1] == '.'))
+            return parse_error(p, tag->start, "bad dotted name \"%.*s\"", (int)tag->clen, s);
+    return 0;
+}
+
+/* Copies the name with its dots turned into the NULs that end each part. */
+static int set_name(const struct parser *p, const struct tag *tag, int dotted, struct name *name)
+{
+    size_t i;
+
+    if (dotted && tag->clen == 1 && p->src[tag->coff] == '.')
+        return 0;
+    name->parts = malloc(tag->clen + 1);
+    if (name->parts == NULL)
+        return errf(p->err, "%s: out of memory", p->t->name);
+    memcpy(name->parts, p->src + tag->coff, tag->clen);
+    name->parts[tag->clen] = '\0';
+    name->nparts = 1;
+    for (i = 0; dotted && i < tag->clen; i++) {
+        if (name->parts[i] == '.') {
+            name->parts[i] = '\0';
+            name->nparts++;
+        }
+    }
+    return 0;
+}
+
+static int add_named(struct parser *p, const struct tag *tag, enum node_type type,
+                     struct node **out)
+{
+    int dotted = type != NODE_PARTIAL;
+    struct node *n;
+
+    if (check_name(p, tag, dotted) == -1 || (n = add_node(p, type)) == NULL)
+        return -1;
+    *out = n;
+    return set_name(p, tag, dotted, &n->name);
+}
+
+static int open_section(struct parser *p, const struct tag *tag)
+{
+    struct node *n;
+
+    if (p->depth == MUSTACHE_MAX_NESTING)
+        return parse_error(p, tag->start, "sections nested deeper than %d", MUSTACHE_MAX_NESTING);
+    if (add_named(p, tag, tag->sigil == '#' ? NODE_SECTION : NODE_INVERTED, &n) == -1)
+        return -1;
+    n->off = tag->coff;
+    n->len = tag->clen;
+    n->pos = tag->start;
+    p->open[p->depth++] = p->t->n - 1;
+    return 0;
+}
+
+static int close_section(struct parser *p, const struct tag *tag)
+{
+    const char *s = p->src + tag->coff;
+    struct node *n;
+
+    if (check_name(p, tag, 1) == -1)
+        return -1;
+    if (p->depth == 0)
+        return parse_error(p, tag->start, "unexpected closing tag \"%.*s\" (no section is open)",
+                           (int)tag->clen, s);
+    n = &p->t->nodes[p->open[p->depth - 1]];
+    if (n->len != tag->clen || memcmp(p->src + n->off, s, n->len) != 0)
+        return parse_error(p, tag->start,
+                           "unexpected closing tag \"%.*s\" (open section is \"%.*s\")",
+                           (int)tag->clen, s, (int)n->len, p->src + n->off);
+    n->end = p->t->n;
+    p->depth--;
+    return 0;
+}
+
+static int add_partial(struct parser *p, const struct tag *tag, int alone, size_t indent_off)
+{
+    struct node *n;
+
+    if (add_named(p, tag, NODE_PARTIAL, &n) == -1)
+        return -1;
+    n->standalone = alone;
+    n->off = indent_off;
+    n->len = alone ? tag->start - indent_off : 0;
+    return 0;
+}
+
+static size_t skip_nonblank(const char *s, size_t i, size_t end)
+{
+    while (i < end && !is_blank(s[i]))
+        i++;
+    return i;
+}
+
+/* {{=<% %>=}}: two delimiters, neither empty nor holding whitespace or '='. */
+static int set_delimiters(struct parser *p, const struct tag *tag)
+{
+    const char *s = p->src;
+    size_t end = tag->coff + tag->clen, o = tag->coff, oend, c, cend;
+
+    oend = skip_nonblank(s, o, end);
+    c = oend;
+    while (c < end && is_blank(s[c]))
+        c++;
+    cend = skip_nonblank(s, c, end);
+    if (oend == o || cend == c || cend != end || memchr(s + o, '=', oend - o) ||
+        memchr(s + c, '=', cend - c))
+        return parse_error(p, tag->start,
+                           "bad set-delimiter tag \"=%.*s=\" (want two delimiters without "
+                           "whitespace or '=', like {{=<%% %%>=}})",
+                           (int)tag->clen, s + tag->coff);
+    p->otag = s + o;
+    p->olen = oend - o;
+    p->ctag = s + c;
+    p->clen = cend - c;
+    return 0;
+}
+
+static int add_tag(struct parser *p, const struct tag *tag, int alone, size_t indent_off)
+{
+    struct node *n;
+
+    /* A line that holds more than this tag is kept, so indentation goes before the tag. */
+    if (!alone && add_line_start(p, tag->start) == -1)
+        return -1;
+    switch (tag->sigil) {
+    case '!':
+        return 0;
+    case '=':
+        return set_delimiters(p, tag);
+    case '#':
+    case '^':
+        return open_section(p, tag);
+    case '/':
+        return close_section(p, tag);
+    case '>':
+        return add_partial(p, tag, alone, indent_off);
+    case '{':
+    case '&':
+        return add_named(p, tag, NODE_RAW, &n);
+    default:
+        return add_named(p, tag, NODE_VAR, &n);
+    }
+}
+
+static int parse(struct parser *p)
+{
+    while (p->pos < p->len) {
+        const char *hit = memmem(p->src + p->pos, p->len - p->pos, p->otag, p->olen);
+        size_t text_end, next;
+        struct tag tag;
+        int alone = 0;
+
+        if (hit == NULL) {
+            if (add_text(p, p->pos, p->len) == -1)
+                return -1;
+            break;
+        }
+        text_end = (size_t)(hit - p->src);
+        if (parse_tag(p, text_end, &tag) == -1)
+            return -1;
+        next = tag.end;
+        if (can_stand_alone(tag.sigil))
+            alone = standalone(p, &tag, &text_end, &next);
+        if (add_text(p, p->pos, text_end) == -1 || add_tag(p, &tag, alone, text_end) == -1)
+            return -1;
+        p->pos = next;
+    }
+    if (p->depth > 0) {
+        const struct node *n = &p->t->nodes[p->open[p->depth - 1]];
+
+        return parse_error(p, n->pos, "unclosed section \"%.*s\"", (int)n->len, p->src + n->off);
+    }
+    return 0;
+}
+
+struct mustache *mustache_compile(const char *name, const char *src, size_t len, char *err)
+{
+    struct parser p;
+    struct mustache *t;
+
+    if (len > MUSTACHE_MAX_TEMPLATE) {
+        errf(err, "%s: template is %zu bytes, more than the limit of %d", name, len,
+             MUSTACHE_MAX_TEMPLATE);
+        return NULL;
+    }
+    t = calloc(1, sizeof(*t));
+    if (t == NULL || (t->name = strdup(name)) == NULL || (t->src = malloc(len + 1)) == NULL) {
+        errf(err, "%s: out of memory", name);
+        mustache_free(t);
+        return NULL;
+    }
+    if (len)
+        memcpy(t->src, src, len);
+    t->src[len] = '\0';
+    t->len = len;
+    memset(&p, 0, sizeof(p));
+    p.t = t;
+    p.src = t->src;
+    p.len = len;
+    p.otag = default_open;
+    p.olen = sizeof(default_open) - 1;
+    p.ctag = default_close;
+    p.clen = sizeof(default_close) - 1;
+    p.err = err;
+    if (parse(&p) == -1) {
+        mustache_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void mustache_free(struct mustache *t)
+{
+    size_t i;
+
+    if (t == NULL)
+        return;
+    for (i = 0; i < t->n; i++)
+        free(t->nodes[i].name.parts);
+    free(t->nodes);
+    free(t->src);
+    free(t->name);
+    free(t);
+}
+
+const char *mustache_name(const struct mustache *t)
+{
+    return t->name;
+}
+
+/* Rendering ---------------------------------------------------------------- */
+
+/* One entry of the context stack; the top is the innermost section's value. */
+struct frame {
+    const struct value *v;
+    const struct frame *up;
+    size_t depth;
+};
+
+/* The indentation of the standalone partials being rendered, innermost last. */
+struct indent {
+    const char *s;
+    size_t len;
+    const struct indent *up;
+};
+
+struct render {
+    mustache_partial_fn partials;
+    void *arg;
+    enum mustache_escape escape;
+    struct buf *out;
+    char *err;
+    int partial_depth;
+};
+
+/*
+ * The first part of a dotted name is looked up through the whole stack,
+ * the rest only inside what the first part found.
+ */
+static const struct value *lookup(const struct frame *ctx, const struct name *name)
+{
+    const struct value *v = NULL;
+    const char *part = name->parts;
+    size_t i;
+
+    if (name->nparts == 0)
+        return ctx->v;
+    for (; ctx != NULL && v == NULL; ctx = ctx->up)
+        v = value_map_get(ctx->v, part);
+    for (i = 1; v != NULL && i < name->nparts; i++) {
+        part += strlen(part) + 1;
+        v = value_map_get(v, part);
+    }
+    return v;
+}
+
+static void put_indent(struct buf *out, const struct indent *in)
+{
+    if (in == NULL)
+        return;
+    put_indent(out, in->up);
+    buf_append(out, in->s, in->len);
+}
+
+/* Text with the partial's indentation after every newline that more text follows. */
+static void put_text(struct buf *out, const char *s, size_t len, const struct indent *in)
+{
+    const char *nl;
+
+    if (in == NULL) {
+        buf_append(out, s, len);
+        return;
+    }
+    while (len > 0 && (nl = memchr(s, '\n', len - 1)) != NULL) {
+        size_t n = (size_t)(nl - s) + 1;
+
+        buf_append(out, s, n);
+        put_indent(out, in);
+        s += n;
+        len -= n;
+    }
+    buf_append(out, s, len);
+}
+
+static const char *html_entity(char c)
+{
+    switch (c) {
+    case '&':
+        return "&amp;";
+    case '<':
+        return "&lt;";
+    case '>':
+        return "&gt;";
+    case '"':
+        return "&quot;";
+    case '\'':
+        return "&#39;";
+    default:
+        return NULL;
+    }
+}
+
+static void put_escaped(struct buf *out, const char *s, size_t len)
+{
+    size_t i, run = 0;
+
+    for (i = 0; i < len; i++) {
+        const char *entity = html_entity(s[i]);
+
+        if (entity == NULL)
+            continue;
+        buf_append(out, s + run, i - run);
+        buf_puts(out, entity);
+        run = i + 1;
+    }
+    buf_append(out, s + run, len - run);
+}
+
+static void put_value(struct render *r, const struct value *v, int escape)
+{
+    if (v == NULL)
+        return;
+    /* Only strings can hold markup: numbers and booleans print as digits and words. */
+    if (escape && r->escape == MUSTACHE_ESCAPE_HTML && v->type == VALUE_STRING)
+        put_escaped(r->out, v->u.str.s, v->u.str.len);
+    else
+        value_append_text(v, r->out);
+}
+
+static int render_nodes(struct render *r, const struct mustache *t, size_t from, size_t to,
+                        const struct frame *ctx, const struct indent *in);
+
+static int render_body(struct render *r, const struct mustache *t, const struct node *n,
+                       const struct value *v, const struct frame *ctx, const struct indent *in)
+{
+    struct frame top = {v, ctx, ctx->depth + 1};
+
+    if (top.depth > MUSTACHE_MAX_CONTEXT_DEPTH)
+        return errf(r->err, "%s: sections nested deeper than %d (counting partials)", t->name,
+                    MUSTACHE_MAX_CONTEXT_DEPTH);
+    return render_nodes(r, t, (size_t)(n - t->nodes) + 1, n->end, &top, in);
+}
+
+static int render_section(struct render *r, const struct mustache *t, const struct node *n,
+                          const struct frame *ctx, const struct indent *in)
+{
+    const struct value *v = lookup(ctx, &n->name);
+    size_t i;
+
+    if (!value_truthy(v))
+        return 0;
+    if (v->type != VALUE_LIST)
+        return render_body(r, t, n, v, ctx, in);
+    for (i = 0; i < v->u.list.n; i++)
+        if (render_body(r, t, n, v->u.list.items[i], ctx, in) == -1)
+            return -1;
+    return 0;
+}
+
+static int render_partial(struct render *r, const struct mustache *t, const struct node *n,
+                          const struct frame *ctx, const struct indent *in)
+{
+    const struct mustache *partial;
+    struct indent own = {t->src + n->off, n->len, in};
+    int rc;
+
+    partial = r->partials ? r->partials(r->arg, n->name.parts) : NULL;
+    if (partial == NULL)
+        return 0;
+    if (r->partial_depth == MUSTACHE_MAX_PARTIAL_DEPTH)
+        return errf(r->err, "%s: partial \"%s\" nested deeper than %d partials", t->name,
+                    n->name.parts, MUSTACHE_MAX_PARTIAL_DEPTH);
+    /*
+     * Only a standalone tag indents the partial's lines (as if the tag's
+     * indentation were prepended to each); an inline one renders it as is.
+     */
+    if (!n->standalone)
+        in = NULL;
+    else if (n->len > 0)
+        in = &own;
+    r->partial_depth++;
+    rc = render_nodes(r, partial, 0, partial->n, ctx, in);
+    r->partial_depth--;
+    return rc;
+}
+
+static int render_nodes(struct render *r, const struct mustache *t, size_t from, size_t to,
+                        const struct frame *ctx, const struct indent *in)
+{
+    size_t i = from;
+
+    while (i < to) {
+        const struct node *n = &t->nodes[i];
+
+        switch (n->type) {
+        case NODE_TEXT:
+            put_text(r->out, t->src + n->off, n->len, in);
+            break;
+        case NODE_INDENT:
+            put_indent(r->out, in);
+            break;
+        case NODE_VAR:
+        case NODE_RAW:
+            put_value(r, lookup(ctx, &n->name), n->type == NODE_VAR);
+            break;
+        case NODE_SECTION:
+            if (render_section(r, t, n, ctx, in) == -1)
+                return -1;
+            i = n->end;
+            continue;
+        case NODE_INVERTED:
+            if (!value_truthy(lookup(ctx, &n->name)) &&
+                render_nodes(r, t, i + 1, n->end, ctx, in) == -1)
+                return -1;
+            i = n->end;
+            continue;
+        case NODE_PARTIAL:
+            if (render_partial(r, t, n, ctx, in) == -1)
+                return -1;
+            break;
+        }
+        if (buf_failed(r->out))
+            return errf(r->err, "%s: out of memory", t->name);
+        i++;
+    }
+    return 0;
+}
+
+int mustache_render(const struct mustache *t, const struct value *ctx, mustache_partial_fn partials,
+                    void *arg, enum mustache_escape escape, struct buf *out, char *err)
+{
+    struct render r = {partials, arg, escape, out, err, 0};
+    struct frame root = {ctx, NULL, 1};
+
+    if (render_nodes(&r, t, 0, t->n, &root, NULL) == -1)
+        return -1;
+    if (buf_failed(out))
+        return errf(err, "%s: out of memory", t->name);
+    return 0;
+}
