@@ -14,25 +14,20 @@
  * Logging is process-wide configuration set once by main before any work and
  * read-only afterwards, like OpenSMTPD's log.c.
  */
-static int log_verbose;
+static enum log_priority log_max = LOG_PRIO_INFO;
 static int log_prefix;
 
-void log_init(int verbose, int prefix)
+void log_init(enum log_priority max, int prefix)
 {
-    log_verbose = verbose;
+    log_max = max;
     if (prefix < 0)
         prefix = getenv("JOURNAL_STREAM") != NULL;
     log_prefix = prefix;
 }
 
-void log_setverbose(int verbose)
+void log_setmax(enum log_priority max)
 {
-    log_verbose = verbose;
-}
-
-int log_getverbose(void)
-{
-    return log_verbose;
+    log_max = max;
 }
 
 /* Control characters would split an event across journal lines. */
@@ -50,7 +45,7 @@ void log_emit(enum log_priority prio, const char *module, int with_errno, const 
     size_t used;
     va_list ap;
 
-    if (prio == LOG_PRIO_DEBUG && !log_verbose)
+    if (prio > log_max)
         return;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);

@@ -21,10 +21,13 @@ enum log_priority {
     LOG_PRIO_DEBUG = 7,
 };
 
-/* verbose: 0 = info and above, 1 = debug too.  prefix: -1 auto, 0 off, 1 on. */
-void log_init(int verbose, int prefix);
-void log_setverbose(int verbose);
-int log_getverbose(void);
+/*
+ * Lines less urgent than max are dropped (the daemon logs from info, the
+ * command-line tools from warning, -v means debug).  prefix: -1 auto (on
+ * when $JOURNAL_STREAM says stderr is the journal), 0 off, 1 on.
+ */
+void log_init(enum log_priority max, int prefix);
+void log_setmax(enum log_priority max);
 
 void log_emit(enum log_priority prio, const char *module, int with_errno, const char *fmt, ...)
     LOG_PRINTF(4, 5);

@@ -1,0 +1,38 @@
+/*
+ * runtime.h - everything reportd loads before it can render a report: the
+ * config, the roles data and the compiled templates.  They are loaded and
+ * checked together (check-config, start-up, SIGHUP), so a reload either
+ * replaces all three or none.
+ */
+#ifndef REPORTD_RUNTIME_H
+#define REPORTD_RUNTIME_H
+
+#include "config.h"
+#include "roles.h"
+#include "signup.h"
+#include "templates.h"
+#include "util.h"
+
+struct runtime {
+    struct config config;
+    struct roles roles;
+    struct templates *templates;
+};
+
+/* Loads config_path, then the roles and templates it names.  0, or -1 with every problem in d. */
+int runtime_load(struct runtime *rt, const char *config_path, struct diag *d);
+/* Loads only the config and the roles: what enqueue needs to validate. */
+int runtime_load_data(struct runtime *rt, const char *config_path, struct diag *d);
+void runtime_free(struct runtime *rt);
+
+enum render_result {
+    RENDER_OK = 0,
+    RENDER_INVALID = 1, /* the signup is bad: err names the field */
+    RENDER_ERROR = -1,  /* ours (out of memory): try again later */
+};
+
+/* Validates s, builds its report and renders it into out (initialized by the caller). */
+enum render_result runtime_render(const struct runtime *rt, const struct signup *s,
+                                  struct rendered *out, char *err);
+
+#endif
