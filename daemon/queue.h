@@ -151,7 +151,8 @@ void queue_claim_free(struct signup_record *v, size_t n);
 /*
  * Takes back claims whose lease ran out, and at once those held by a process
  * on this host (owner "host:pid") that no longer exists.  They return to the
- * state they were claimed from.  *n gets the number taken back.
+ * queued state (or deferred, due now, when already attempted).  *n gets the
+ * number taken back.
  */
 int queue_recover(struct queue *q, const char *host, int64_t now_ms, int *n, char *err);
 

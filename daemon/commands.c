@@ -1,0 +1,752 @@
+/* commands.c - the work behind each `reportd COMMAND`, returning an exit status. */
+#define LOG_MODULE "reportd"
+#include "commands.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "intake.h"
+#include "log.h"
+#include "message.h"
+#include "queue.h"
+#include "runtime.h"
+#include "smtp.h"
+
+/* Command outcomes beyond sysexits: the signup is not in a state that allows it. */
+#define EXIT_REFUSED 1
+
+static const char *config_path_of(const struct options *o)
+{
+    const char *env;
+
+    if (o->config_path)
+        return o->config_path;
+    env = getenv(CONFIG_ENV);
+    return env && *env ? env : CONFIG_DEFAULT_PATH;
+}
+
+static void print_diag(const struct diag *d)
+{
+    fputs(buf_str(&d->text), stderr);
+}
+
+/* Config alone: enough for the queue commands, which must work when roles are broken. */
+static int load_config(const struct options *o, struct config *c)
+{
+    struct diag d;
+    int rc;
+
+    diag_init(&d);
+    rc = config_load(c, config_path_of(o), &d);
+    if (rc == -1)
+        print_diag(&d);
+    diag_free(&d);
+    return rc;
+}
+
+static int load_runtime(const struct options *o, struct runtime *rt, int with_templates)
+{
+    struct diag d;
+    int rc;
+
+    diag_init(&d);
+    rc = with_templates ? runtime_load(rt, config_path_of(o), &d)
+                        : runtime_load_data(rt, config_path_of(o), &d);
+    if (rc == -1)
+        print_diag(&d);
+    diag_free(&d);
+    return rc;
+}
+
+static int open_queue(const struct config *c, struct queue **q)
+{
+    char err[ERRLEN];
+
+    if (queue_open(q, c->queue_path, err) == -1) {
+        fprintf(stderr, "reportd: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_check_config(const struct options *o)
+{
+    struct runtime rt;
+
+    if (load_runtime(o, &rt, 1) == -1)
+        return EXIT_CONFIG;
+    printf("%s: OK (%zu role%s, templates in %s)\n", config_path_of(o), rt.roles.n,
+           rt.roles.n == 1 ? "" : "s", rt.config.templates_dir);
+    runtime_free(&rt);
+    return 0;
+}
+
+/* --- enqueue ------------------------------------------------------------ */
+
+static int signup_from_options(const struct options *o, struct signup *s, char *err)
+{
+    size_t i;
+
+    signup_init(s);
+    if (o->email == NULL || o->role == NULL || o->level == NULL)
+        return errf(err, "%s: required", o->email == NULL  ? "email"
+                                         : o->role == NULL ? "role"
+                                                           : "level");
+    s->email = strdup(o->email);
+    s->role = strdup(o->role);
+    s->level = strdup(o->level);
+    s->name = o->name ? strdup(o->name) : NULL;
+    if (!s->email || !s->role || !s->level || (o->name && !s->name))
+        return errf(err, "out of memory");
+    for (i = 0; i < o->ntasks; i++)
+        if (intake_add_task_arg(s, o->tasks[i], err) == -1)
+            return -1;
+    for (i = 0; i < o->nskills; i++)
+        if (signup_add_skill(s, o->skills[i]) == -1)
+            return errf(err, "skills: out of memory");
+    if (o->years && intake_set_years(s, o->years, err) == -1)
+        return -1;
+    return 0;
+}
+
+static int validate_all(const struct intake *in, const struct roles *roles, const char *file)
+{
+    char err[ERRLEN];
+    size_t i;
+    int bad = 0;
+
+    for (i = 0; i < in->n; i++) {
+        if (signup_validate(&in->v[i], roles, err) == -1) {
+            if (file)
+                fprintf(stderr, "reportd: %s:%lu: signups[%zu].%s\n", file, in->line[i], i, err);
+            else
+                fprintf(stderr, "reportd: %s\n", err);
+            bad++;
+        }
+    }
+    return bad ? -1 : 0;
+}
+
+static void print_enqueued(const struct intake *in, const int64_t *ids,
+                           const enum enqueue_result *res)
+{
+    size_t i;
+
+    for (i = 0; i < in->n; i++) {
+        if (res[i] == ENQUEUE_ADDED)
+            printf("%lld\n", (long long)ids[i]);
+        else
+            fprintf(stderr, "reportd: %s: already has a report (signup %lld); not queued again\n",
+                    in->v[i].email, (long long)ids[i]);
+    }
+}
+
+int cmd_enqueue(const struct options *o)
+{
+    struct runtime rt;
+    struct intake in;
+    struct queue *q;
+    int64_t *ids = NULL;
+    enum enqueue_result *res = NULL;
+    char err[ERRLEN];
+    int status = 0;
+
+    memset(&in, 0, sizeof(in));
+    if (o->file) {
+        if (intake_load(&in, o->file, err) == -1) {
+            fprintf(stderr, "reportd: %s\n", err);
+            return EXIT_DATAERR;
+        }
+    } else {
+        in.v = calloc(1, sizeof(*in.v));
+        in.line = calloc(1, sizeof(*in.line));
+        if (in.v == NULL || in.line == NULL) {
+            intake_free(&in);
+            fprintf(stderr, "reportd: out of memory\n");
+            return EXIT_OSERR;
+        }
+        in.n = 1;
+        if (signup_from_options(o, &in.v[0], err) == -1) {
+            fprintf(stderr, "reportd: %s\n", err);
+            intake_free(&in);
+            return EXIT_DATAERR;
+        }
+    }
+    if (load_runtime(o, &rt, 0) == -1) {
+        intake_free(&in);
+        return EXIT_CONFIG;
+    }
+    if (validate_all(&in, &rt.roles, o->file) == -1) {
+        status = EXIT_DATAERR;
+        goto out;
+    }
+    ids = calloc(in.n ? in.n : 1, sizeof(*ids));
+    res = calloc(in.n ? in.n : 1, sizeof(*res));
+    if (ids == NULL || res == NULL) {
+        fprintf(stderr, "reportd: out of memory\n");
+        status = EXIT_OSERR;
+        goto out;
+    }
+    if (open_queue(&rt.config, &q) == -1) {
+        status = EXIT_IOERR;
+        goto out;
+    }
+    if (queue_enqueue(q, in.v, in.n, ids, res, err) == -1) {
+        fprintf(stderr, "reportd: %s\n", err);
+        status = EXIT_IOERR;
+    } else {
+        print_enqueued(&in, ids, res);
+    }
+    queue_close(q);
+out:
+    free(ids);
+    free(res);
+    runtime_free(&rt);
+    intake_free(&in);
+    return status;
+}
+
+/* --- status ------------------------------------------------------------- */
+
+/* JSON string output for --json; the values are ours or already validated UTF-8. */
+static void print_json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void print_status_json(const struct queue_stats *st, int64_t now)
+{
+    int i;
+
+    printf("{\"counts\":{");
+    for (i = 0; i < SIGNUP_NSTATES; i++)
+        printf("%s\"%s\":%lld", i ? "," : "", signup_state_name((enum signup_state)i),
+               (long long)st->count[i]);
+    printf("},\"oldest_waiting_seconds\":");
+    if (st->oldest_waiting_ms)
+        printf("%lld", (long long)((now - st->oldest_waiting_ms) / 1000));
+    else
+        printf("null");
+    printf(",\"last_error\":");
+    if (st->last_error_id) {
+        char when[64];
+
+        format_time_ms(st->last_error_ms, when, sizeof(when));
+        printf("{\"id\":%lld,\"at\":\"%s\",\"reason\":", (long long)st->last_error_id, when);
+        print_json_string(st->last_error);
+        printf("}");
+    } else {
+        printf("null");
+    }
+    printf("}\n");
+}
+
+static void print_status_text(const struct queue_stats *st, int64_t now)
+{
+    char age[64], when[64];
+    int i;
+
+    for (i = 0; i < SIGNUP_NSTATES; i++)
+        printf("%-9s %lld\n", signup_state_name((enum signup_state)i), (long long)st->count[i]);
+    if (st->oldest_waiting_ms) {
+        format_duration_ms(now - st->oldest_waiting_ms, age, sizeof(age));
+        printf("oldest waiting: %s\n", age);
+    } else {
+        printf("oldest waiting: none\n");
+    }
+    if (st->last_error_id) {
+        format_time_ms(st->last_error_ms, when, sizeof(when));
+        printf("last error: signup %lld at %s: %s\n", (long long)st->last_error_id, when,
+               st->last_error);
+    } else {
+        printf("last error: none\n");
+    }
+}
+
+int cmd_status(const struct options *o)
+{
+    struct config c;
+    struct queue *q;
+    struct queue_stats st;
+    char err[ERRLEN];
+    int status = 0;
+
+    if (load_config(o, &c) == -1)
+        return EXIT_CONFIG;
+    if (open_queue(&c, &q) == -1) {
+        config_free(&c);
+        return EXIT_IOERR;
+    }
+    if (queue_stats(q, &st, err) == -1) {
+        fprintf(stderr, "reportd: %s\n", err);
+        status = EXIT_IOERR;
+    } else if (o->json) {
+        print_status_json(&st, now_ms());
+    } else {
+        print_status_text(&st, now_ms());
+    }
+    queue_close(q);
+    config_free(&c);
+    return status;
+}
+
+/* --- commands on one signup --------------------------------------------- */
+
+/* Finds the signup named by --email or ID; prints why not and returns an exit status. */
+static int lookup_record(struct queue *q, const struct options *o, struct signup_record *r)
+{
+    char err[ERRLEN];
+    int64_t id = o->id;
+    int rc;
+
+    if (o->email) {
+        rc = queue_find_email(q, o->email, &id, err);
+        if (rc == 1) {
+            fprintf(stderr, "reportd: no signup for %s\n", o->email);
+            return EXIT_NOINPUT;
+        }
+        if (rc == -1) {
+            fprintf(stderr, "reportd: %s\n", err);
+            return EXIT_IOERR;
+        }
+    }
+    rc = queue_get(q, id, r, err);
+    if (rc == 1) {
+        fprintf(stderr, "reportd: no signup %lld\n", (long long)id);
+        return EXIT_NOINPUT;
+    }
+    if (rc == -1) {
+        fprintf(stderr, "reportd: %s\n", err);
+        return EXIT_IOERR;
+    }
+    return 0;
+}
+
+static int write_preview(const struct runtime *rt, const struct signup_record *r,
+                         enum preview_format format)
+{
+    struct rendered out;
+    struct message m;
+    struct buf eml;
+    char err[ERRLEN];
+    int status = 0;
+
+    rendered_init(&out);
+    switch (runtime_render(rt, &r->signup, &out, err)) {
+    case RENDER_OK:
+        break;
+    case RENDER_INVALID:
+        fprintf(stderr, "reportd: signup %lld: %s\n", (long long)r->signup.id, err);
+        rendered_free(&out);
+        return EXIT_DATAERR;
+    default:
+        fprintf(stderr, "reportd: signup %lld: %s\n", (long long)r->signup.id, err);
+        rendered_free(&out);
+        return EXIT_SOFTWARE;
+    }
+    if (format == PREVIEW_TEXT) {
+        fwrite(out.text.data ? out.text.data : "", 1, out.text.len, stdout);
+    } else if (format == PREVIEW_HTML) {
+        fwrite(out.html.data ? out.html.data : "", 1, out.html.len, stdout);
+    } else if (message_build(&m, &rt->config, &r->signup, &out, now_ms(), err) == -1) {
+        fprintf(stderr, "reportd: signup %lld: %s\n", (long long)r->signup.id, err);
+        status = EXIT_DATAERR;
+    } else {
+        buf_init(&eml);
+        if (smtp_capture(&m, &eml, err) == -1) {
+            fprintf(stderr, "reportd: signup %lld: %s\n", (long long)r->signup.id, err);
+            status = EXIT_SOFTWARE;
+        } else {
+            fwrite(buf_str(&eml), 1, eml.len, stdout);
+        }
+        buf_free(&eml);
+        message_free(&m);
+    }
+    rendered_free(&out);
+    return status;
+}
+
+int cmd_preview(const struct options *o)
+{
+    struct runtime rt;
+    struct queue *q;
+    struct signup_record r;
+    int status;
+
+    if (load_runtime(o, &rt, 1) == -1)
+        return EXIT_CONFIG;
+    if (open_queue(&rt.config, &q) == -1) {
+        runtime_free(&rt);
+        return EXIT_IOERR;
+    }
+    status = lookup_record(q, o, &r);
+    if (status == 0) {
+        if (r.load_error) {
+            fprintf(stderr, "reportd: signup %lld: %s\n", (long long)r.signup.id, r.load_error);
+            status = EXIT_DATAERR;
+        } else {
+            status = write_preview(&rt, &r, o->format);
+        }
+        signup_record_free(&r);
+    }
+    queue_close(q);
+    runtime_free(&rt);
+    return status;
+}
+
+static void print_time_field(const char *label, int64_t ms)
+{
+    char when[64];
+
+    if (ms <= 0)
+        return;
+    format_time_ms(ms, when, sizeof(when));
+    printf("%s: %s\n", label, when);
+}
+
+static void print_string_field(const char *label, const char *value)
+{
+    if (value && *value)
+        printf("%s: %s\n", label, value);
+}
+
+static void print_record(const struct signup_record *r)
+{
+    const struct signup *s = &r->signup;
+    size_t i;
+
+    printf("id: %lld\n", (long long)s->id);
+    print_string_field("email", s->email);
+    print_string_field("name", s->name);
+    print_string_field("role", s->role);
+    print_string_field("level", s->level);
+    if (s->ntasks) {
+        printf("tasks:");
+        for (i = 0; i < s->ntasks; i++) {
+            printf(" %s", s->tasks[i].id);
+            if (s->tasks[i].has_share)
+                printf("=%g", s->tasks[i].share);
+        }
+        printf("\n");
+    }
+    if (s->nskills) {
+        printf("skills:");
+        for (i = 0; i < s->nskills; i++)
+            printf(" %s", s->skills[i]);
+        printf("\n");
+    }
+    if (s->has_years)
+        printf("years: %g\n", s->years);
+    print_time_field("created", s->created_ms);
+    printf("state: %s\n", signup_state_name(r->state));
+    printf("attempts: %d\n", r->attempts);
+    if (r->state == SIGNUP_DEFERRED)
+        print_time_field("next attempt", r->next_attempt_ms);
+    print_time_field("sent", r->sent_ms);
+    print_string_field("message-id", r->message_id);
+    print_string_field("last reply", r->last_reply);
+    print_string_field("reason", r->reason);
+    print_string_field("load error", r->load_error);
+    if (r->state == SIGNUP_SENDING) {
+        print_string_field("claimed by", r->claimed_by);
+        print_time_field("claimed until", r->claim_until_ms);
+    }
+}
+
+static int print_event(void *arg, const struct queue_event *ev)
+{
+    char when[64];
+
+    (void)arg;
+    format_time_ms(ev->at_ms, when, sizeof(when));
+    printf("  %s %s -> %s%s%s\n", when, ev->has_from ? signup_state_name(ev->from) : "(new)",
+           signup_state_name(ev->to), ev->detail && *ev->detail ? ": " : "",
+           ev->detail ? ev->detail : "");
+    return 0;
+}
+
+/* Runs fn on the signup named by the options, with the config and queue open. */
+static int with_signup(const struct options *o,
+                       int (*fn)(struct queue *q, const struct signup_record *r,
+                                 const struct options *o))
+{
+    struct config c;
+    struct queue *q;
+    struct signup_record r;
+    int status;
+
+    if (load_config(o, &c) == -1)
+        return EXIT_CONFIG;
+    if (open_queue(&c, &q) == -1) {
+        config_free(&c);
+        return EXIT_IOERR;
+    }
+    status = lookup_record(q, o, &r);
+    if (status == 0) {
+        status = fn(q, &r, o);
+        signup_record_free(&r);
+    }
+    queue_close(q);
+    config_free(&c);
+    return status;
+}
+
+static int show_one(struct queue *q, const struct signup_record *r, const struct options *o)
+{
+    char err[ERRLEN];
+
+    (void)o;
+    print_record(r);
+    printf("history:\n");
+    if (queue_history(q, r->signup.id, print_event, NULL, err) == -1) {
+        fprintf(stderr, "reportd: %s\n", err);
+        return EXIT_IOERR;
+    }
+    return 0;
+}
+
+int cmd_show(const struct options *o)
+{
+    return with_signup(o, show_one);
+}
+
+/*
+ * Moves a signup from the first of the given states it is in to `to`.
+ * Prints the outcome; returns an exit status.
+ */
+static int move_signup(struct queue *q, const struct signup_record *r, const enum signup_state *from,
+                       size_t nfrom, enum signup_state to, const char *detail)
+{
+    struct transition t;
+    char err[ERRLEN];
+    size_t i;
+
+    memset(&t, 0, sizeof(t));
+    t.detail = detail;
+    for (i = 0; i < nfrom; i++) {
+        if (r->state != from[i])
+            continue;
+        switch (queue_transition(q, r->signup.id, from[i], to, &t, err)) {
+        case 0:
+            printf("%lld %s\n", (long long)r->signup.id, signup_state_name(to));
+            return 0;
+        case 1:
+            fprintf(stderr, "reportd: signup %lld changed state meanwhile; try again\n",
+                    (long long)r->signup.id);
+            return EXIT_TEMPFAIL;
+        default:
+            fprintf(stderr, "reportd: %s\n", err);
+            return EXIT_IOERR;
+        }
+    }
+    fprintf(stderr, "reportd: signup %lld is %s; cannot make it %s\n", (long long)r->signup.id,
+            signup_state_name(r->state), signup_state_name(to));
+    return EXIT_REFUSED;
+}
+
+static int hold_one(struct queue *q, const struct signup_record *r, const struct options *o)
+{
+    static const enum signup_state from[] = {SIGNUP_QUEUED, SIGNUP_DEFERRED};
+
+    (void)o;
+    return move_signup(q, r, from, NELEM(from), SIGNUP_HELD, "held by operator");
+}
+
+static int release_one(struct queue *q, const struct signup_record *r, const struct options *o)
+{
+    static const enum signup_state from[] = {SIGNUP_HELD};
+
+    (void)o;
+    return move_signup(q, r, from, NELEM(from), SIGNUP_QUEUED, "released by operator");
+}
+
+static int retry_one(struct queue *q, const struct signup_record *r, const struct options *o)
+{
+    static const enum signup_state from[] = {SIGNUP_FAILED, SIGNUP_DEFERRED};
+
+    (void)o;
+    return move_signup(q, r, from, NELEM(from), SIGNUP_QUEUED, "retry requested by operator");
+}
+
+static int purge_one(struct queue *q, const struct signup_record *r, const struct options *o)
+{
+    char err[ERRLEN];
+
+    (void)o;
+    if (r->state == SIGNUP_SENDING) {
+        fprintf(stderr, "reportd: signup %lld is being sent right now; try again shortly\n",
+                (long long)r->signup.id);
+        return EXIT_TEMPFAIL;
+    }
+    switch (queue_purge(q, r->signup.id, err)) {
+    case 0:
+        printf("%lld purged\n", (long long)r->signup.id);
+        return 0;
+    case 1:
+        fprintf(stderr, "reportd: no signup %lld\n", (long long)r->signup.id);
+        return EXIT_NOINPUT;
+    default:
+        fprintf(stderr, "reportd: %s\n", err);
+        return EXIT_IOERR;
+    }
+}
+
+int cmd_hold(const struct options *o)
+{
+    return with_signup(o, hold_one);
+}
+
+int cmd_release(const struct options *o)
+{
+    return with_signup(o, release_one);
+}
+
+int cmd_purge(const struct options *o)
+{
+    return with_signup(o, purge_one);
+}
+
+/* --- list and retry --failed --------------------------------------------- */
+
+static int print_list_line(void *arg, const struct signup_record *r)
+{
+    char when[64];
+
+    (void)arg;
+    format_time_ms(r->signup.created_ms, when, sizeof(when));
+    printf("%lld\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", (long long)r->signup.id,
+           signup_state_name(r->state), r->signup.email ? r->signup.email : "",
+           r->signup.role ? r->signup.role : "", r->signup.level ? r->signup.level : "",
+           r->attempts, when, r->reason ? r->reason : "");
+    return 0;
+}
+
+static int parse_state_option(const char *name, int *state)
+{
+    enum signup_state st;
+
+    *state = -1;
+    if (name == NULL)
+        return 0;
+    if (signup_state_parse(name, &st) == -1) {
+        fprintf(stderr, "reportd: unknown state \"%s\" (queued, sending, deferred, held, sent, "
+                        "failed, rejected)\n",
+                name);
+        return -1;
+    }
+    *state = (int)st;
+    return 0;
+}
+
+/* Collects ids so that transitions do not run while a list query is open. */
+struct id_list {
+    int64_t *v;
+    size_t n, cap;
+    int failed;
+};
+
+static int collect_id(void *arg, const struct signup_record *r)
+{
+    struct id_list *l = arg;
+    int64_t *nv;
+
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 64;
+
+        nv = realloc(l->v, ncap * sizeof(*nv));
+        if (nv == NULL) {
+            l->failed = 1;
+            return 1;
+        }
+        l->v = nv;
+        l->cap = ncap;
+    }
+    l->v[l->n++] = r->signup.id;
+    return 0;
+}
+
+static int list_or_retry_all(const struct options *o, int retry)
+{
+    struct config c;
+    struct queue *q;
+    struct id_list ids = {NULL, 0, 0, 0};
+    struct transition t;
+    char err[ERRLEN];
+    int state, status = 0;
+    size_t i;
+
+    if (!retry && parse_state_option(o->state, &state) == -1)
+        return EXIT_USAGE;
+    if (retry)
+        state = SIGNUP_FAILED;
+    if (load_config(o, &c) == -1)
+        return EXIT_CONFIG;
+    if (open_queue(&c, &q) == -1) {
+        config_free(&c);
+        return EXIT_IOERR;
+    }
+    if (queue_list(q, state, retry ? collect_id : print_list_line, &ids, err) == -1 ||
+        ids.failed) {
+        fprintf(stderr, "reportd: %s\n", ids.failed ? "out of memory" : err);
+        status = EXIT_IOERR;
+    }
+    memset(&t, 0, sizeof(t));
+    t.detail = "retry requested by operator";
+    for (i = 0; status == 0 && i < ids.n; i++) {
+        int rc = queue_transition(q, ids.v[i], SIGNUP_FAILED, SIGNUP_QUEUED, &t, err);
+
+        if (rc == -1) {
+            fprintf(stderr, "reportd: %s\n", err);
+            status = EXIT_IOERR;
+        } else if (rc == 0) {
+            printf("%lld queued\n", (long long)ids.v[i]);
+        }
+    }
+    free(ids.v);
+    queue_close(q);
+    config_free(&c);
+    return status;
+}
+
+int cmd_list(const struct options *o)
+{
+    return list_or_retry_all(o, 0);
+}
+
+int cmd_retry(const struct options *o)
+{
+    if (o->all_failed)
+        return list_or_retry_all(o, 1);
+    return with_signup(o, retry_one);
+}
+
+/* --- run ------------------------------------------------------------------ */
+
+int cmd_run(const struct options *o)
+{
+    struct runtime rt;
+    char err[ERRLEN];
+
+    if (load_runtime(o, &rt, 1) == -1)
+        return EXIT_CONFIG;
+    if (rt.config.verbose)
+        log_setmax(LOG_PRIO_DEBUG);
+    if (daemon_run(&rt, config_path_of(o), o->drain, err) == -1) {
+        log_critx("%s", err);
+        return EXIT_TEMPFAIL;
+    }
+    return 0;
+}

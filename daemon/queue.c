@@ -1,0 +1,1586 @@
+/*
+ * queue.c - the signup queue in SQLite: the schema and its migrations, the
+ * producer's enqueue, the daemon's claim and recovery, the reading side,
+ * and queue_transition(), through which every state change goes.
+ *
+ * Statements are prepared per call and finalized before returning, so no
+ * statement is left half-stepped holding a read snapshot open in WAL mode.
+ */
+#define LOG_MODULE "queue"
+
+#include "queue.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/*
+ * A website's process in reportd's group inserts into the same file.  The
+ * caller's umask still applies (the systemd unit sets UMask=0007); SQLite
+ * gives the -wal and -shm files the database file's mode.
+ */
+#define QUEUE_FILE_MODE 0660
+
+/* SQLite's idea of now, in Unix milliseconds, for column defaults. */
+#define SQL_NOW_MS "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+
+/*
+ * The key duplicates are compared by: the local part as given, the domain
+ * lowercased (what email_key() computes).  The index below is built on this
+ * exact expression, and SQLite uses it only for a query that repeats it.
+ */
+#define EMAIL_KEY_SQL(col)                                                                         \
+    "(substr(" col ", 1, instr(" col ", '@')) || lower(substr(" col ", instr(" col ", '@') + 1)))"
+
+#define EMAIL_KEY_OF_COLUMN EMAIL_KEY_SQL("email")
+#define EMAIL_KEY_OF_PARAM  EMAIL_KEY_SQL("?1")
+#define EMAIL_KEY_OF_SELF   EMAIL_KEY_SQL("s.email")
+#define EMAIL_KEY_OF_OTHER  EMAIL_KEY_SQL("o.email")
+
+#define STATE_NAMES_SQL "('queued', 'sending', 'deferred', 'held', 'sent', 'failed', 'rejected')"
+
+/*
+ * Schema migrations, applied in order; PRAGMA user_version counts the ones a
+ * database has had.  Append new versions, never edit an old one.
+ */
+/* clang-format off */
+static const char *const migrations[] = {
+    /* 1: signups and their history. */
+    "CREATE TABLE signups ("
+    " id INTEGER PRIMARY KEY,"
+    /* The producer's columns. */
+    " email TEXT NOT NULL,"
+    " name TEXT,"
+    " role TEXT NOT NULL,"
+    " level TEXT NOT NULL,"
+    " tasks TEXT NOT NULL DEFAULT '[]',"
+    " skills TEXT NOT NULL DEFAULT '[]',"
+    " years REAL,"
+    " created_at INTEGER NOT NULL DEFAULT (" SQL_NOW_MS "),"
+    /* reportd's columns. */
+    " state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN " STATE_NAMES_SQL "),"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt_at INTEGER NOT NULL DEFAULT 0,"
+    " updated_at INTEGER NOT NULL DEFAULT (" SQL_NOW_MS "),"
+    " sent_at INTEGER,"
+    " message_id TEXT,"
+    " last_reply TEXT,"
+    " reason TEXT,"
+    " claimed_by TEXT,"
+    " claim_until INTEGER"
+    ");"
+    "CREATE INDEX signups_due ON signups (state, next_attempt_at);"
+    "CREATE INDEX signups_email_key ON signups (" EMAIL_KEY_OF_COLUMN ");"
+    "CREATE TABLE signup_events ("
+    " id INTEGER PRIMARY KEY,"
+    " signup_id INTEGER NOT NULL REFERENCES signups (id) ON DELETE CASCADE,"
+    " at INTEGER NOT NULL,"
+    " from_state TEXT CHECK (from_state IS NULL OR from_state IN " STATE_NAMES_SQL "),"
+    " to_state TEXT NOT NULL CHECK (to_state IN " STATE_NAMES_SQL "),"
+    " detail TEXT"
+    ");"
+    "CREATE INDEX signup_events_signup ON signup_events (signup_id, at);"
+    /* A producer's own INSERT gets its creation event too. */
+    "CREATE TRIGGER signups_created AFTER INSERT ON signups BEGIN"
+    " INSERT INTO signup_events (signup_id, at, from_state, to_state, detail)"
+    " VALUES (new.id, " SQL_NOW_MS ", NULL, new.state, 'created');"
+    " END;",
+};
+/* clang-format on */
+
+struct queue {
+    sqlite3 *db;
+    char *path;
+};
+
+static const char *const state_names[SIGNUP_NSTATES] = {
+    [SIGNUP_QUEUED] = "queued",     [SIGNUP_SENDING] = "sending", [SIGNUP_DEFERRED] = "deferred",
+    [SIGNUP_HELD] = "held",         [SIGNUP_SENT] = "sent",       [SIGNUP_FAILED] = "failed",
+    [SIGNUP_REJECTED] = "rejected",
+};
+
+/* The state machine: every edge a signup may take, and no other. */
+/* clang-format off */
+static const struct {
+    enum signup_state from, to;
+} transitions[] = {
+    {SIGNUP_QUEUED,   SIGNUP_SENDING},
+    {SIGNUP_DEFERRED, SIGNUP_SENDING},
+    {SIGNUP_SENDING,  SIGNUP_SENT},
+    {SIGNUP_SENDING,  SIGNUP_DEFERRED},
+    {SIGNUP_SENDING,  SIGNUP_FAILED},
+    {SIGNUP_SENDING,  SIGNUP_REJECTED},
+    {SIGNUP_SENDING,  SIGNUP_QUEUED},   /* handed back unattempted, or recovered */
+    {SIGNUP_QUEUED,   SIGNUP_REJECTED},
+    {SIGNUP_DEFERRED, SIGNUP_REJECTED},
+    {SIGNUP_QUEUED,   SIGNUP_FAILED},   /* expired */
+    {SIGNUP_DEFERRED, SIGNUP_FAILED},   /* expired */
+    {SIGNUP_QUEUED,   SIGNUP_HELD},
+    {SIGNUP_DEFERRED, SIGNUP_HELD},
+    {SIGNUP_HELD,     SIGNUP_QUEUED},   /* released */
+    {SIGNUP_FAILED,   SIGNUP_QUEUED},   /* retried */
+    {SIGNUP_DEFERRED, SIGNUP_QUEUED},   /* retried now */
+};
+/* clang-format on */
+
+const char *signup_state_name(enum signup_state st)
+{
+    if ((unsigned)st >= SIGNUP_NSTATES)
+        return "unknown";
+    return state_names[st];
+}
+
+int signup_state_parse(const char *name, enum signup_state *st)
+{
+    size_t i;
+
+    for (i = 0; i < SIGNUP_NSTATES; i++) {
+        if (strcmp(name, state_names[i]) == 0) {
+            *st = (enum signup_state)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int transition_allowed(enum signup_state from, enum signup_state to)
+{
+    size_t i;
+
+    for (i = 0; i < NELEM(transitions); i++)
+        if (transitions[i].from == from && transitions[i].to == to)
+            return 1;
+    return 0;
+}
+
+void signup_record_free(struct signup_record *r)
+{
+    signup_free(&r->signup);
+    free(r->load_error);
+    free(r->message_id);
+    free(r->last_reply);
+    free(r->reason);
+    free(r->claimed_by);
+    *r = (struct signup_record){0};
+    signup_init(&r->signup);
+}
+
+/* --- SQLite plumbing ---------------------------------------------------- */
+
+static int db_fail(struct queue *q, const char *what, char *err)
+{
+    return errf(err, "%s: %s: %s", q->path, what, sqlite3_errmsg(q->db));
+}
+
+static int exec_sql(struct queue *q, const char *sql, const char *what, char *err)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(q->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        errf(err, "%s: %s: %s", q->path, what, msg ? msg : sqlite3_errmsg(q->db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static sqlite3_stmt *prepare(struct queue *q, const char *sql, const char *what, char *err)
+{
+    sqlite3_stmt *st = NULL;
+
+    if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        db_fail(q, what, err);
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+/* SQLITE_ROW or SQLITE_DONE, or -1 with err. */
+static int step(struct queue *q, sqlite3_stmt *st, const char *what, char *err)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        return rc;
+    return db_fail(q, what, err);
+}
+
+/*
+ * Finalizing only repeats the last step's result, which the caller checked
+ * already, so its return value carries nothing new.
+ */
+static void finish(sqlite3_stmt *st)
+{
+    (void)sqlite3_finalize(st);
+}
+
+/* Bound strings outlive the statement's steps: no copy needed. */
+static int bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+static int bind_fail(struct queue *q, sqlite3_stmt *st, const char *what, char *err)
+{
+    db_fail(q, what, err);
+    finish(st);
+    return -1;
+}
+
+static int in_transaction(struct queue *q)
+{
+    return !sqlite3_get_autocommit(q->db);
+}
+
+/* A write transaction from the start, so no lock upgrade can deadlock with a producer. */
+static int begin_write(struct queue *q, const char *what, char *err)
+{
+    return exec_sql(q, "BEGIN IMMEDIATE", what, err);
+}
+
+static int commit(struct queue *q, const char *what, char *err)
+{
+    return exec_sql(q, "COMMIT", what, err);
+}
+
+static void rollback(struct queue *q)
+{
+    char err[ERRLEN];
+
+    if (in_transaction(q) && exec_sql(q, "ROLLBACK", "rollback", err) == -1)
+        log_warnx("%s", err);
+}
+
+/* Runs a one-row statement and returns its first column as an integer. */
+static int query_int(struct queue *q, const char *sql, const char *what, int64_t *out, char *err)
+{
+    sqlite3_stmt *st = prepare(q, sql, what, err);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    rc = step(q, st, what, err);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    finish(st);
+    if (rc == SQLITE_DONE)
+        return errf(err, "%s: %s: no result", q->path, what);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* --- opening and the schema --------------------------------------------- */
+
+/* Creates the file with the group-writable mode before SQLite creates it 0644. */
+static int create_file(const char *path, char *err)
+{
+    int fd;
+
+    if (strcmp(path, ":memory:") == 0)
+        return 0;
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, QUEUE_FILE_MODE);
+    if (fd == -1) {
+        if (errno == EEXIST)
+            return 0;
+        return errf(err, "%s: cannot create: %s", path, strerror(errno));
+    }
+    close(fd);
+    return 0;
+}
+
+static int set_wal(struct queue *q, char *err)
+{
+    sqlite3_stmt *st = prepare(q, "PRAGMA journal_mode=WAL", "journal mode", err);
+    const char *mode;
+    int rc, ok;
+
+    if (st == NULL)
+        return -1;
+    rc = step(q, st, "journal mode", err);
+    if (rc != SQLITE_ROW) {
+        finish(st);
+        return rc == SQLITE_DONE ? errf(err, "%s: journal mode: no result", q->path) : -1;
+    }
+    mode = (const char *)sqlite3_column_text(st, 0);
+    ok = mode && (strcmp(mode, "wal") == 0 || strcmp(mode, "memory") == 0);
+    if (!ok)
+        errf(err, "%s: cannot use WAL mode (journal mode is %s)", q->path, mode ? mode : "unknown");
+    finish(st);
+    return ok ? 0 : -1;
+}
+
+static int migrate(struct queue *q, char *err)
+{
+    char sql[64];
+    int64_t version = 0;
+    size_t i;
+
+    if (begin_write(q, "migrate", err) == -1)
+        return -1;
+    if (query_int(q, "PRAGMA user_version", "schema version", &version, err) == -1)
+        goto fail;
+    if (version < 0 || (uint64_t)version > NELEM(migrations)) {
+        errf(err, "%s: schema version %lld is newer than this reportd knows (%zu)", q->path,
+             (long long)version, NELEM(migrations));
+        goto fail;
+    }
+    if ((size_t)version == NELEM(migrations)) {
+        rollback(q);
+        return 0;
+    }
+    for (i = (size_t)version; i < NELEM(migrations); i++) {
+        snprintf(sql, sizeof(sql), "migrate to schema version %zu", i + 1);
+        if (exec_sql(q, migrations[i], sql, err) == -1)
+            goto fail;
+    }
+    /* A pragma takes no parameters; the number is ours, not data. */
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %zu", NELEM(migrations));
+    if (exec_sql(q, sql, "set schema version", err) == -1 || commit(q, "migrate", err) == -1)
+        goto fail;
+    log_info("%s: schema migrated from version %lld to %zu", q->path, (long long)version,
+             NELEM(migrations));
+    return 0;
+fail:
+    rollback(q);
+    return -1;
+}
+
+static int configure(struct queue *q, char *err)
+{
+    if (sqlite3_busy_timeout(q->db, QUEUE_BUSY_TIMEOUT_MS) != SQLITE_OK)
+        return db_fail(q, "busy timeout", err);
+    if (set_wal(q, err) == -1)
+        return -1;
+    /*
+     * In WAL mode NORMAL survives a crash of any process; only a power cut
+     * can lose the last commits.
+     */
+    if (exec_sql(q, "PRAGMA foreign_keys = ON", "foreign keys", err) == -1 ||
+        exec_sql(q, "PRAGMA synchronous = NORMAL", "synchronous", err) == -1)
+        return -1;
+    return migrate(q, err);
+}
+
+int queue_open(struct queue **qp, const char *path, char *err)
+{
+    struct queue *q;
+    int rc;
+
+    *qp = NULL;
+    if (create_file(path, err) == -1)
+        return -1;
+    q = calloc(1, sizeof(*q));
+    if (q == NULL || (q->path = strdup(path)) == NULL) {
+        free(q);
+        return errf(err, "%s: out of memory", path);
+    }
+    rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        errf(err, "%s: cannot open: %s", path, q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+        queue_close(q);
+        return -1;
+    }
+    if (sqlite3_extended_result_codes(q->db, 1) != SQLITE_OK) {
+        db_fail(q, "open", err);
+        queue_close(q);
+        return -1;
+    }
+    if (configure(q, err) == -1) {
+        queue_close(q);
+        return -1;
+    }
+    *qp = q;
+    return 0;
+}
+
+void queue_close(struct queue *q)
+{
+    if (q == NULL)
+        return;
+    if (q->db && sqlite3_close(q->db) != SQLITE_OK)
+        log_warnx("%s: close: %s", q->path, sqlite3_errmsg(q->db));
+    free(q->path);
+    free(q);
+}
+
+const char *queue_path(const struct queue *q)
+{
+    return q->path;
+}
+
+/* --- loading rows ------------------------------------------------------- */
+
+/*
+ * What is wrong with a tasks or skills column, or NULL when it is a JSON
+ * array.  SQLite's JSON functions cut a string at an escaped NUL ("\u0000"),
+ * which would turn "a\u0000b" into a valid-looking "a": refuse it whole.
+ */
+#define JSON_ARRAY_PROBLEM_SQL(col)                                                                \
+    "CASE WHEN typeof(" col ") <> 'text' THEN 'not text' WHEN NOT json_valid(" col ")"             \
+    " THEN 'not valid JSON' WHEN json_type(" col ") <> 'array' THEN 'not a JSON array'"            \
+    " WHEN instr(" col ", '\\u0000') THEN 'contains a line break or control character' END"
+
+#define RECORD_COLUMNS_SQL                                                                         \
+    "id, email, name, role, level, tasks, skills, years, created_at, state, attempts,"             \
+    " next_attempt_at, updated_at, sent_at, message_id, last_reply, reason, claimed_by,"           \
+    " claim_until, " JSON_ARRAY_PROBLEM_SQL("tasks") ", " JSON_ARRAY_PROBLEM_SQL("skills")
+
+enum record_column {
+    COL_ID,
+    COL_EMAIL,
+    COL_NAME,
+    COL_ROLE,
+    COL_LEVEL,
+    COL_TASKS,
+    COL_SKILLS,
+    COL_YEARS,
+    COL_CREATED,
+    COL_STATE,
+    COL_ATTEMPTS,
+    COL_NEXT_ATTEMPT,
+    COL_UPDATED,
+    COL_SENT,
+    COL_MESSAGE_ID,
+    COL_LAST_REPLY,
+    COL_REASON,
+    COL_CLAIMED_BY,
+    COL_CLAIM_UNTIL,
+    COL_TASKS_PROBLEM,
+    COL_SKILLS_PROBLEM,
+};
+
+/* One task of the tasks array: a bare id, or an object with id and share. */
+#define TASK_ELEMENTS_SQL                                                                          \
+    "SELECT e.type, e.atom,"                                                                       \
+    " CASE WHEN e.type = 'object' THEN json_type(e.value, '$.id') END,"                            \
+    " CASE WHEN e.type = 'object' THEN json_extract(e.value, '$.id') END,"                         \
+    " CASE WHEN e.type = 'object' THEN json_type(e.value, '$.share') END,"                         \
+    " CASE WHEN e.type = 'object' THEN json_extract(e.value, '$.share') END,"                      \
+    " CASE WHEN e.type = 'object' THEN (SELECT k.key FROM json_each(e.value) AS k"                 \
+    "  WHERE k.key NOT IN ('id', 'share') LIMIT 1) END"                                            \
+    " FROM json_each(?1) AS e ORDER BY e.key"
+
+enum task_column {
+    TASK_TYPE,
+    TASK_ATOM,
+    TASK_ID_TYPE,
+    TASK_ID,
+    TASK_SHARE_TYPE,
+    TASK_SHARE,
+    TASK_EXTRA_KEY
+};
+
+#define SKILL_ELEMENTS_SQL "SELECT type, atom FROM json_each(?1) ORDER BY key"
+
+enum copy_result { COPY_OK, COPY_NULL, COPY_NOT_TEXT, COPY_HAS_NUL, COPY_NOMEM };
+
+/* Copies a text column, telling a NUL inside the text (which C would cut) from a good one. */
+static enum copy_result copy_text(sqlite3_stmt *st, int col, char **out)
+{
+    const unsigned char *text;
+    int len;
+
+    *out = NULL;
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return COPY_NULL;
+    if (sqlite3_column_type(st, col) != SQLITE_TEXT)
+        return COPY_NOT_TEXT;
+    text = sqlite3_column_text(st, col);
+    len = sqlite3_column_bytes(st, col);
+    if (text == NULL)
+        return COPY_NOMEM;
+    if (strlen((const char *)text) != (size_t)len)
+        return COPY_HAS_NUL;
+    *out = strdup((const char *)text);
+    return *out ? COPY_OK : COPY_NOMEM;
+}
+
+/* Our own bookkeeping columns: text or NULL.  -1 out of memory. */
+static int copy_own_text(sqlite3_stmt *st, int col, char **out)
+{
+    const unsigned char *text;
+
+    *out = NULL;
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return 0;
+    text = sqlite3_column_text(st, col);
+    if (text == NULL)
+        return -1;
+    *out = strdup((const char *)text);
+    return *out ? 0 : -1;
+}
+
+UTIL_PRINTF(2, 3) static int note_problem(struct signup_record *r, const char *fmt, ...)
+{
+    char msg[ERRLEN];
+    va_list ap;
+
+    if (r->load_error)
+        return 0;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    r->load_error = strdup(msg);
+    return r->load_error ? 0 : -1;
+}
+
+/*
+ * A producer's text column: a problem is noted in the record, not returned.
+ * -1 only when out of memory.
+ */
+static int load_text(sqlite3_stmt *st, int col, const char *field, int required, char **out,
+                     struct signup_record *r)
+{
+    switch (copy_text(st, col, out)) {
+    case COPY_OK:
+        return 0;
+    case COPY_NULL:
+        return required ? note_problem(r, "%s: missing", field) : 0;
+    case COPY_NOT_TEXT:
+        return note_problem(r, "%s: not text", field);
+    case COPY_HAS_NUL:
+        return note_problem(r, "%s: contains a line break or control character", field);
+    case COPY_NOMEM:
+        break;
+    }
+    return -1;
+}
+
+static int load_task_object(sqlite3_stmt *el, size_t i, struct signup_record *r)
+{
+    const char *id_type = (const char *)sqlite3_column_text(el, TASK_ID_TYPE);
+    const char *share_type = (const char *)sqlite3_column_text(el, TASK_SHARE_TYPE);
+    int has_share = 0;
+    double share = 0;
+    char *id;
+    int rc;
+
+    if (sqlite3_column_type(el, TASK_EXTRA_KEY) != SQLITE_NULL)
+        return note_problem(r, "tasks[%zu]: unknown key \"%s\"", i,
+                            (const char *)sqlite3_column_text(el, TASK_EXTRA_KEY));
+    if (id_type == NULL)
+        return note_problem(r, "tasks[%zu].id: missing", i);
+    if (strcmp(id_type, "text") != 0)
+        return note_problem(r, "tasks[%zu].id: not a string", i);
+    if (share_type && (strcmp(share_type, "integer") == 0 || strcmp(share_type, "real") == 0)) {
+        share = sqlite3_column_double(el, TASK_SHARE);
+        has_share = 1;
+    } else if (share_type && strcmp(share_type, "null") != 0) {
+        return note_problem(r, "tasks[%zu].share: not a number", i);
+    }
+    switch (copy_text(el, TASK_ID, &id)) {
+    case COPY_OK:
+        rc = signup_add_task(&r->signup, id, share, has_share);
+        free(id);
+        return rc;
+    case COPY_NOMEM:
+        return -1;
+    default:
+        return note_problem(r, "tasks[%zu].id: contains a line break or control character", i);
+    }
+}
+
+static int load_task(sqlite3_stmt *el, size_t i, struct signup_record *r)
+{
+    const char *type = (const char *)sqlite3_column_text(el, TASK_TYPE);
+    char *id;
+    int rc;
+
+    if (type && strcmp(type, "object") == 0)
+        return load_task_object(el, i, r);
+    if (type == NULL || strcmp(type, "text") != 0)
+        return note_problem(r, "tasks[%zu]: not a task id or an {\"id\", \"share\"} object", i);
+    switch (copy_text(el, TASK_ATOM, &id)) {
+    case COPY_OK:
+        rc = signup_add_task(&r->signup, id, 0, 0);
+        free(id);
+        return rc;
+    case COPY_NOMEM:
+        return -1;
+    default:
+        return note_problem(r, "tasks[%zu]: contains a line break or control character", i);
+    }
+}
+
+static int load_skill(sqlite3_stmt *el, size_t i, struct signup_record *r)
+{
+    const char *type = (const char *)sqlite3_column_text(el, 0);
+    char *id;
+    int rc;
+
+    if (type == NULL || strcmp(type, "text") != 0)
+        return note_problem(r, "skills[%zu]: not a string", i);
+    switch (copy_text(el, 1, &id)) {
+    case COPY_OK:
+        rc = signup_add_skill(&r->signup, id);
+        free(id);
+        return rc;
+    case COPY_NOMEM:
+        return -1;
+    default:
+        return note_problem(r, "skills[%zu]: contains a line break or control character", i);
+    }
+}
+
+typedef int (*element_loader)(sqlite3_stmt *el, size_t i, struct signup_record *r);
+
+/*
+ * Reads a JSON array column element by element with SQLite's json_each.  A
+ * problem stops at the first bad element; an array longer than max is refused
+ * before it is read to the end, whatever a producer put there.
+ */
+static int load_array(struct queue *q, sqlite3_stmt *row, int col, int problem_col,
+                      const char *field, size_t max, const char *sql, element_loader load,
+                      struct signup_record *r, char *err)
+{
+    sqlite3_stmt *el;
+    size_t i;
+    int rc = 0;
+
+    if (sqlite3_column_type(row, problem_col) != SQLITE_NULL) {
+        if (note_problem(r, "%s: %s", field, (const char *)sqlite3_column_text(row, problem_col)) ==
+            -1)
+            return errf(err, "%s: out of memory", q->path);
+        return 0;
+    }
+    el = prepare(q, sql, "load signup", err);
+    if (el == NULL)
+        return -1;
+    if (sqlite3_bind_value(el, 1, sqlite3_column_value(row, col)) != SQLITE_OK)
+        return bind_fail(q, el, "load signup", err);
+    for (i = 0; r->load_error == NULL; i++) {
+        rc = step(q, el, "load signup", err);
+        if (rc != SQLITE_ROW)
+            break;
+        if (i == max) {
+            rc = note_problem(r, "%s: more than %zu entries", field, max);
+        } else {
+            rc = load(el, i, r);
+        }
+        if (rc == -1) {
+            errf(err, "%s: out of memory", q->path);
+            break;
+        }
+    }
+    finish(el);
+    return rc == -1 ? -1 : 0;
+}
+
+static int load_years(sqlite3_stmt *row, struct signup_record *r)
+{
+    switch (sqlite3_column_type(row, COL_YEARS)) {
+    case SQLITE_NULL:
+        return 0;
+    case SQLITE_INTEGER:
+    case SQLITE_FLOAT:
+        r->signup.years = sqlite3_column_double(row, COL_YEARS);
+        r->signup.has_years = 1;
+        return 0;
+    default:
+        /* The column's REAL affinity already turned numeric text into a number. */
+        return note_problem(r, "years: not a number");
+    }
+}
+
+static int load_producer_columns(struct queue *q, sqlite3_stmt *row, struct signup_record *r,
+                                 char *err)
+{
+    struct signup *s = &r->signup;
+
+    s->id = sqlite3_column_int64(row, COL_ID);
+    s->created_ms = sqlite3_column_int64(row, COL_CREATED);
+    if (load_text(row, COL_EMAIL, "email", 1, &s->email, r) == -1 ||
+        load_text(row, COL_NAME, "name", 0, &s->name, r) == -1 ||
+        load_text(row, COL_ROLE, "role", 1, &s->role, r) == -1 ||
+        load_text(row, COL_LEVEL, "level", 1, &s->level, r) == -1 || load_years(row, r) == -1)
+        return errf(err, "%s: out of memory", q->path);
+    /* A producer writing '' means no name, as NULL does. */
+    if (s->name && *s->name == '\0') {
+        free(s->name);
+        s->name = NULL;
+    }
+    if (load_array(q, row, COL_TASKS, COL_TASKS_PROBLEM, "tasks", SIGNUP_MAX_TASKS,
+                   TASK_ELEMENTS_SQL, load_task, r, err) == -1 ||
+        load_array(q, row, COL_SKILLS, COL_SKILLS_PROBLEM, "skills", SIGNUP_MAX_SKILLS,
+                   SKILL_ELEMENTS_SQL, load_skill, r, err) == -1)
+        return -1;
+    return 0;
+}
+
+static int load_own_columns(struct queue *q, sqlite3_stmt *row, struct signup_record *r, char *err)
+{
+    const char *state = (const char *)sqlite3_column_text(row, COL_STATE);
+
+    if (state == NULL || signup_state_parse(state, &r->state) == -1)
+        return errf(err, "%s: signup %lld: unknown state \"%s\"", q->path,
+                    (long long)sqlite3_column_int64(row, COL_ID), state ? state : "NULL");
+    r->attempts = sqlite3_column_int(row, COL_ATTEMPTS);
+    r->next_attempt_ms = sqlite3_column_int64(row, COL_NEXT_ATTEMPT);
+    r->updated_ms = sqlite3_column_int64(row, COL_UPDATED);
+    r->sent_ms = sqlite3_column_int64(row, COL_SENT);
+    r->claim_until_ms = sqlite3_column_int64(row, COL_CLAIM_UNTIL);
+    if (copy_own_text(row, COL_MESSAGE_ID, &r->message_id) == -1 ||
+        copy_own_text(row, COL_LAST_REPLY, &r->last_reply) == -1 ||
+        copy_own_text(row, COL_REASON, &r->reason) == -1 ||
+        copy_own_text(row, COL_CLAIMED_BY, &r->claimed_by) == -1)
+        return errf(err, "%s: out of memory", q->path);
+    return 0;
+}
+
+/* Fills r from a row of RECORD_COLUMNS_SQL.  -1 only for a database error or no memory. */
+static int load_record(struct queue *q, sqlite3_stmt *row, struct signup_record *r, char *err)
+{
+    *r = (struct signup_record){0};
+    signup_init(&r->signup);
+    if (load_own_columns(q, row, r, err) == -1 || load_producer_columns(q, row, r, err) == -1) {
+        signup_record_free(r);
+        return -1;
+    }
+    return 0;
+}
+
+/* 0 loaded, 1 no such signup, -1 error. */
+static int load_by_id(struct queue *q, int64_t id, struct signup_record *r, char *err)
+{
+    sqlite3_stmt *st =
+        prepare(q, "SELECT " RECORD_COLUMNS_SQL " FROM signups WHERE id = ?1", "load signup", err);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+        return bind_fail(q, st, "load signup", err);
+    rc = step(q, st, "load signup", err);
+    if (rc == SQLITE_ROW)
+        rc = load_record(q, st, r, err) == -1 ? -1 : 0;
+    else if (rc == SQLITE_DONE)
+        rc = 1;
+    finish(st);
+    return rc;
+}
+
+/* --- state changes ------------------------------------------------------ */
+
+#define TRANSITION_SQL                                                                             \
+    "UPDATE signups SET state = ?3, updated_at = ?4, attempts = attempts + ?5,"                    \
+    " reason = coalesce(?6, reason), last_reply = coalesce(?7, last_reply),"                       \
+    " message_id = coalesce(?8, message_id),"                                                      \
+    " next_attempt_at = CASE WHEN ?3 = 'deferred' THEN ?9 ELSE next_attempt_at END,"               \
+    " claimed_by = CASE WHEN ?3 = 'sending' THEN ?10 WHEN ?2 = 'sending' THEN NULL"                \
+    "  ELSE claimed_by END,"                                                                       \
+    " claim_until = CASE WHEN ?3 = 'sending' THEN ?11 WHEN ?2 = 'sending' THEN NULL"               \
+    "  ELSE claim_until END,"                                                                      \
+    " sent_at = CASE WHEN ?3 = 'sent' THEN ?4 ELSE sent_at END"                                    \
+    " WHERE id = ?1 AND state = ?2"
+
+#define EVENT_SQL                                                                                  \
+    "INSERT INTO signup_events (signup_id, at, from_state, to_state, detail)"                      \
+    " VALUES (?1, ?2, ?3, ?4, ?5)"
+
+/* 1 changed, 0 the signup was not in from, -1 error. */
+static int update_state(struct queue *q, int64_t id, enum signup_state from, enum signup_state to,
+                        const struct transition *t, int64_t now, char *err)
+{
+    sqlite3_stmt *st = prepare(q, TRANSITION_SQL, "transition", err);
+    int64_t next = t->next_attempt_ms ? t->next_attempt_ms : now;
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        bind_text(st, 2, state_names[from]) != SQLITE_OK ||
+        bind_text(st, 3, state_names[to]) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 4, now) != SQLITE_OK ||
+        sqlite3_bind_int(st, 5, t->count_attempt ? 1 : 0) != SQLITE_OK ||
+        bind_text(st, 6, t->reason) != SQLITE_OK || bind_text(st, 7, t->reply) != SQLITE_OK ||
+        bind_text(st, 8, t->message_id) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 9, next) != SQLITE_OK ||
+        bind_text(st, 10, t->claimed_by) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 11, t->claim_until_ms) != SQLITE_OK)
+        return bind_fail(q, st, "transition", err);
+    rc = step(q, st, "transition", err);
+    finish(st);
+    if (rc == -1)
+        return -1;
+    return sqlite3_changes(q->db) == 1;
+}
+
+static int record_event(struct queue *q, int64_t id, int has_from, enum signup_state from,
+                        enum signup_state to, const char *detail, int64_t now, char *err)
+{
+    sqlite3_stmt *st = prepare(q, EVENT_SQL, "record event", err);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK || sqlite3_bind_int64(st, 2, now) != SQLITE_OK ||
+        bind_text(st, 3, has_from ? state_names[from] : NULL) != SQLITE_OK ||
+        bind_text(st, 4, state_names[to]) != SQLITE_OK || bind_text(st, 5, detail) != SQLITE_OK)
+        return bind_fail(q, st, "record event", err);
+    rc = step(q, st, "record event", err);
+    finish(st);
+    return rc == -1 ? -1 : 0;
+}
+
+/*
+ * The single implementation of a state change, run inside the caller's
+ * transaction: compare-and-set, history, log line.  0 done, 1 not in from.
+ */
+static int apply_transition(struct queue *q, int64_t id, enum signup_state from,
+                            enum signup_state to, const struct transition *t, int64_t now,
+                            char *err)
+{
+    static const struct transition none;
+    int changed;
+
+    if ((unsigned)from >= SIGNUP_NSTATES || (unsigned)to >= SIGNUP_NSTATES)
+        return errf(err, "%s: signup %lld: no such state", q->path, (long long)id);
+    if (!transition_allowed(from, to))
+        return errf(err, "%s: signup %lld: transition %s -> %s is not allowed", q->path,
+                    (long long)id, state_names[from], state_names[to]);
+    if (t == NULL)
+        t = &none;
+    if (to == SIGNUP_SENDING && (t->claimed_by == NULL || *t->claimed_by == '\0'))
+        return errf(err, "%s: signup %lld: a claim needs an owner", q->path, (long long)id);
+    changed = update_state(q, id, from, to, t, now, err);
+    if (changed != 1)
+        return changed == 0 ? 1 : -1;
+    if (record_event(q, id, 1, from, to, t->detail, now, err) == -1)
+        return -1;
+    log_info("id=%lld from=%s to=%s detail=\"%s\"", (long long)id, state_names[from],
+             state_names[to], t->detail ? t->detail : "");
+    return 0;
+}
+
+int queue_transition(struct queue *q, int64_t id, enum signup_state from, enum signup_state to,
+                     const struct transition *t, char *err)
+{
+    int rc;
+
+    /* Inside a caller's transaction the change commits or rolls back with it. */
+    if (in_transaction(q))
+        return apply_transition(q, id, from, to, t, now_ms(), err);
+    if (begin_write(q, "transition", err) == -1)
+        return -1;
+    rc = apply_transition(q, id, from, to, t, now_ms(), err);
+    if (rc == -1 || commit(q, "transition", err) == -1) {
+        rollback(q);
+        return -1;
+    }
+    return rc;
+}
+
+/* --- producer side ------------------------------------------------------ */
+
+/* The states in which a signup blocks another for the same address; failed and rejected don't. */
+#define FIND_ACTIVE_SQL                                                                            \
+    "SELECT id FROM signups WHERE " EMAIL_KEY_OF_COLUMN " = " EMAIL_KEY_OF_PARAM                   \
+    " AND state IN ('queued', 'sending', 'deferred', 'held', 'sent') ORDER BY id DESC LIMIT 1"
+
+static void json_string(struct buf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    buf_putc(b, '"');
+    for (; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            buf_printf(b, "\\%c", *p);
+        else if (*p < 0x20)
+            buf_printf(b, "\\u%04x", *p);
+        else
+            buf_putc(b, *p);
+    }
+    buf_putc(b, '"');
+}
+
+/*
+ * Shares are validated finite percentages; 15 significant digits give back
+ * the decimal a person typed.  (reportd never calls setlocale, so the
+ * decimal point stays a point.)
+ */
+static char *tasks_json(const struct signup *s)
+{
+    struct buf b;
+    size_t i;
+
+    buf_init(&b);
+    buf_putc(&b, '[');
+    for (i = 0; i < s->ntasks; i++) {
+        if (i)
+            buf_putc(&b, ',');
+        if (!s->tasks[i].has_share) {
+            json_string(&b, s->tasks[i].id);
+            continue;
+        }
+        buf_puts(&b, "{\"id\":");
+        json_string(&b, s->tasks[i].id);
+        buf_printf(&b, ",\"share\":%.15g}", s->tasks[i].share);
+    }
+    buf_putc(&b, ']');
+    return buf_steal(&b);
+}
+
+static char *skills_json(const struct signup *s)
+{
+    struct buf b;
+    size_t i;
+
+    buf_init(&b);
+    buf_putc(&b, '[');
+    for (i = 0; i < s->nskills; i++) {
+        if (i)
+            buf_putc(&b, ',');
+        json_string(&b, s->skills[i]);
+    }
+    buf_putc(&b, ']');
+    return buf_steal(&b);
+}
+
+/* 0 and *id of the newest signup that blocks this address, 1 none, -1 error. */
+static int find_active(struct queue *q, const char *email, int64_t *id, char *err)
+{
+    sqlite3_stmt *st = prepare(q, FIND_ACTIVE_SQL, "find duplicate", err);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    if (bind_text(st, 1, email) != SQLITE_OK)
+        return bind_fail(q, st, "find duplicate", err);
+    rc = step(q, st, "find duplicate", err);
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    finish(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+}
+
+static int insert_signup(struct queue *q, const struct signup *s, int64_t now, int64_t *id,
+                         char *err)
+{
+    char *tasks = tasks_json(s), *skills = skills_json(s);
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+
+    if (tasks == NULL || skills == NULL) {
+        errf(err, "%s: enqueue: out of memory", q->path);
+        goto out;
+    }
+    st = prepare(q,
+                 "INSERT INTO signups (email, name, role, level, tasks, skills, years, created_at,"
+                 " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 "enqueue", err);
+    if (st == NULL)
+        goto out;
+    if (bind_text(st, 1, s->email) != SQLITE_OK || bind_text(st, 2, s->name) != SQLITE_OK ||
+        bind_text(st, 3, s->role) != SQLITE_OK || bind_text(st, 4, s->level) != SQLITE_OK ||
+        bind_text(st, 5, tasks) != SQLITE_OK || bind_text(st, 6, skills) != SQLITE_OK ||
+        (s->has_years ? sqlite3_bind_double(st, 7, s->years) : sqlite3_bind_null(st, 7)) !=
+            SQLITE_OK ||
+        sqlite3_bind_int64(st, 8, s->created_ms ? s->created_ms : now) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 9, now) != SQLITE_OK) {
+        db_fail(q, "enqueue", err);
+        goto out;
+    }
+    if (step(q, st, "enqueue", err) == -1)
+        goto out;
+    *id = sqlite3_last_insert_rowid(q->db);
+    log_info("id=%lld from=none to=queued detail=\"enqueued\"", (long long)*id);
+    rc = 0;
+out:
+    finish(st);
+    free(tasks);
+    free(skills);
+    return rc;
+}
+
+/*
+ * Earlier signups of the same batch are already inserted in this
+ * transaction, so the one query finds duplicates within the batch too.
+ */
+static int enqueue_one(struct queue *q, const struct signup *s, int64_t now, int64_t *id,
+                       enum enqueue_result *res, char *err)
+{
+    int rc;
+
+    if (s->email == NULL || s->role == NULL || s->level == NULL)
+        return errf(err, "%s: enqueue: email, role and level are required", q->path);
+    rc = find_active(q, s->email, id, err);
+    if (rc == 0) {
+        *res = ENQUEUE_DUPLICATE;
+        return 0;
+    }
+    if (rc == -1)
+        return -1;
+    *res = ENQUEUE_ADDED;
+    return insert_signup(q, s, now, id, err);
+}
+
+int queue_enqueue(struct queue *q, const struct signup *s, size_t n, int64_t *ids,
+                  enum enqueue_result *res, char *err)
+{
+    int64_t now = now_ms();
+    size_t i;
+
+    if (begin_write(q, "enqueue", err) == -1)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (enqueue_one(q, &s[i], now, &ids[i], &res[i], err) == -1) {
+            rollback(q);
+            return -1;
+        }
+    }
+    if (commit(q, "enqueue", err) == -1) {
+        rollback(q);
+        return -1;
+    }
+    return 0;
+}
+
+/* --- reading ------------------------------------------------------------ */
+
+/* A snapshot for a multi-statement read, unless a transaction is open already. */
+static int begin_read(struct queue *q, int *began, const char *what, char *err)
+{
+    *began = 0;
+    if (in_transaction(q))
+        return 0;
+    if (exec_sql(q, "BEGIN", what, err) == -1)
+        return -1;
+    *began = 1;
+    return 0;
+}
+
+static int end_read(struct queue *q, int began, int rc, const char *what, char *err)
+{
+    if (!began)
+        return rc;
+    if (rc == -1) {
+        rollback(q);
+        return -1;
+    }
+    if (commit(q, what, err) == -1) {
+        rollback(q);
+        return -1;
+    }
+    return rc;
+}
+
+int queue_get(struct queue *q, int64_t id, struct signup_record *r, char *err)
+{
+    int began, rc;
+
+    if (begin_read(q, &began, "get", err) == -1)
+        return -1;
+    rc = load_by_id(q, id, r, err);
+    return end_read(q, began, rc, "get", err);
+}
+
+#define FIND_EMAIL_SQL                                                                             \
+    "SELECT id FROM signups WHERE " EMAIL_KEY_OF_COLUMN " = " EMAIL_KEY_OF_PARAM                   \
+    " ORDER BY id DESC LIMIT 1"
+
+int queue_find_email(struct queue *q, const char *email, int64_t *id, char *err)
+{
+    sqlite3_stmt *st = prepare(q, FIND_EMAIL_SQL, "find address", err);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    if (bind_text(st, 1, email) != SQLITE_OK)
+        return bind_fail(q, st, "find address", err);
+    rc = step(q, st, "find address", err);
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    finish(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+}
+
+static int stats_counts(struct queue *q, struct queue_stats *s, char *err)
+{
+    sqlite3_stmt *st =
+        prepare(q, "SELECT state, count(*) FROM signups GROUP BY state", "stats", err);
+    enum signup_state state;
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    while ((rc = step(q, st, "stats", err)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+
+        if (name && signup_state_parse(name, &state) == 0)
+            s->count[state] = sqlite3_column_int64(st, 1);
+    }
+    finish(st);
+    return rc == -1 ? -1 : 0;
+}
+
+static int stats_last_error(struct queue *q, struct queue_stats *s, char *err)
+{
+    sqlite3_stmt *st = prepare(q,
+                               "SELECT id, updated_at, reason FROM signups"
+                               " WHERE state IN ('failed', 'deferred', 'rejected')"
+                               " ORDER BY updated_at DESC, id DESC LIMIT 1",
+                               "stats", err);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    rc = step(q, st, "stats", err);
+    if (rc == SQLITE_ROW) {
+        const char *reason = (const char *)sqlite3_column_text(st, 2);
+
+        s->last_error_id = sqlite3_column_int64(st, 0);
+        s->last_error_ms = sqlite3_column_int64(st, 1);
+        snprintf(s->last_error, sizeof(s->last_error), "%s", reason ? reason : "");
+    }
+    finish(st);
+    return rc == -1 ? -1 : 0;
+}
+
+int queue_stats(struct queue *q, struct queue_stats *s, char *err)
+{
+    int began, rc;
+
+    *s = (struct queue_stats){0};
+    if (begin_read(q, &began, "stats", err) == -1)
+        return -1;
+    rc = stats_counts(q, s, err);
+    if (rc == 0)
+        rc = query_int(q,
+                       "SELECT coalesce(min(created_at), 0) FROM signups"
+                       " WHERE state IN ('queued', 'deferred')",
+                       "stats", &s->oldest_waiting_ms, err);
+    if (rc == 0)
+        rc = stats_last_error(q, s, err);
+    return end_read(q, began, rc, "stats", err);
+}
+
+static int list_rows(struct queue *q, int state, queue_list_fn fn, void *arg, char *err)
+{
+    sqlite3_stmt *st = prepare(q,
+                               "SELECT " RECORD_COLUMNS_SQL " FROM signups"
+                               " WHERE ?1 IS NULL OR state = ?1 ORDER BY id",
+                               "list", err);
+    struct signup_record r;
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    if (bind_text(st, 1, state < 0 ? NULL : state_names[state]) != SQLITE_OK)
+        return bind_fail(q, st, "list", err);
+    while ((rc = step(q, st, "list", err)) == SQLITE_ROW) {
+        int stop;
+
+        if (load_record(q, st, &r, err) == -1) {
+            rc = -1;
+            break;
+        }
+        stop = fn(arg, &r);
+        signup_record_free(&r);
+        if (stop)
+            break;
+    }
+    finish(st);
+    return rc == -1 ? -1 : 0;
+}
+
+int queue_list(struct queue *q, int state, queue_list_fn fn, void *arg, char *err)
+{
+    int began, rc;
+
+    if (state >= SIGNUP_NSTATES)
+        return errf(err, "%s: list: no such state", q->path);
+    if (begin_read(q, &began, "list", err) == -1)
+        return -1;
+    rc = list_rows(q, state, fn, arg, err);
+    return end_read(q, began, rc, "list", err);
+}
+
+static int parse_event(struct queue *q, sqlite3_stmt *st, struct queue_event *ev, char *err)
+{
+    const char *from = (const char *)sqlite3_column_text(st, 1);
+    const char *to = (const char *)sqlite3_column_text(st, 2);
+
+    ev->at_ms = sqlite3_column_int64(st, 0);
+    ev->has_from = from != NULL;
+    ev->from = SIGNUP_QUEUED;
+    ev->detail = (const char *)sqlite3_column_text(st, 3);
+    if ((from && signup_state_parse(from, &ev->from) == -1) || to == NULL ||
+        signup_state_parse(to, &ev->to) == -1)
+        return errf(err, "%s: history: unknown state", q->path);
+    return 0;
+}
+
+int queue_history(struct queue *q, int64_t id, queue_event_fn fn, void *arg, char *err)
+{
+    sqlite3_stmt *st = prepare(q,
+                               "SELECT at, from_state, to_state, detail FROM signup_events"
+                               " WHERE signup_id = ?1 ORDER BY at, id",
+                               "history", err);
+    struct queue_event ev;
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+        return bind_fail(q, st, "history", err);
+    while ((rc = step(q, st, "history", err)) == SQLITE_ROW) {
+        if (parse_event(q, st, &ev, err) == -1) {
+            rc = -1;
+            break;
+        }
+        if (fn(arg, &ev))
+            break;
+    }
+    finish(st);
+    return rc == -1 ? -1 : 0;
+}
+
+/* --- daemon side -------------------------------------------------------- */
+
+struct due {
+    int64_t id;
+    enum signup_state state;
+};
+
+/* Due signups, oldest due first.  Returns how many, or -1. */
+static int select_due(struct queue *q, int64_t now, int max, struct due *out, char *err)
+{
+    sqlite3_stmt *st = prepare(q,
+                               "SELECT id, state FROM signups WHERE state = 'queued'"
+                               " OR (state = 'deferred' AND next_attempt_at <= ?1)"
+                               " ORDER BY next_attempt_at, id LIMIT ?2",
+                               "claim", err);
+    int n = 0, rc;
+
+    if (st == NULL)
+        return -1;
+    if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK || sqlite3_bind_int(st, 2, max) != SQLITE_OK)
+        return bind_fail(q, st, "claim", err);
+    while ((rc = step(q, st, "claim", err)) == SQLITE_ROW && n < max) {
+        const char *state = (const char *)sqlite3_column_text(st, 1);
+
+        out[n].id = sqlite3_column_int64(st, 0);
+        if (state == NULL || signup_state_parse(state, &out[n].state) == -1) {
+            errf(err, "%s: claim: signup %lld has an unknown state", q->path, (long long)out[n].id);
+            rc = -1;
+            break;
+        }
+        n++;
+    }
+    finish(st);
+    return rc == -1 ? -1 : n;
+}
+
+#define CLAIM_DUPLICATE_SQL                                                                        \
+    "SELECT o.id FROM signups AS s JOIN signups AS o ON " EMAIL_KEY_OF_OTHER                       \
+    " = " EMAIL_KEY_OF_SELF                                                                        \
+    " WHERE s.id = ?1 AND o.id <> s.id AND (o.state IN ('sending', 'sent')"                        \
+    " OR (o.state IN ('queued', 'deferred', 'held') AND o.id < s.id))"                             \
+    " ORDER BY o.id LIMIT 1"
+
+/*
+ * 0 and *other when an earlier signup for the same address blocks this one
+ * (one in flight or sent, or one still waiting with a smaller id), 1 none.
+ */
+static int find_claim_duplicate(struct queue *q, int64_t id, int64_t *other, char *err)
+{
+    sqlite3_stmt *st = prepare(q, CLAIM_DUPLICATE_SQL, "claim", err);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+        return bind_fail(q, st, "claim", err);
+    rc = step(q, st, "claim", err);
+    if (rc == SQLITE_ROW)
+        *other = sqlite3_column_int64(st, 0);
+    finish(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+}
+
+/* 1 claimed, 0 rejected as a duplicate, -1 error. */
+static int claim_one(struct queue *q, const struct due *d, const char *owner, int64_t now,
+                     int64_t lease_ms, char *err)
+{
+    char detail[ERRLEN];
+    struct transition t = {0};
+    int64_t other;
+    int rc = find_claim_duplicate(q, d->id, &other, err);
+
+    if (rc == -1)
+        return -1;
+    if (rc == 0) {
+        snprintf(detail, sizeof(detail), "duplicate: address already has signup %lld",
+                 (long long)other);
+        t.detail = t.reason = detail;
+        rc = apply_transition(q, d->id, d->state, SIGNUP_REJECTED, &t, now, err);
+        return rc == -1 ? -1 : 0;
+    }
+    snprintf(detail, sizeof(detail), "claimed by %s", owner);
+    t.detail = detail;
+    t.claimed_by = owner;
+    t.claim_until_ms = now + lease_ms;
+    rc = apply_transition(q, d->id, d->state, SIGNUP_SENDING, &t, now, err);
+    /* Inside our write transaction nobody else can have moved it. */
+    if (rc == 1)
+        return errf(err, "%s: claim: signup %lld changed under the claim", q->path,
+                    (long long)d->id);
+    return rc == -1 ? -1 : 1;
+}
+
+/* Moves due signups to sending (or rejected) until max are claimed or none is due. */
+static int claim_due(struct queue *q, const char *owner, int64_t now, int64_t lease_ms, int max,
+                     int64_t *ids, int *nids, char *err)
+{
+    struct due *due = calloc((size_t)max, sizeof(*due));
+    int n, i, rc = 0;
+
+    if (due == NULL)
+        return errf(err, "%s: claim: out of memory", q->path);
+    *nids = 0;
+    /* Every round moves each selected signup out of the due set, so this ends. */
+    while (rc == 0 && *nids < max) {
+        n = select_due(q, now, max - *nids, due, err);
+        if (n <= 0) {
+            rc = n;
+            break;
+        }
+        for (i = 0; i < n && rc == 0; i++) {
+            int claimed = claim_one(q, &due[i], owner, now, lease_ms, err);
+
+            if (claimed == -1)
+                rc = -1;
+            else if (claimed)
+                ids[(*nids)++] = due[i].id;
+        }
+    }
+    free(due);
+    return rc;
+}
+
+/* Loads the claimed signups into v; on failure none stays loaded. */
+static int load_claimed(struct queue *q, const int64_t *ids, int n, struct signup_record *v,
+                        char *err)
+{
+    int i, rc;
+
+    for (i = 0; i < n; i++) {
+        rc = load_by_id(q, ids[i], &v[i], err);
+        if (rc != 0) {
+            if (rc == 1)
+                errf(err, "%s: claim: signup %lld vanished", q->path, (long long)ids[i]);
+            while (i-- > 0)
+                signup_record_free(&v[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int queue_claim(struct queue *q, const char *owner, int64_t now, int64_t lease_ms, int max,
+                struct signup_record **out, size_t *n, char *err)
+{
+    struct signup_record *v = NULL;
+    int64_t *ids = NULL;
+    int nids = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (owner == NULL || *owner == '\0')
+        return errf(err, "%s: claim: no owner", q->path);
+    if (max <= 0)
+        return 0;
+    if (max > QUEUE_MAX_BATCH)
+        max = QUEUE_MAX_BATCH;
+    ids = calloc((size_t)max, sizeof(*ids));
+    v = calloc((size_t)max, sizeof(*v));
+    if (ids == NULL || v == NULL) {
+        free(ids);
+        free(v);
+        return errf(err, "%s: claim: out of memory", q->path);
+    }
+    if (begin_write(q, "claim", err) == -1)
+        goto fail;
+    if (claim_due(q, owner, now, lease_ms, max, ids, &nids, err) == -1 ||
+        load_claimed(q, ids, nids, v, err) == -1)
+        goto fail;
+    if (commit(q, "claim", err) == -1) {
+        queue_claim_free(v, (size_t)nids);
+        v = NULL;
+        goto fail;
+    }
+    free(ids);
+    if (nids == 0) {
+        free(v);
+        v = NULL;
+    }
+    *out = v;
+    *n = (size_t)nids;
+    return 0;
+fail:
+    rollback(q);
+    free(ids);
+    free(v);
+    return -1;
+}
+
+void queue_claim_free(struct signup_record *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        signup_record_free(&v[i]);
+    free(v);
+}
+
+struct claim {
+    int64_t id;
+    int attempts;
+    char *owner; /* NULL when the row has none */
+    int has_until;
+    int64_t until;
+};
+
+static void claims_free(struct claim *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        free(v[i].owner);
+    free(v);
+}
+
+/* Every signup in sending, read in full before any of them changes. */
+static int select_claims(struct queue *q, struct claim **out, size_t *n, char *err)
+{
+    sqlite3_stmt *st = prepare(q,
+                               "SELECT id, attempts, claimed_by, claim_until FROM signups"
+                               " WHERE state = 'sending' ORDER BY id",
+                               "recover", err);
+    struct claim *v = NULL, *grown;
+    int rc;
+
+    *n = 0;
+    if (st == NULL)
+        return -1;
+    while ((rc = step(q, st, "recover", err)) == SQLITE_ROW) {
+        grown = realloc(v, (*n + 1) * sizeof(*v));
+        if (grown == NULL)
+            break;
+        v = grown;
+        v[*n] = (struct claim){.id = sqlite3_column_int64(st, 0),
+                               .attempts = sqlite3_column_int(st, 1),
+                               .has_until = sqlite3_column_type(st, 3) != SQLITE_NULL,
+                               .until = sqlite3_column_int64(st, 3)};
+        if (copy_own_text(st, 2, &v[*n].owner) == -1)
+            break;
+        (*n)++;
+    }
+    finish(st);
+    if (rc == SQLITE_ROW)
+        errf(err, "%s: recover: out of memory", q->path);
+    if (rc != SQLITE_DONE) {
+        claims_free(v, *n);
+        *n = 0;
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* An owner "host:pid" on this host whose process no longer exists. */
+static int owner_gone(const char *owner, const char *host)
+{
+    const char *colon;
+    char *end;
+    long pid;
+
+    if (owner == NULL || host == NULL || (colon = strrchr(owner, ':')) == NULL)
+        return 0;
+    if ((size_t)(colon - owner) != strlen(host) || strncmp(owner, host, strlen(host)) != 0)
+        return 0;
+    errno = 0;
+    pid = strtol(colon + 1, &end, 10);
+    if (errno || end == colon + 1 || *end != '\0' || pid <= 0 || (long)(pid_t)pid != pid)
+        return 0;
+    return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+}
+
+/* 1 taken back, 0 still held, -1 error. */
+static int recover_one(struct queue *q, const struct claim *c, const char *host, int64_t now,
+                       char *err)
+{
+    struct transition t = {0};
+    char detail[ERRLEN];
+    const char *owner = c->owner ? c->owner : "(nobody)";
+    enum signup_state to;
+    int rc;
+
+    if (!c->has_until || c->until < now)
+        snprintf(detail, sizeof(detail), "claim by %s expired", owner);
+    else if (owner_gone(c->owner, host))
+        snprintf(detail, sizeof(detail), "claiming process %s is gone", owner);
+    else
+        return 0;
+    t.detail = detail;
+    /* Never attempted: back to the head of the queue.  Else it waits as a retry, due now. */
+    to = c->attempts == 0 ? SIGNUP_QUEUED : SIGNUP_DEFERRED;
+    t.next_attempt_ms = now;
+    rc = apply_transition(q, c->id, SIGNUP_SENDING, to, &t, now, err);
+    return rc == -1 ? -1 : rc == 0;
+}
+
+int queue_recover(struct queue *q, const char *host, int64_t now, int *n, char *err)
+{
+    struct claim *claims = NULL;
+    size_t nclaims = 0, i;
+    int rc = 0;
+
+    *n = 0;
+    if (begin_write(q, "recover", err) == -1)
+        return -1;
+    if (select_claims(q, &claims, &nclaims, err) == -1) {
+        rollback(q);
+        return -1;
+    }
+    for (i = 0; i < nclaims && rc != -1; i++) {
+        rc = recover_one(q, &claims[i], host, now, err);
+        if (rc == 1)
+            (*n)++;
+    }
+    claims_free(claims, nclaims);
+    if (rc == -1 || commit(q, "recover", err) == -1) {
+        rollback(q);
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int queue_purge(struct queue *q, int64_t id, char *err)
+{
+    sqlite3_stmt *st = prepare(q, "DELETE FROM signups WHERE id = ?1", "purge", err);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+        return bind_fail(q, st, "purge", err);
+    rc = step(q, st, "purge", err);
+    finish(st);
+    if (rc == -1)
+        return -1;
+    if (sqlite3_changes(q->db) == 0)
+        return 1;
+    log_info("id=%lld purged", (long long)id);
+    return 0;
+}

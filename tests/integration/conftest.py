@@ -1,0 +1,257 @@
+"""Fixtures for the integration tests: the real build/reportd binary, a real
+SQLite file, and real SMTP servers on loopback (aiosmtpd through
+tests/smtpd.py, postfix's smtp-sink). Nothing here imitates SMTP."""
+import email
+import email.policy
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+REPORTD = REPO / "build" / "reportd"
+SMTPD = REPO / "tests" / "smtpd.py"
+SMTP_SINK = "/usr/sbin/smtp-sink"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, proc, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+class Env:
+    """One test's world: a config file, a queue database, helpers to run reportd."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.db = tmp / "queue.db"
+        self.config = tmp / "reportd.yaml"
+        self.smtp_url = "smtp://127.0.0.1:9"
+        self.write_config()
+
+    def write_config(self, smtp_url=None, tls="none", extra_smtp="", extra_queue="",
+                     templates=None, roles=None, raw=None):
+        if smtp_url:
+            self.smtp_url = smtp_url
+        if raw is not None:
+            self.config.write_text(raw)
+            return
+        self.config.write_text(f"""\
+queue:
+  path: {self.db}
+  poll_interval: 200ms
+  retry_min: 1s
+  retry_max: 4s
+  lease: 30s
+{extra_queue}
+roles_dir: {roles or REPO / 'config' / 'roles'}
+templates_dir: {templates or REPO / 'templates'}
+sender:
+  from: reports@reportd.test
+  name: AI Exposure Reports
+  reply_to: hello@reportd.test
+smtp:
+  url: {self.smtp_url}
+  tls: {tls}
+  connect_timeout: 3s
+  timeout: 10s
+{extra_smtp}
+""")
+
+    def run(self, *args, input=None, env=None, timeout=60, config=True):
+        argv = [str(REPORTD)]
+        if config:
+            argv += ["-c", str(self.config)]
+        argv += [str(a) for a in args]
+        full_env = dict(os.environ)
+        full_env.pop("JOURNAL_STREAM", None)
+        full_env.pop("NOTIFY_SOCKET", None)
+        full_env.pop("REPORTD_CONFIG", None)
+        if env:
+            full_env.update(env)
+        if isinstance(input, str):
+            input = input.encode()
+        p = subprocess.run(argv, input=input, capture_output=True, env=full_env, timeout=timeout)
+        p.out = p.stdout.decode(errors="replace")
+        p.err = p.stderr.decode(errors="replace")
+        return p
+
+    def start(self, *args, env=None):
+        argv = [str(REPORTD), "-c", str(self.config)] + [str(a) for a in args]
+        full_env = dict(os.environ)
+        full_env.pop("JOURNAL_STREAM", None)
+        full_env.pop("NOTIFY_SOCKET", None)
+        if env:
+            full_env.update(env)
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
+
+    def enqueue(self, email_addr, role="backend-developer", level="mid", *extra):
+        p = self.run("enqueue", "--email", email_addr, "--role", role, "--level", level, *extra)
+        assert p.returncode == 0, p.err
+        return int(p.out.strip())
+
+    def sql(self, query, params=()):
+        con = sqlite3.connect(self.db, timeout=10)
+        try:
+            cur = con.execute(query, params)
+            rows = cur.fetchall()
+            con.commit()
+            return rows
+        finally:
+            con.close()
+
+    def states(self):
+        return dict(self.sql("SELECT id, state FROM signups"))
+
+    def count(self, where="1"):
+        if not self.db.exists():
+            return 0
+        return self.sql(f"SELECT count(*) FROM signups WHERE {where}")[0][0]
+
+
+@pytest.fixture
+def env(tmp_path):
+    return Env(tmp_path)
+
+
+class CaptureServer:
+    """tests/smtpd.py: aiosmtpd storing into a Maildir."""
+
+    def __init__(self, tmp: Path, *args):
+        self.port = free_port()
+        self.maildir = tmp / f"Maildir-{self.port}"
+        self.log = tmp / f"smtpd-{self.port}.log"
+        self.args = args
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", str(SMTPD), "--port", str(self.port), "--maildir",
+             str(self.maildir), *self.args],
+            stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"))
+        wait_for_port(self.port, self.proc)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+
+    @property
+    def url(self):
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def raw_messages(self):
+        new = self.maildir / "new"
+        if not new.exists():
+            return []
+        return [p.read_bytes() for p in sorted(new.iterdir())]
+
+    def messages(self):
+        return [email.message_from_bytes(b, policy=email.policy.strict)
+                for b in self.raw_messages()]
+
+
+@pytest.fixture
+def capture(tmp_path):
+    servers = []
+
+    def make(*args):
+        s = CaptureServer(tmp_path, *args)
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.stop()
+
+
+class Sink:
+    """postfix's smtp-sink, answering chosen commands with errors."""
+
+    def __init__(self, tmp: Path, *flags):
+        self.port = free_port()
+        self.dump = tmp / f"sink-{self.port}"
+        self.dump.mkdir()
+        os.chmod(self.dump, 0o777)
+        argv = [SMTP_SINK, "-c", "-d", str(self.dump) + "/%M."]
+        if os.geteuid() == 0:
+            argv += ["-u", "nobody"]
+        argv += [*flags, f"127.0.0.1:{self.port}", "16"]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_for_port(self.port, self.proc)
+
+    @property
+    def url(self):
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def dumps(self):
+        return sorted(self.dump.iterdir())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def sink(tmp_path):
+    sinks = []
+
+    def make(*flags):
+        s = Sink(tmp_path, *flags)
+        sinks.append(s)
+        return s
+
+    yield make
+    for s in sinks:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory):
+    """A throwaway CA and a certificate for 127.0.0.1/localhost, made with openssl."""
+    d = tmp_path_factory.mktemp("tls")
+
+    def ssl(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=reportd test CA",
+        "-keyout", "ca.key", "-out", "ca.pem", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                               "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key",
+        "-out", "server.csr")
+    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "2", "-out", "server.pem", "-extfile", "ext.cnf")
+    return d
+
+
+def wait_until(predicate, timeout=20.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

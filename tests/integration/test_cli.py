@@ -1,0 +1,376 @@
+"""Command-level tests: build/reportd on a temporary database, checking
+output, exit codes and what is (and is not) written."""
+import json
+import os
+import re
+import shutil
+import sqlite3
+
+import pytest
+
+from conftest import REPO
+
+EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_CONFIG = 64, 65, 66, 78
+ROLE = "backend-developer"
+
+
+def enqueue_args(email="ann@example.com", **kw):
+    args = ["enqueue", "--email", email, "--role", kw.pop("role", ROLE),
+            "--level", kw.pop("level", "senior")]
+    for k, v in kw.items():
+        args += [f"--{k}", v]
+    return args
+
+
+# --- enqueue ------------------------------------------------------------------
+
+
+def test_enqueue_prints_id_and_stores_every_field(env):
+    p = env.run("enqueue", "--email", "ann@example.com", "--name", "Ann Smith", "--role", ROLE,
+                "--level", "lead", "--task", "design-systems=60", "--task", "review-code",
+                "--skill", "python", "--skill", "mentoring", "--years", "12")
+    assert p.returncode == 0, p.err
+    sid = int(p.out.strip())
+    row = env.sql("SELECT email, name, role, level, tasks, skills, years, state FROM signups "
+                  "WHERE id=?", (sid,))[0]
+    assert row[:4] == ("ann@example.com", "Ann Smith", ROLE, "lead")
+    tasks = json.loads(row[4])
+    ids = [t if isinstance(t, str) else t["id"] for t in tasks]
+    assert ids == ["design-systems", "review-code"]
+    assert any(isinstance(t, dict) and t.get("share") == 60 for t in tasks)
+    assert json.loads(row[5]) == ["python", "mentoring"]
+    assert row[6] == 12
+    assert row[7] == "queued"
+
+
+def test_database_is_wal_with_versioned_schema(env):
+    env.enqueue("wal@example.com")
+    assert env.sql("PRAGMA journal_mode")[0][0] == "wal"
+    assert env.sql("PRAGMA user_version")[0][0] >= 1
+
+
+def test_duplicate_address_is_not_queued_again(env):
+    first = env.enqueue("Bob@Example.COM")
+    p = env.run(*enqueue_args("Bob@example.com"))
+    assert p.returncode == 0
+    assert str(first) in p.err and "not queued again" in p.err
+    assert env.count() == 1
+    # The local part is case-sensitive (RFC 5321): a different mailbox.
+    env.enqueue("bob@example.com")
+    assert env.count() == 2
+
+
+@pytest.mark.parametrize("args,field", [
+    (enqueue_args("not-an-address"), "email"),
+    (enqueue_args("a@b"), "email"),
+    (enqueue_args("a..b@example.com"), "email"),
+    (enqueue_args("a@-example.com"), "email"),
+    (enqueue_args("x" * 65 + "@example.com"), "email"),
+    (enqueue_args("a@" + "b" * 60 + "." + "c" * 60 + "." + "d" * 60 + "." + "e" * 70 + ".com"),
+     "email"),
+    (enqueue_args("ann@example.com\r\nBcc: x@evil.test"), "email"),
+    (enqueue_args(name="Ann\nBcc: x@evil.test"), "name"),
+    (enqueue_args(name="Ann\rX"), "name"),
+    (enqueue_args(name="Ann\x01"), "name"),
+    (enqueue_args(name="N" * 201), "name"),
+    (enqueue_args(role="astronaut"), "role"),
+    (enqueue_args(level="principal"), "level"),
+    (enqueue_args(task="juggle"), "task"),
+    (enqueue_args(skill="telepathy"), "skill"),
+    (enqueue_args(task="review-code=-5"), "task"),
+    (enqueue_args(task="review-code=lots"), "task"),
+    (enqueue_args(task="review-code=150"), "task"),
+    (enqueue_args(years="-1"), "years"),
+    (enqueue_args(years="ten"), "years"),
+])
+def test_bad_input_names_the_field_and_writes_nothing(env, args, field):
+    p = env.run(*args)
+    assert p.returncode == EX_DATAERR, (p.returncode, p.out, p.err)
+    assert field in p.err
+    assert p.out == ""
+    assert env.count() == 0
+
+
+def test_invalid_utf8_is_refused(env):
+    # os.fsdecode keeps the raw bytes through to argv.
+    p = env.run("enqueue", "--email", "u@example.com", "--role", ROLE, "--level", "mid",
+                "--name", os.fsdecode(b"Ann \xc3\x28"))
+    assert p.returncode == EX_DATAERR
+    assert "name" in p.err and "UTF-8" in p.err
+    assert env.count() == 0
+
+
+def test_missing_required_field(env):
+    p = env.run("enqueue", "--email", "a@example.com", "--role", ROLE)
+    assert p.returncode == EX_DATAERR
+    assert "level" in p.err
+
+
+def test_enqueue_file_yaml_is_one_transaction(env, tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text(f"""
+- email: one@example.com
+  role: {ROLE}
+  level: junior
+  tasks: [{{id: write-tests, share: 40}}, debug-defects]
+- email: two@example.com
+  name: Two
+  role: {ROLE}
+  level: mid
+  skills: [sql]
+""")
+    p = env.run("enqueue", "--file", f)
+    assert p.returncode == 0, p.err
+    assert len(p.out.split()) == 2
+    assert env.count() == 2
+
+
+def test_enqueue_file_with_one_bad_signup_writes_nothing(env, tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text(f"""
+- email: good@example.com
+  role: {ROLE}
+  level: junior
+- email: bad@example.com
+  role: {ROLE}
+  level: junior
+  tasks: [{{id: write-tests, share: -3}}]
+""")
+    p = env.run("enqueue", "--file", f)
+    assert p.returncode == EX_DATAERR
+    assert "signups[1]" in p.err and "share" in p.err
+    assert env.count() == 0
+
+
+def test_enqueue_json_from_stdin(env):
+    data = json.dumps([
+        {"email": "j1@example.com", "role": ROLE, "level": "lead", "years": 20,
+         "tasks": [{"id": "mentor-engineers", "share": 50}], "skills": ["mentoring"]},
+        {"email": "j2@example.com", "name": "Zoë", "role": ROLE, "level": "junior"},
+    ])
+    p = env.run("enqueue", "--file", "-", input=data)
+    assert p.returncode == 0, p.err
+    assert env.count() == 2
+    assert env.sql("SELECT name FROM signups WHERE email='j2@example.com'")[0][0] == "Zoë"
+
+
+def test_enqueue_json_nul_in_a_field_is_refused(env):
+    data = json.dumps([{"email": "n@example.com", "name": "A\u0000B", "role": ROLE,
+                        "level": "mid"}])
+    p = env.run("enqueue", "--file", "-", input=data)
+    assert p.returncode == EX_DATAERR
+    assert "name" in p.err
+    assert env.count() == 0
+
+
+def test_enqueue_file_malformed_yaml_gives_position(env, tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("- email: a@example.com\n  role: [unclosed\n")
+    p = env.run("enqueue", "--file", f)
+    assert p.returncode == EX_DATAERR
+    assert f"{f}:" in p.err
+
+
+def test_duplicate_inside_one_file(env, tmp_path):
+    f = tmp_path / "d.yaml"
+    f.write_text(f"- {{email: d@example.com, role: {ROLE}, level: mid}}\n"
+                 f"- {{email: d@EXAMPLE.com, role: {ROLE}, level: mid}}\n")
+    p = env.run("enqueue", "--file", f)
+    assert p.returncode == 0
+    assert env.count() == 1
+
+
+# --- status, list, show --------------------------------------------------------
+
+
+def test_status_counts_and_json(env):
+    env.enqueue("s1@example.com")
+    env.enqueue("s2@example.com")
+    p = env.run("status")
+    assert p.returncode == 0
+    assert any(line.split() == ["queued", "2"] for line in p.out.splitlines())
+    assert "oldest waiting:" in p.out
+    p = env.run("status", "--json")
+    doc = json.loads(p.out)
+    assert doc["counts"]["queued"] == 2
+    assert doc["counts"]["sent"] == 0
+    assert doc["oldest_waiting_seconds"] is not None
+    assert doc["last_error"] is None
+
+
+def test_list_and_show(env):
+    sid = env.enqueue("l1@example.com")
+    p = env.run("list")
+    assert p.returncode == 0
+    fields = p.out.splitlines()[0].split("\t")
+    assert fields[0] == str(sid) and fields[1] == "queued" and fields[2] == "l1@example.com"
+    assert env.run("list", "--state", "sent").out == ""
+    assert env.run("list", "--state", "bogus").returncode == EX_USAGE
+    p = env.run("show", sid)
+    assert p.returncode == 0
+    assert "state: queued" in p.out and "history:" in p.out and "-> queued" in p.out
+    assert env.run("show", 999).returncode == EX_NOINPUT
+
+
+# --- preview -------------------------------------------------------------------
+
+
+def test_preview_text_html_and_eml(env):
+    sid = env.enqueue("pat@example.com", ROLE, "lead", "--name", "<b>Pat&Co</b> Smith",
+                      "--task", "write-production-code=70", "--task", "design-systems=30",
+                      "--skill", "python")
+    text = env.run("preview", sid, "--text")
+    assert text.returncode == 0, text.err
+    assert "<b>Pat&Co</b>" in text.out
+    assert "Write production code" in text.out and "Design systems" in text.out
+    html = env.run("preview", sid, "--html")
+    assert html.returncode == 0
+    assert "&lt;b&gt;Pat&amp;Co&lt;/b&gt;" in html.out and "<b>Pat" not in html.out
+    eml = env.run("preview", "--email", "pat@example.com", "--eml")
+    assert eml.returncode == 0, eml.err
+    assert "Subject: " in eml.out and "multipart/alternative" in eml.out
+    assert "To: " in eml.out and "pat@example.com" in eml.out
+
+
+def test_preview_score_is_share_weighted(env):
+    # 100% of time on a high-exposure task scores the role's full high weight.
+    hi = env.enqueue("hi@example.com", ROLE, "mid", "--task", "write-production-code=100")
+    lo = env.enqueue("lo@example.com", ROLE, "mid", "--task", "design-systems=100")
+    t_hi = env.run("preview", hi).out
+    t_lo = env.run("preview", lo).out
+    score = lambda t: int(re.search(r"(\d+) out of 100", t).group(1))
+    # The weights of the shipped role data: high 100, low 15.
+    assert (score(t_hi), score(t_lo)) == (100, 15)
+    assert "Your task faces high exposure" in t_hi
+    assert "Your task does not face high exposure" in t_lo
+
+
+def test_preview_unknown_signup(env):
+    env.enqueue("x@example.com")
+    assert env.run("preview", 42).returncode == EX_NOINPUT
+    assert env.run("preview", "--email", "nobody@example.com").returncode == EX_NOINPUT
+
+
+# --- config --------------------------------------------------------------------
+
+
+def test_check_config_ok(env):
+    p = env.run("check-config")
+    assert p.returncode == 0, p.err
+    assert "OK" in p.out
+
+
+def test_shipped_configs_pass_check_config(env):
+    p = env.run("-c", REPO / "config" / "reportd.dev.yaml", "check-config", config=False)
+    assert p.returncode == 0, p.err
+
+
+def test_check_config_reports_every_error_with_position(env):
+    env.write_config(raw=f"""\
+queue:
+  path: {env.db}
+  poll_interval: soon
+roles_dir: {REPO}/config/roles
+templates_dir: {REPO}/templates
+sender:
+  from: reports@reportd.test
+smtp:
+  url: smtp://127.0.0.1:25
+  tls: none
+  timeout: thirty
+  colour: blue
+""")
+    p = env.run("check-config")
+    assert p.returncode == EX_CONFIG
+    assert f"{env.config}:3:18: queue.poll_interval:" in p.err
+    assert f"{env.config}:11:12: smtp.timeout:" in p.err and '"thirty"' in p.err
+    assert f"{env.config}:12:3:" in p.err and "colour" in p.err
+
+
+def test_config_from_environment_variable(env):
+    p = env.run("check-config", config=False, env={"REPORTD_CONFIG": str(env.config)})
+    assert p.returncode == 0, p.err
+    p = env.run("check-config", config=False, env={"REPORTD_CONFIG": "/nonexistent.yaml"})
+    assert p.returncode == EX_CONFIG
+    assert "/nonexistent.yaml" in p.err
+
+
+def test_broken_template_is_a_config_error_with_position(env, tmp_path):
+    t = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", t)
+    (t / "subject.mustache").write_text("Report for {{#role}}{{title}}\n")
+    env.write_config(templates=t)
+    p = env.run("check-config")
+    assert p.returncode == EX_CONFIG
+    assert "subject.mustache:1:" in p.err
+
+
+def test_broken_roles_data_is_a_config_error_with_position(env, tmp_path):
+    r = tmp_path / "roles"
+    shutil.copytree(REPO / "config" / "roles", r)
+    y = r / "backend-developer.yaml"
+    y.write_text(y.read_text().replace("exposure: high", "exposure: extreme", 1))
+    env.write_config(roles=r)
+    p = env.run("check-config")
+    assert p.returncode == EX_CONFIG
+    assert "backend-developer.yaml:" in p.err and "extreme" in p.err
+
+
+def test_inline_password_readable_by_others_is_refused(env):
+    env.write_config(extra_smtp="  username: u\n  password: secret\n")
+    os.chmod(env.config, 0o644)
+    p = env.run("check-config")
+    assert p.returncode == EX_CONFIG
+    assert "password" in p.err
+    assert "secret" not in p.err
+    os.chmod(env.config, 0o600)
+    assert env.run("check-config").returncode == 0
+
+
+def test_usage_errors(env):
+    assert env.run(config=False).returncode == EX_USAGE
+    assert env.run("frobnicate").returncode == EX_USAGE
+    assert env.run("show").returncode == EX_USAGE
+    assert env.run("show", "abc").returncode == EX_USAGE
+    assert env.run("status", "--bogus").returncode == EX_USAGE
+    assert env.run("preview", "1", "--text", "--html").returncode == EX_USAGE
+    assert env.run("--help", config=False).returncode == 0
+
+
+# --- operator commands ----------------------------------------------------------
+
+
+def test_hold_release_retry_purge(env):
+    sid = env.enqueue("op@example.com")
+    assert env.run("hold", sid).returncode == 0
+    assert env.states()[sid] == "held"
+    assert env.run("hold", sid).returncode == 1
+    assert env.run("release", sid).returncode == 0
+    assert env.states()[sid] == "queued"
+    assert env.run("retry", sid).returncode == 1  # nothing to retry
+    env.sql("UPDATE signups SET state='failed', reason='test' WHERE id=?", (sid,))
+    p = env.run("retry", "--failed")
+    assert p.returncode == 0 and f"{sid} queued" in p.out
+    assert env.states()[sid] == "queued"
+    assert env.run("purge", sid).returncode == 0
+    assert env.count() == 0
+    assert env.sql("SELECT count(*) FROM signup_events")[0][0] == 0
+    assert env.run("purge", sid).returncode == EX_NOINPUT
+
+
+def test_producer_insert_contract(env):
+    """The README's INSERT, run by a producer that knows nothing else."""
+    env.run("status")  # creates the schema, as the daemon or any command does
+    con = sqlite3.connect(env.db)
+    con.execute("INSERT INTO signups (email, name, role, level, tasks, skills, years) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                ("web@example.com", "Web Visitor", ROLE, "senior",
+                 json.dumps([{"id": "design-systems", "share": 50}, "review-code"]),
+                 json.dumps(["system-design"]), 8))
+    con.commit()
+    con.close()
+    p = env.run("list")
+    assert "web@example.com" in p.out and "queued" in p.out
+    p = env.run("preview", "--email", "web@example.com")
+    assert p.returncode == 0, p.err
+    assert "Hello Web," in p.out and "Design systems" in p.out

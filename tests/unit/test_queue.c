@@ -1,0 +1,1083 @@
+/* test_queue.c - the SQLite signup queue: schema, enqueue, loading, transitions, claims. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "queue.h"
+
+#define OWNER    "testhost:1"
+#define LEASE_MS ((int64_t)60000)
+#define HOUR_MS  ((int64_t)3600000)
+
+struct fixture {
+    char dir[64];
+    char path[128];
+    struct queue *q;
+    sqlite3 *raw; /* a second connection, as a producer or an inspector */
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    char err[ERRLEN];
+
+    if (f == NULL)
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/test_queue-XXXXXX");
+    *state = f;
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    snprintf(f->path, sizeof(f->path), "%s/queue.db", f->dir);
+    if (queue_open(&f->q, f->path, err) == -1) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    if (sqlite3_open(f->path, &f->raw) != SQLITE_OK ||
+        sqlite3_busy_timeout(f->raw, QUEUE_BUSY_TIMEOUT_MS) != SQLITE_OK)
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    char p[160];
+
+    queue_close(f->q);
+    sqlite3_close(f->raw);
+    unlink(f->path);
+    snprintf(p, sizeof(p), "%s-wal", f->path);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", f->path);
+    unlink(p);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* --- helpers ------------------------------------------------------------ */
+
+static void raw_exec(struct fixture *f, const char *sql)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(f->raw, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+}
+
+static int64_t raw_int(struct fixture *f, const char *sql)
+{
+    sqlite3_stmt *st;
+    int64_t v;
+
+    assert_int_equal(sqlite3_prepare_v2(f->raw, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void raw_text(struct fixture *f, const char *sql, char *out, size_t outlen)
+{
+    sqlite3_stmt *st;
+
+    assert_int_equal(sqlite3_prepare_v2(f->raw, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+}
+
+/* A producer's own INSERT; returns the new id. */
+static int64_t raw_insert(struct fixture *f, const char *sql)
+{
+    raw_exec(f, sql);
+    return sqlite3_last_insert_rowid(f->raw);
+}
+
+/* Puts a signup in a state behind reportd's back, to test transitions from it. */
+static void force_state(struct fixture *f, int64_t id, enum signup_state st)
+{
+    char sql[128];
+
+    snprintf(sql, sizeof(sql), "UPDATE signups SET state = '%s' WHERE id = %lld",
+             signup_state_name(st), (long long)id);
+    raw_exec(f, sql);
+}
+
+static int64_t count_events(struct fixture *f, int64_t id)
+{
+    char sql[128];
+
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM signup_events WHERE signup_id = %lld",
+             (long long)id);
+    return raw_int(f, sql);
+}
+
+static void make_signup(struct signup *s, const char *email)
+{
+    signup_init(s);
+    s->email = strdup(email);
+    s->role = strdup("backend-developer");
+    s->level = strdup("senior");
+    assert_non_null(s->email);
+    assert_non_null(s->role);
+    assert_non_null(s->level);
+}
+
+static int64_t enqueue_one(struct fixture *f, const char *email, enum enqueue_result want)
+{
+    struct signup s;
+    enum enqueue_result res;
+    char err[ERRLEN];
+    int64_t id = 0;
+
+    make_signup(&s, email);
+    if (queue_enqueue(f->q, &s, 1, &id, &res, err) != 0)
+        fail_msg("enqueue: %s", err);
+    assert_int_equal(res, want);
+    signup_free(&s);
+    return id;
+}
+
+static enum signup_state state_of(struct fixture *f, int64_t id)
+{
+    struct signup_record r;
+    char err[ERRLEN];
+    enum signup_state st;
+
+    assert_int_equal(queue_get(f->q, id, &r, err), 0);
+    st = r.state;
+    signup_record_free(&r);
+    return st;
+}
+
+static void transition_ok(struct fixture *f, int64_t id, enum signup_state from,
+                          enum signup_state to, const struct transition *t)
+{
+    char err[ERRLEN];
+    int rc = queue_transition(f->q, id, from, to, t, err);
+
+    if (rc != 0)
+        fail_msg("transition %lld %s -> %s: rc %d %s", (long long)id, signup_state_name(from),
+                 signup_state_name(to), rc, rc == -1 ? err : "");
+}
+
+/* Claims and frees; returns how many, ids in *ids. */
+static size_t claim_ids(struct fixture *f, const char *owner, int64_t now, int max, int64_t *ids)
+{
+    struct signup_record *v;
+    size_t n, i;
+    char err[ERRLEN];
+
+    if (queue_claim(f->q, owner, now, LEASE_MS, max, &v, &n, err) != 0)
+        fail_msg("claim: %s", err);
+    for (i = 0; i < n; i++)
+        ids[i] = v[i].signup.id;
+    queue_claim_free(v, n);
+    return n;
+}
+
+/* --- opening ------------------------------------------------------------ */
+
+static void test_open_creates_schema(void **state)
+{
+    struct fixture *f = *state;
+    char mode[16];
+
+    assert_int_equal(raw_int(f, "PRAGMA user_version"), 1);
+    raw_text(f, "PRAGMA journal_mode", mode, sizeof(mode));
+    assert_string_equal(mode, "wal");
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                                " ('signups', 'signup_events', 'signups_due',"
+                                " 'signups_email_key', 'signups_created')"),
+                     5);
+    assert_string_equal(queue_path(f->q), f->path);
+}
+
+static void test_open_sets_group_writable_mode(void **state)
+{
+    struct fixture *f = *state;
+    struct queue *q;
+    struct stat sb;
+    char path[160], err[ERRLEN];
+    mode_t old = umask(0007);
+
+    snprintf(path, sizeof(path), "%s/other.db", f->dir);
+    assert_int_equal(queue_open(&q, path, err), 0);
+    umask(old);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0660);
+    queue_close(q);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/other.db-wal", f->dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/other.db-shm", f->dir);
+    unlink(path);
+}
+
+static void test_reopen_is_idempotent(void **state)
+{
+    struct fixture *f = *state;
+    struct signup_record r;
+    char err[ERRLEN];
+    int64_t id = enqueue_one(f, "ada@example.com", ENQUEUE_ADDED);
+
+    queue_close(f->q);
+    assert_int_equal(queue_open(&f->q, f->path, err), 0);
+    queue_close(f->q);
+    assert_int_equal(queue_open(&f->q, f->path, err), 0);
+    assert_int_equal(raw_int(f, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM signups"), 1);
+    assert_int_equal(queue_get(f->q, id, &r, err), 0);
+    assert_string_equal(r.signup.email, "ada@example.com");
+    signup_record_free(&r);
+}
+
+static void test_open_refuses_newer_schema(void **state)
+{
+    struct fixture *f = *state;
+    struct queue *q = NULL;
+    char err[ERRLEN];
+
+    raw_exec(f, "PRAGMA user_version = 7");
+    assert_int_equal(queue_open(&q, f->path, err), -1);
+    assert_null(q);
+    assert_non_null(strstr(err, f->path));
+    assert_non_null(strstr(err, "schema version 7 is newer"));
+}
+
+static void test_open_error_names_path(void **state)
+{
+    struct queue *q = NULL;
+    char err[ERRLEN];
+    const char *path = "/nonexistent-reportd-dir/queue.db";
+
+    assert_int_equal(queue_open(&q, path, err), -1);
+    assert_null(q);
+    assert_non_null(strstr(err, path));
+}
+
+/* --- enqueue and load --------------------------------------------------- */
+
+static void test_enqueue_get_roundtrip(void **state)
+{
+    struct fixture *f = *state;
+    struct signup s;
+    struct signup_record r;
+    enum enqueue_result res;
+    char err[ERRLEN], json[256];
+    int64_t id, before = now_ms(), after;
+
+    make_signup(&s, "Ada.Lovelace@Example.org");
+    assert_int_equal(signup_add_task(&s, "api-design", 40, 1), 0);
+    assert_int_equal(signup_add_task(&s, "debugging", 0, 0), 0);
+    assert_int_equal(signup_add_task(&s, "code-review", 12.5, 1), 0);
+    assert_int_equal(signup_add_skill(&s, "sql"), 0);
+    assert_int_equal(signup_add_skill(&s, "testing"), 0);
+    s.years = 7.5;
+    s.has_years = 1;
+    assert_int_equal(queue_enqueue(f->q, &s, 1, &id, &res, err), 0);
+    after = now_ms();
+    assert_int_equal(res, ENQUEUE_ADDED);
+    signup_free(&s);
+
+    raw_text(f, "SELECT tasks FROM signups", json, sizeof(json));
+    assert_string_equal(json, "[{\"id\":\"api-design\",\"share\":40},\"debugging\","
+                              "{\"id\":\"code-review\",\"share\":12.5}]");
+
+    assert_int_equal(queue_get(f->q, id, &r, err), 0);
+    assert_null(r.load_error);
+    assert_int_equal(r.signup.id, id);
+    assert_string_equal(r.signup.email, "Ada.Lovelace@Example.org");
+    assert_null(r.signup.name);
+    assert_string_equal(r.signup.role, "backend-developer");
+    assert_string_equal(r.signup.level, "senior");
+    assert_int_equal(r.signup.ntasks, 3);
+    assert_string_equal(r.signup.tasks[0].id, "api-design");
+    assert_true(r.signup.tasks[0].has_share);
+    assert_true(r.signup.tasks[0].share == 40);
+    assert_string_equal(r.signup.tasks[1].id, "debugging");
+    assert_false(r.signup.tasks[1].has_share);
+    assert_true(r.signup.tasks[2].share == 12.5);
+    assert_int_equal(r.signup.nskills, 2);
+    assert_string_equal(r.signup.skills[1], "testing");
+    assert_true(r.signup.has_years);
+    assert_true(r.signup.years == 7.5);
+    assert_in_range(r.signup.created_ms, before, after);
+    assert_int_equal(r.state, SIGNUP_QUEUED);
+    assert_int_equal(r.attempts, 0);
+    assert_null(r.claimed_by);
+    assert_null(r.message_id);
+    signup_record_free(&r);
+
+    /* A name, no years, no tasks or skills. */
+    make_signup(&s, "grace@example.org");
+    s.name = strdup("Grace \"Amazing\" Hopper");
+    s.created_ms = 1234;
+    assert_int_equal(queue_enqueue(f->q, &s, 1, &id, &res, err), 0);
+    signup_free(&s);
+    assert_int_equal(queue_get(f->q, id, &r, err), 0);
+    assert_string_equal(r.signup.name, "Grace \"Amazing\" Hopper");
+    assert_false(r.signup.has_years);
+    assert_int_equal(r.signup.ntasks, 0);
+    assert_int_equal(r.signup.nskills, 0);
+    assert_int_equal(r.signup.created_ms, 1234);
+    signup_record_free(&r);
+
+    assert_int_equal(queue_get(f->q, id + 100, &r, err), 1);
+}
+
+static void test_enqueue_duplicates(void **state)
+{
+    struct fixture *f = *state;
+    int64_t first = enqueue_one(f, "Ada@Example.com", ENQUEUE_ADDED), id;
+
+    /* The domain's case does not make a new address; the local part's does. */
+    assert_int_equal(enqueue_one(f, "Ada@EXAMPLE.COM", ENQUEUE_DUPLICATE), first);
+    assert_true(enqueue_one(f, "ada@example.com", ENQUEUE_ADDED) != first);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM signups"), 2);
+
+    /* Rejected and failed signups do not block a new one. */
+    transition_ok(f, first, SIGNUP_QUEUED, SIGNUP_REJECTED, NULL);
+    id = enqueue_one(f, "Ada@example.com", ENQUEUE_ADDED);
+    transition_ok(f, id, SIGNUP_QUEUED, SIGNUP_FAILED, NULL);
+    id = enqueue_one(f, "Ada@example.com", ENQUEUE_ADDED);
+    /* Held does. */
+    transition_ok(f, id, SIGNUP_QUEUED, SIGNUP_HELD, NULL);
+    assert_int_equal(enqueue_one(f, "Ada@example.com", ENQUEUE_DUPLICATE), id);
+}
+
+static void test_enqueue_batch_all_or_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct signup s[3];
+    enum enqueue_result res[3];
+    int64_t ids[3];
+    char err[ERRLEN];
+    size_t i;
+
+    make_signup(&s[0], "one@example.com");
+    make_signup(&s[1], "two@example.com");
+    free(s[1].role);
+    s[1].role = NULL;
+    assert_int_equal(queue_enqueue(f->q, s, 2, ids, res, err), -1);
+    assert_non_null(strstr(err, f->path));
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM signups"), 0);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM signup_events"), 0);
+    signup_free(&s[0]);
+    signup_free(&s[1]);
+
+    /* A duplicate inside the batch points at the earlier one. */
+    make_signup(&s[0], "one@example.com");
+    make_signup(&s[1], "one@EXAMPLE.com");
+    make_signup(&s[2], "two@example.com");
+    assert_int_equal(queue_enqueue(f->q, s, 3, ids, res, err), 0);
+    assert_int_equal(res[0], ENQUEUE_ADDED);
+    assert_int_equal(res[1], ENQUEUE_DUPLICATE);
+    assert_int_equal(ids[1], ids[0]);
+    assert_int_equal(res[2], ENQUEUE_ADDED);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM signups"), 2);
+    for (i = 0; i < 3; i++)
+        signup_free(&s[i]);
+}
+
+static int collect_event(void *arg, const struct queue_event *ev)
+{
+    struct queue_event *v = arg;
+    size_t i;
+
+    for (i = 0; v[i].at_ms != 0; i++)
+        ;
+    v[i] = *ev;
+    v[i].detail = NULL; /* only valid during the callback */
+    return 0;
+}
+
+static void test_producer_minimal_insert(void **state)
+{
+    struct fixture *f = *state;
+    struct signup_record r;
+    struct queue_event ev[4] = {{0}};
+    char err[ERRLEN];
+    int64_t before = now_ms();
+    int64_t id = raw_insert(f, "INSERT INTO signups (email, role, level)"
+                               " VALUES ('p@example.com', 'backend-developer', 'junior')");
+
+    assert_int_equal(queue_get(f->q, id, &r, err), 0);
+    assert_null(r.load_error);
+    assert_string_equal(r.signup.email, "p@example.com");
+    assert_null(r.signup.name);
+    assert_int_equal(r.signup.ntasks, 0);
+    assert_int_equal(r.signup.nskills, 0);
+    assert_false(r.signup.has_years);
+    assert_int_equal(r.state, SIGNUP_QUEUED);
+    assert_int_equal(r.attempts, 0);
+    assert_int_equal(r.next_attempt_ms, 0);
+    assert_in_range(r.signup.created_ms, before - 1000, now_ms() + 1000);
+    signup_record_free(&r);
+
+    /* The creation is in the history, as for reportd's own enqueue. */
+    assert_int_equal(queue_history(f->q, id, collect_event, ev, err), 0);
+    assert_false(ev[0].has_from);
+    assert_int_equal(ev[0].to, SIGNUP_QUEUED);
+    assert_int_equal(ev[1].at_ms, 0);
+
+    /* Every optional column, numbers given as text, an empty name. */
+    id = raw_insert(f, "INSERT INTO signups (email, name, role, level, tasks, skills, years)"
+                       " VALUES ('q@example.com', '', 'backend-developer', 'senior',"
+                       " '[\"api-design\", {\"id\": \"code-review\", \"share\": 40},"
+                       " {\"id\": \"debugging\", \"share\": null}]', '[\"sql\"]', '12.5')");
+    assert_int_equal(queue_get(f->q, id, &r, err), 0);
+    assert_null(r.load_error);
+    assert_null(r.signup.name);
+    assert_int_equal(r.signup.ntasks, 3);
+    assert_false(r.signup.tasks[0].has_share);
+    assert_string_equal(r.signup.tasks[1].id, "code-review");
+    assert_true(r.signup.tasks[1].has_share);
+    assert_true(r.signup.tasks[1].share == 40);
+    assert_false(r.signup.tasks[2].has_share);
+    assert_int_equal(r.signup.nskills, 1);
+    assert_true(r.signup.has_years);
+    assert_true(r.signup.years == 12.5);
+    signup_record_free(&r);
+}
+
+static void test_producer_bad_rows_load_with_error(void **state)
+{
+    static const struct {
+        const char *columns, *values, *want;
+    } cases[] = {
+        {"tasks", "'not json'", "tasks: not valid JSON"},
+        {"tasks", "'{\"id\": \"x\"}'", "tasks: not a JSON array"},
+        {"tasks", "X'5B5D'", "tasks: not text"},
+        {"tasks", "'[1]'", "tasks[0]: not a task id or an {\"id\", \"share\"} object"},
+        {"tasks", "'[\"a\", {\"id\": \"b\", \"share\": \"40\"}]'", "tasks[1].share: not a number"},
+        {"tasks", "'[{\"share\": 40}]'", "tasks[0].id: missing"},
+        {"tasks", "'[{\"id\": 5}]'", "tasks[0].id: not a string"},
+        {"tasks", "'[{\"id\": \"a\", \"shares\": 40}]'", "tasks[0]: unknown key \"shares\""},
+        {"tasks", "'[\"a\\u0000b\"]'", "tasks: contains a line break or control character"},
+        {"tasks",
+         "(WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 129)"
+         " SELECT json_group_array('t' || i) FROM c)",
+         "tasks: more than 128 entries"},
+        {"skills", "'[\"sql\", 2]'", "skills[1]: not a string"},
+        {"skills", "'\"sql\"'", "skills: not a JSON array"},
+        {"skills", "'[\"sql\\u0000x\"]'", "skills: contains a line break or control character"},
+        {"years", "'many'", "years: not a number"},
+        {"name", "X'00'", "name: not text"},
+        {"email", "X'616263'", "email: not text"},
+        {"email", "'a' || char(0) || 'b@example.com'",
+         "email: contains a line break or control character"},
+    };
+    struct fixture *f = *state;
+    struct signup_record r;
+    char sql[512], err[ERRLEN];
+    size_t i;
+
+    for (i = 0; i < NELEM(cases); i++) {
+        int has_email = strcmp(cases[i].columns, "email") == 0;
+        int64_t id;
+
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO signups (%s, role, level%s) VALUES (%s, 'r', 'l'%s)",
+                 cases[i].columns, has_email ? "" : ", email", cases[i].values,
+                 has_email ? "" : ", 'x@example.com'");
+        id = raw_insert(f, sql);
+        if (queue_get(f->q, id, &r, err) != 0)
+            fail_msg("case %zu: %s", i, err);
+        if (r.load_error == NULL || strcmp(r.load_error, cases[i].want) != 0)
+            fail_msg("case %zu: got \"%s\", want \"%s\"", i, r.load_error ? r.load_error : "",
+                     cases[i].want);
+        signup_record_free(&r);
+    }
+}
+
+/* --- transitions -------------------------------------------------------- */
+
+static void test_transition_table(void **state)
+{
+    /* Written out independently of queue.c: [from][to]. */
+    static const int allowed[SIGNUP_NSTATES][SIGNUP_NSTATES] = {
+        /*                  queued sending deferred held sent failed rejected */
+        [SIGNUP_QUEUED] = {0, 1, 0, 1, 0, 1, 1},   [SIGNUP_SENDING] = {1, 0, 1, 0, 1, 1, 1},
+        [SIGNUP_DEFERRED] = {1, 1, 0, 1, 0, 1, 1}, [SIGNUP_HELD] = {1, 0, 0, 0, 0, 0, 0},
+        [SIGNUP_SENT] = {0, 0, 0, 0, 0, 0, 0},     [SIGNUP_FAILED] = {1, 0, 0, 0, 0, 0, 0},
+        [SIGNUP_REJECTED] = {0, 0, 0, 0, 0, 0, 0},
+    };
+    struct fixture *f = *state;
+    struct transition t = {.claimed_by = OWNER, .claim_until_ms = 1};
+    char err[ERRLEN], want[128];
+    int64_t id = enqueue_one(f, "ada@example.com", ENQUEUE_ADDED);
+    int from, to;
+
+    for (from = 0; from < SIGNUP_NSTATES; from++) {
+        for (to = 0; to < SIGNUP_NSTATES; to++) {
+            int rc;
+
+            force_state(f, id, (enum signup_state)from);
+            rc =
+                queue_transition(f->q, id, (enum signup_state)from, (enum signup_state)to, &t, err);
+            if (allowed[from][to]) {
+                if (rc != 0)
+                    fail_msg("%s -> %s refused: %s", signup_state_name((enum signup_state)from),
+                             signup_state_name((enum signup_state)to), err);
+                assert_int_equal(state_of(f, id), to);
+            } else {
+                assert_int_equal(rc, -1);
+                snprintf(want, sizeof(want), "transition %s -> %s is not allowed",
+                         signup_state_name((enum signup_state)from),
+                         signup_state_name((enum signup_state)to));
+                if (strstr(err, want) == NULL)
+                    fail_msg("error \"%s\" lacks \"%s\"", err, want);
+                assert_int_equal(state_of(f, id), from);
+            }
+        }
+    }
+}
+
+static void test_transition_compare_and_set(void **state)
+{
+    struct fixture *f = *state;
+    char err[ERRLEN];
+    int64_t id = enqueue_one(f, "ada@example.com", ENQUEUE_ADDED);
+    int64_t events = count_events(f, id);
+
+    /* Someone else moved it: the signup is not in the state the caller assumed. */
+    assert_int_equal(queue_transition(f->q, id, SIGNUP_DEFERRED, SIGNUP_HELD, NULL, err), 1);
+    assert_int_equal(state_of(f, id), SIGNUP_QUEUED);
+    assert_int_equal(count_events(f, id), events);
+    assert_int_equal(queue_transition(f->q, id + 1, SIGNUP_QUEUED, SIGNUP_HELD, NULL, err), 1);
+    /* The first of two identical moves wins, the second is told. */
+    assert_int_equal(queue_transition(f->q, id, SIGNUP_QUEUED, SIGNUP_HELD, NULL, err), 0);
+    assert_int_equal(queue_transition(f->q, id, SIGNUP_QUEUED, SIGNUP_HELD, NULL, err), 1);
+    assert_int_equal(count_events(f, id), events + 1);
+    /* Claiming needs an owner. */
+    force_state(f, id, SIGNUP_QUEUED);
+    assert_int_equal(queue_transition(f->q, id, SIGNUP_QUEUED, SIGNUP_SENDING, NULL, err), -1);
+    assert_non_null(strstr(err, "needs an owner"));
+}
+
+static void test_transition_fields(void **state)
+{
+    struct fixture *f = *state;
+    struct signup_record r;
+    char err[ERRLEN];
+    int64_t id = enqueue_one(f, "ada@example.com", ENQUEUE_ADDED), ids[4];
+    int64_t now = now_ms(), later = now + HOUR_MS;
+    struct transition defer = {.detail = "temporary failure",
+                               .reason = "421 busy",
+                               .reply = "421 4.3.2 try later",
+                               .next_attempt_ms = later,
+                               .count_attempt = 1};
+    struct transition sent = {.detail = "delivered",
+                              .reply = "250 2.0.0 ok",
+                              .message_id = "<m1@example>",
+                              .count_attempt = 1};
+
+    assert_int_equal(claim_ids(f, OWNER, now, 10, ids), 1);
+    assert_int_equal(queue_get(f->q, id, &r, err), 0);
+    assert_string_equal(r.claimed_by, OWNER);
+    assert_int_equal(r.claim_until_ms, now + LEASE_MS);
+    signup_record_free(&r);
+
+    transition_ok(f, id, SIGNUP_SENDING, SIGNUP_DEFERRED, &defer);
+    assert_int_equal(queue_get(f->q, id, &r, err), 0);
+    assert_int_equal(r.state, SIGNUP_DEFERRED);
+    assert_int_equal(r.attempts, 1);
+    assert_string_equal(r.reason, "421 busy");
+    assert_string_equal(r.last_reply, "421 4.3.2 try later");
+    assert_int_equal(r.next_attempt_ms, later);
+    assert_null(r.claimed_by);
+    assert_int_equal(r.claim_until_ms, 0);
+    assert_int_equal(r.sent_ms, 0);
+    signup_record_free(&r);
+
+    assert_int_equal(claim_ids(f, "testhost:2", later, 10, ids), 1);
+    transition_ok(f, id, SIGNUP_SENDING, SIGNUP_SENT, &sent);
+    assert_int_equal(queue_get(f->q, id, &r, err), 0);
+    assert_int_equal(r.state, SIGNUP_SENT);
+    assert_int_equal(r.attempts, 2);
+    assert_string_equal(r.message_id, "<m1@example>");
+    assert_string_equal(r.last_reply, "250 2.0.0 ok");
+    assert_string_equal(r.reason, "421 busy"); /* unset fields stay */
+    assert_true(r.sent_ms >= now);
+    assert_true(r.updated_ms >= now);
+    assert_null(r.claimed_by);
+    signup_record_free(&r);
+}
+
+/* --- claiming ----------------------------------------------------------- */
+
+static void test_claim_due_batch_and_lease(void **state)
+{
+    struct fixture *f = *state;
+    struct signup_record *v;
+    struct transition defer = {.next_attempt_ms = 0, .reason = "busy"};
+    char err[ERRLEN], email[32];
+    int64_t id[5], got[8], now = now_ms();
+    size_t n, i;
+
+    for (i = 0; i < 5; i++) {
+        snprintf(email, sizeof(email), "user%zu@example.com", i);
+        id[i] = enqueue_one(f, email, ENQUEUE_ADDED);
+    }
+    assert_int_equal(queue_claim(f->q, OWNER, now, LEASE_MS, 2, &v, &n, err), 0);
+    assert_int_equal(n, 2);
+    for (i = 0; i < 2; i++) {
+        assert_int_equal(v[i].signup.id, id[i]);
+        assert_int_equal(v[i].state, SIGNUP_SENDING);
+        assert_string_equal(v[i].claimed_by, OWNER);
+        assert_int_equal(v[i].claim_until_ms, now + LEASE_MS);
+        assert_string_equal(v[i].signup.role, "backend-developer");
+    }
+    queue_claim_free(v, n);
+
+    /* id[0] fails temporarily and is due in an hour. */
+    defer.next_attempt_ms = now + HOUR_MS;
+    transition_ok(f, id[0], SIGNUP_SENDING, SIGNUP_DEFERRED, &defer);
+    assert_int_equal(claim_ids(f, OWNER, now, 10, got), 3);
+    assert_int_equal(got[0], id[2]);
+    assert_int_equal(got[2], id[4]);
+    assert_int_equal(claim_ids(f, OWNER, now, 10, got), 0);
+    assert_int_equal(claim_ids(f, OWNER, now + HOUR_MS - 1, 10, got), 0);
+    assert_int_equal(claim_ids(f, OWNER, now + HOUR_MS, 10, got), 1);
+    assert_int_equal(got[0], id[0]);
+
+    /* Nothing asked, nothing taken; no owner is an error. */
+    assert_int_equal(queue_claim(f->q, OWNER, now, LEASE_MS, 0, &v, &n, err), 0);
+    assert_int_equal(n, 0);
+    assert_null(v);
+    assert_int_equal(queue_claim(f->q, NULL, now, LEASE_MS, 1, &v, &n, err), -1);
+}
+
+static void test_claim_rejects_later_duplicates(void **state)
+{
+    struct fixture *f = *state;
+    struct signup_record r;
+    char err[ERRLEN], want[80];
+    int64_t got[8], now = now_ms();
+    /* Producers inserting directly bypass enqueue's duplicate check. */
+    int64_t a1 = raw_insert(f, "INSERT INTO signups (email, role, level) VALUES"
+                               " ('dup@example.com', 'backend-developer', 'senior')");
+    int64_t a2 = raw_insert(f, "INSERT INTO signups (email, role, level) VALUES"
+                               " ('dup@EXAMPLE.com', 'backend-developer', 'senior')");
+    int64_t b = raw_insert(f, "INSERT INTO signups (email, role, level) VALUES"
+                              " ('other@example.com', 'backend-developer', 'senior')");
+    int64_t c = raw_insert(f, "INSERT INTO signups (email, role, level) VALUES"
+                              " ('Dup@example.com', 'backend-developer', 'senior')");
+    int64_t a3;
+
+    /* The batch is filled up past the rejected one. */
+    assert_int_equal(claim_ids(f, OWNER, now, 2, got), 2);
+    assert_int_equal(got[0], a1);
+    assert_int_equal(got[1], b);
+    assert_int_equal(queue_get(f->q, a2, &r, err), 0);
+    assert_int_equal(r.state, SIGNUP_REJECTED);
+    snprintf(want, sizeof(want), "duplicate: address already has signup %lld", (long long)a1);
+    assert_string_equal(r.reason, want);
+    signup_record_free(&r);
+    assert_int_equal(claim_ids(f, OWNER, now, 10, got), 1);
+    assert_int_equal(got[0], c);
+
+    /* A sent signup blocks a later one too. */
+    transition_ok(f, a1, SIGNUP_SENDING, SIGNUP_SENT, NULL);
+    a3 = raw_insert(f, "INSERT INTO signups (email, role, level) VALUES"
+                       " ('dup@example.com', 'backend-developer', 'senior')");
+    assert_int_equal(claim_ids(f, OWNER, now, 10, got), 0);
+    assert_int_equal(state_of(f, a3), SIGNUP_REJECTED);
+}
+
+static void test_claim_returns_bad_rows_with_load_error(void **state)
+{
+    struct fixture *f = *state;
+    struct signup_record *v;
+    char err[ERRLEN];
+    size_t n;
+
+    raw_insert(f, "INSERT INTO signups (email, role, level, tasks) VALUES"
+                  " ('x@example.com', 'backend-developer', 'senior', '[oops')");
+    assert_int_equal(queue_claim(f->q, OWNER, now_ms(), LEASE_MS, 10, &v, &n, err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].state, SIGNUP_SENDING);
+    assert_string_equal(v[0].load_error, "tasks: not valid JSON");
+    queue_claim_free(v, n);
+}
+
+/* A child process: claims in small batches until nothing is left, writing ids to fd. */
+static void claimer(const char *path, int fd)
+{
+    struct queue *q;
+    struct signup_record *v;
+    char err[ERRLEN], owner[32];
+    size_t n, i;
+
+    snprintf(owner, sizeof(owner), "testhost:%d", (int)getpid());
+    if (queue_open(&q, path, err) == -1)
+        _exit(2);
+    do {
+        if (queue_claim(q, owner, now_ms(), LEASE_MS, 7, &v, &n, err) == -1)
+            _exit(3);
+        for (i = 0; i < n; i++)
+            if (write(fd, &v[i].signup.id, sizeof(v[i].signup.id)) != sizeof(v[i].signup.id))
+                _exit(4);
+        queue_claim_free(v, n);
+    } while (n > 0);
+    queue_close(q);
+    _exit(0);
+}
+
+static void test_two_claimers_never_share(void **state)
+{
+    enum { COUNT = 80 };
+    struct fixture *f = *state;
+    char email[32];
+    int seen[COUNT + 1] = {0};
+    int64_t first = 0, id;
+    int fds[2], k, status, total = 0;
+    pid_t pid[2];
+
+    for (k = 0; k < COUNT; k++) {
+        snprintf(email, sizeof(email), "u%d@example.com", k);
+        id = enqueue_one(f, email, ENQUEUE_ADDED);
+        if (k == 0)
+            first = id;
+    }
+    /* The children must not inherit open connections (nor, under valgrind, their memory). */
+    queue_close(f->q);
+    f->q = NULL;
+    assert_int_equal(sqlite3_close(f->raw), SQLITE_OK);
+    f->raw = NULL;
+    assert_int_equal(pipe(fds), 0);
+    for (k = 0; k < 2; k++) {
+        pid[k] = fork();
+        assert_true(pid[k] >= 0);
+        if (pid[k] == 0) {
+            close(fds[0]);
+            claimer(f->path, fds[1]);
+        }
+    }
+    close(fds[1]);
+    while (read(fds[0], &id, sizeof(id)) == sizeof(id)) {
+        assert_in_range(id - first, 0, COUNT - 1);
+        assert_int_equal(seen[id - first], 0);
+        seen[id - first] = 1;
+        total++;
+    }
+    close(fds[0]);
+    for (k = 0; k < 2; k++) {
+        assert_int_equal(waitpid(pid[k], &status, 0), pid[k]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(total, COUNT);
+    assert_int_equal(sqlite3_open(f->path, &f->raw), SQLITE_OK);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM signups WHERE state = 'sending'"), COUNT);
+}
+
+/* --- recovery ----------------------------------------------------------- */
+
+static int last_detail(void *arg, const struct queue_event *ev)
+{
+    snprintf(arg, 128, "%s", ev->detail ? ev->detail : "");
+    return 0;
+}
+
+static void test_recover_expired_lease(void **state)
+{
+    struct fixture *f = *state;
+    struct signup_record r;
+    struct transition defer = {.count_attempt = 1};
+    char err[ERRLEN], detail[128];
+    int64_t a = enqueue_one(f, "a@example.com", ENQUEUE_ADDED);
+    int64_t b = enqueue_one(f, "b@example.com", ENQUEUE_ADDED), got[4], now = now_ms();
+    int n;
+
+    /* b has been attempted once before this claim. */
+    assert_int_equal(claim_ids(f, OWNER, now, 10, got), 2);
+    transition_ok(f, b, SIGNUP_SENDING, SIGNUP_DEFERRED, &defer);
+    assert_int_equal(claim_ids(f, OWNER, now_ms(), 10, got), 1);
+
+    assert_int_equal(queue_recover(f->q, "elsewhere", now + LEASE_MS / 2, &n, err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(queue_recover(f->q, "elsewhere", now + 2 * LEASE_MS, &n, err), 0);
+    assert_int_equal(n, 2);
+
+    assert_int_equal(queue_get(f->q, a, &r, err), 0);
+    assert_int_equal(r.state, SIGNUP_QUEUED);
+    assert_null(r.claimed_by);
+    signup_record_free(&r);
+    assert_int_equal(queue_get(f->q, b, &r, err), 0);
+    assert_int_equal(r.state, SIGNUP_DEFERRED);
+    assert_int_equal(r.attempts, 1);
+    assert_int_equal(r.next_attempt_ms, now + 2 * LEASE_MS);
+    signup_record_free(&r);
+    assert_int_equal(queue_history(f->q, a, last_detail, detail, err), 0);
+    assert_string_equal(detail, "claim by " OWNER " expired");
+}
+
+static void test_recover_dead_process(void **state)
+{
+    struct fixture *f = *state;
+    char err[ERRLEN], owner[64], live[64], detail[128], want[128];
+    int64_t a = enqueue_one(f, "a@example.com", ENQUEUE_ADDED);
+    int64_t b = enqueue_one(f, "b@example.com", ENQUEUE_ADDED), got[2], now = now_ms();
+    pid_t child = fork();
+    int n, status;
+
+    assert_true(child >= 0);
+    if (child == 0)
+        _exit(0);
+    assert_int_equal(waitpid(child, &status, 0), child);
+    snprintf(owner, sizeof(owner), "testhost:%d", (int)child);
+    snprintf(live, sizeof(live), "testhost:%d", (int)getpid());
+    assert_int_equal(claim_ids(f, owner, now, 1, got), 1);
+    assert_int_equal(got[0], a);
+    assert_int_equal(claim_ids(f, live, now, 1, got), 1);
+    assert_int_equal(got[0], b);
+
+    /* Another host's pids mean nothing here. */
+    assert_int_equal(queue_recover(f->q, "otherhost", now, &n, err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(queue_recover(f->q, "testhost", now, &n, err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(state_of(f, a), SIGNUP_QUEUED);
+    assert_int_equal(state_of(f, b), SIGNUP_SENDING);
+    assert_int_equal(queue_history(f->q, a, last_detail, detail, err), 0);
+    snprintf(want, sizeof(want), "claiming process %s is gone", owner);
+    assert_string_equal(detail, want);
+}
+
+/* --- reading and purging ------------------------------------------------ */
+
+static void test_purge_removes_history(void **state)
+{
+    struct fixture *f = *state;
+    struct signup_record r;
+    char err[ERRLEN];
+    int64_t id = enqueue_one(f, "a@example.com", ENQUEUE_ADDED), got[1];
+    int64_t keep = enqueue_one(f, "b@example.com", ENQUEUE_ADDED);
+
+    assert_int_equal(claim_ids(f, OWNER, now_ms(), 1, got), 1);
+    transition_ok(f, id, SIGNUP_SENDING, SIGNUP_SENT, NULL);
+    assert_int_equal(count_events(f, id), 3);
+    assert_int_equal(queue_purge(f->q, id, err), 0);
+    assert_int_equal(count_events(f, id), 0);
+    assert_int_equal(queue_get(f->q, id, &r, err), 1);
+    assert_int_equal(queue_purge(f->q, id, err), 1);
+    assert_int_equal(count_events(f, keep), 1);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {0, ms * 1000000};
+
+    nanosleep(&ts, NULL);
+}
+
+static void test_stats(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_stats st;
+    struct transition failed = {.reason = "expired"}, rejected = {.reason = "role: unknown"};
+    struct signup s;
+    enum enqueue_result res;
+    char err[ERRLEN], email[32];
+    int64_t id[4];
+    size_t i;
+
+    assert_int_equal(queue_stats(f->q, &st, err), 0);
+    assert_int_equal(st.count[SIGNUP_QUEUED], 0);
+    assert_int_equal(st.oldest_waiting_ms, 0);
+    assert_int_equal(st.last_error_id, 0);
+    assert_string_equal(st.last_error, "");
+
+    for (i = 0; i < 4; i++) {
+        snprintf(email, sizeof(email), "s%zu@example.com", i);
+        make_signup(&s, email);
+        s.created_ms = 1000 * (int64_t)(i + 1);
+        assert_int_equal(queue_enqueue(f->q, &s, 1, &id[i], &res, err), 0);
+        signup_free(&s);
+    }
+    transition_ok(f, id[0], SIGNUP_QUEUED, SIGNUP_HELD, NULL);
+    /* The later of two errors wins, whatever the ids. */
+    transition_ok(f, id[2], SIGNUP_QUEUED, SIGNUP_FAILED, &failed);
+    sleep_ms(5);
+    transition_ok(f, id[1], SIGNUP_QUEUED, SIGNUP_REJECTED, &rejected);
+
+    assert_int_equal(queue_stats(f->q, &st, err), 0);
+    assert_int_equal(st.count[SIGNUP_QUEUED], 1);
+    assert_int_equal(st.count[SIGNUP_HELD], 1);
+    assert_int_equal(st.count[SIGNUP_FAILED], 1);
+    assert_int_equal(st.count[SIGNUP_REJECTED], 1);
+    assert_int_equal(st.count[SIGNUP_SENT], 0);
+    assert_int_equal(st.oldest_waiting_ms, 4000);
+    assert_int_equal(st.last_error_id, id[1]);
+    assert_string_equal(st.last_error, "role: unknown");
+    assert_true(st.last_error_ms > 0);
+}
+
+struct recorded {
+    struct queue_event ev[8];
+    char detail[8][64];
+    size_t n, stop_after;
+};
+
+static int record_event(void *arg, const struct queue_event *ev)
+{
+    struct recorded *rec = arg;
+
+    if (rec->n < NELEM(rec->ev)) {
+        rec->ev[rec->n] = *ev;
+        snprintf(rec->detail[rec->n], sizeof(rec->detail[0]), "%s", ev->detail ? ev->detail : "");
+        rec->n++;
+    }
+    return rec->stop_after && rec->n == rec->stop_after;
+}
+
+static void test_history_order(void **state)
+{
+    static const struct {
+        int has_from;
+        enum signup_state from, to;
+        const char *detail;
+    } want[] = {
+        {0, SIGNUP_QUEUED, SIGNUP_QUEUED, "created"},
+        {1, SIGNUP_QUEUED, SIGNUP_SENDING, "claimed by " OWNER},
+        {1, SIGNUP_SENDING, SIGNUP_DEFERRED, "421 busy"},
+        {1, SIGNUP_DEFERRED, SIGNUP_SENDING, "claimed by " OWNER},
+        {1, SIGNUP_SENDING, SIGNUP_SENT, "250 ok"},
+    };
+    struct fixture *f = *state;
+    struct recorded rec = {0};
+    struct transition defer = {.detail = "421 busy"}, sent = {.detail = "250 ok"};
+    char err[ERRLEN];
+    int64_t id = enqueue_one(f, "a@example.com", ENQUEUE_ADDED), got[1];
+    size_t i;
+
+    assert_int_equal(claim_ids(f, OWNER, now_ms(), 1, got), 1);
+    transition_ok(f, id, SIGNUP_SENDING, SIGNUP_DEFERRED, &defer);
+    assert_int_equal(claim_ids(f, OWNER, now_ms(), 1, got), 1);
+    transition_ok(f, id, SIGNUP_SENDING, SIGNUP_SENT, &sent);
+
+    assert_int_equal(queue_history(f->q, id, record_event, &rec, err), 0);
+    assert_int_equal(rec.n, NELEM(want));
+    for (i = 0; i < NELEM(want); i++) {
+        assert_int_equal(rec.ev[i].has_from, want[i].has_from);
+        if (want[i].has_from)
+            assert_int_equal(rec.ev[i].from, want[i].from);
+        assert_int_equal(rec.ev[i].to, want[i].to);
+        assert_string_equal(rec.detail[i], want[i].detail);
+        if (i > 0)
+            assert_true(rec.ev[i].at_ms >= rec.ev[i - 1].at_ms);
+    }
+    /* The callback can stop the walk. */
+    rec = (struct recorded){.stop_after = 2};
+    assert_int_equal(queue_history(f->q, id, record_event, &rec, err), 0);
+    assert_int_equal(rec.n, 2);
+}
+
+struct listed {
+    int64_t ids[8];
+    size_t n, stop_after;
+};
+
+static int list_one(void *arg, const struct signup_record *r)
+{
+    struct listed *l = arg;
+
+    if (l->n < NELEM(l->ids))
+        l->ids[l->n++] = r->signup.id;
+    return l->stop_after && l->n == l->stop_after;
+}
+
+static void test_list_and_find_email(void **state)
+{
+    struct fixture *f = *state;
+    struct listed l = {0};
+    char err[ERRLEN];
+    int64_t a = enqueue_one(f, "Ada@example.com", ENQUEUE_ADDED);
+    int64_t b = enqueue_one(f, "b@example.com", ENQUEUE_ADDED);
+    int64_t c = enqueue_one(f, "c@example.com", ENQUEUE_ADDED), found, a2;
+
+    transition_ok(f, b, SIGNUP_QUEUED, SIGNUP_HELD, NULL);
+    assert_int_equal(queue_list(f->q, -1, list_one, &l, err), 0);
+    assert_int_equal(l.n, 3);
+    assert_int_equal(l.ids[0], a);
+    assert_int_equal(l.ids[2], c);
+    l = (struct listed){0};
+    assert_int_equal(queue_list(f->q, SIGNUP_HELD, list_one, &l, err), 0);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.ids[0], b);
+    l = (struct listed){.stop_after = 1};
+    assert_int_equal(queue_list(f->q, -1, list_one, &l, err), 0);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(queue_list(f->q, SIGNUP_NSTATES, list_one, &l, err), -1);
+
+    assert_int_equal(queue_find_email(f->q, "Ada@EXAMPLE.COM", &found, err), 0);
+    assert_int_equal(found, a);
+    assert_int_equal(queue_find_email(f->q, "ada@example.com", &found, err), 1);
+    /* The newest signup for the address. */
+    transition_ok(f, a, SIGNUP_QUEUED, SIGNUP_REJECTED, NULL);
+    a2 = enqueue_one(f, "Ada@example.com", ENQUEUE_ADDED);
+    assert_int_equal(queue_find_email(f->q, "Ada@example.com", &found, err), 0);
+    assert_int_equal(found, a2);
+}
+
+static void test_state_names(void **state)
+{
+    enum signup_state st;
+    int i;
+
+    for (i = 0; i < SIGNUP_NSTATES; i++) {
+        assert_int_equal(signup_state_parse(signup_state_name((enum signup_state)i), &st), 0);
+        assert_int_equal(st, i);
+    }
+    assert_string_equal(signup_state_name(SIGNUP_DEFERRED), "deferred");
+    assert_int_equal(signup_state_parse("Queued", &st), -1);
+    assert_int_equal(signup_state_parse("", &st), -1);
+}
+
+#define QUEUE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        QUEUE_TEST(test_open_creates_schema),
+        QUEUE_TEST(test_open_sets_group_writable_mode),
+        QUEUE_TEST(test_reopen_is_idempotent),
+        QUEUE_TEST(test_open_refuses_newer_schema),
+        cmocka_unit_test(test_open_error_names_path),
+        QUEUE_TEST(test_enqueue_get_roundtrip),
+        QUEUE_TEST(test_enqueue_duplicates),
+        QUEUE_TEST(test_enqueue_batch_all_or_nothing),
+        QUEUE_TEST(test_producer_minimal_insert),
+        QUEUE_TEST(test_producer_bad_rows_load_with_error),
+        QUEUE_TEST(test_transition_table),
+        QUEUE_TEST(test_transition_compare_and_set),
+        QUEUE_TEST(test_transition_fields),
+        QUEUE_TEST(test_claim_due_batch_and_lease),
+        QUEUE_TEST(test_claim_rejects_later_duplicates),
+        QUEUE_TEST(test_claim_returns_bad_rows_with_load_error),
+        QUEUE_TEST(test_two_claimers_never_share),
+        QUEUE_TEST(test_recover_expired_lease),
+        QUEUE_TEST(test_recover_dead_process),
+        QUEUE_TEST(test_purge_removes_history),
+        QUEUE_TEST(test_stats),
+        QUEUE_TEST(test_history_order),
+        QUEUE_TEST(test_list_and_find_email),
+        cmocka_unit_test(test_state_names),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
