@@ -88,6 +88,13 @@ $(BUILD)/tests/mustache_spec.o: tests/mustache_spec.c | $(DEPS_STAMP)
 $(BUILD)/mustache-spec: $(BUILD)/tests/mustache_spec.o $(BUILD)/libreportd.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
+$(BUILD)/tests/bench_render.o: tests/bench_render.c | $(DEPS_STAMP)
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/bench-render: $(BUILD)/tests/bench_render.o $(BUILD)/libreportd.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
 unit: $(UNIT_BINS)
 spec: $(BUILD)/mustache-spec
 
@@ -98,7 +105,7 @@ run: $(BUILD)/reportd
 	sh scripts/deps.sh run
 	sh scripts/demo.sh
 
-bench: $(BUILD)/reportd
+bench: $(TEST_DEPS_STAMP) $(BUILD)/reportd $(BUILD)/bench-render
 	sh scripts/bench.sh
 
 lint: $(DEPS_STAMP)

@@ -297,25 +297,44 @@ static int create_file(const char *path, char *err)
     return 0;
 }
 
-static int set_wal(struct queue *q, char *err)
+/* Runs a journal_mode pragma and reports the mode it leaves: 0, or -1 with err. */
+static int journal_mode(struct queue *q, const char *sql, char *mode, size_t len, char *err)
 {
-    sqlite3_stmt *st = prepare(q, "PRAGMA journal_mode=WAL", "journal mode", err);
-    const char *mode;
-    int rc, ok;
+    sqlite3_stmt *st = prepare(q, sql, "journal mode", err);
+    const unsigned char *text;
+    int rc;
 
     if (st == NULL)
         return -1;
     rc = step(q, st, "journal mode", err);
-    if (rc != SQLITE_ROW) {
-        finish(st);
-        return rc == SQLITE_DONE ? errf(err, "%s: journal mode: no result", q->path) : -1;
+    if (rc == SQLITE_ROW) {
+        text = sqlite3_column_text(st, 0);
+        snprintf(mode, len, "%s", text ? (const char *)text : "unknown");
     }
-    mode = (const char *)sqlite3_column_text(st, 0);
-    ok = mode && (strcmp(mode, "wal") == 0 || strcmp(mode, "memory") == 0);
-    if (!ok)
-        errf(err, "%s: cannot use WAL mode (journal mode is %s)", q->path, mode ? mode : "unknown");
     finish(st);
-    return ok ? 0 : -1;
+    if (rc == SQLITE_DONE)
+        return errf(err, "%s: journal mode: no result", q->path);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/*
+ * Switching to WAL needs an exclusive lock, which a producer or a running
+ * daemon may hold; SQLite does not wait for it.  Once the file is in WAL
+ * mode (it stays so) there is nothing to switch, so ask first.
+ */
+static int set_wal(struct queue *q, char *err)
+{
+    char mode[32];
+
+    if (journal_mode(q, "PRAGMA journal_mode", mode, sizeof(mode), err) == -1)
+        return -1;
+    if (strcmp(mode, "wal") == 0 || strcmp(mode, "memory") == 0)
+        return 0;
+    if (journal_mode(q, "PRAGMA journal_mode=WAL", mode, sizeof(mode), err) == -1)
+        return -1;
+    if (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)
+        return errf(err, "%s: cannot use WAL mode (journal mode is %s)", q->path, mode);
+    return 0;
 }
 
 static int migrate(struct queue *q, char *err)

@@ -60,11 +60,13 @@ py=/usr/bin/python3
 log="$log_dir/pytest.log"
 $py -m pytest -q -p no:cacheprovider -rfEs tests/integration >"$log" 2>&1
 rc=$?
-summary=$(grep -E '^=+ .* in [0-9.]+s' "$log" | tail -n 1)
+summary=$(grep -E '(passed|failed|error|skipped|no tests ran).* in [0-9.]+s' "$log" | tail -n 1)
 num() { echo "$summary" | grep -oE "[0-9]+ $1" | grep -oE '^[0-9]+' || echo 0; }
 p=$(num passed)
 f=$(( $(num failed) + $(num error) + $(num errors) + $(num skipped) ))
 [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+# An integration suite that ran nothing has not passed.
+[ "$p" -eq 0 ] && [ "$f" -eq 0 ] && f=1
 echo "integration (pytest): $p passed, $f failed${summary:+ [$summary]}"
 [ "$f" -ne 0 ] && sed 's/^/    /' "$log" | tail -n 80
 add "$p" "$f"

@@ -10,12 +10,12 @@ implicit TLS and AUTH, and make it answer chosen DATA commands with an error.
                    [--implicit-tls] [--auth USER:PASSWORD] [--reply-data CODE TEXT --times N]
 """
 import argparse
-import mailbox
 import os
 import signal
 import ssl
 import sys
 import threading
+import time
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -23,7 +23,10 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 class Capture:
     def __init__(self, maildir, reply, times, log):
-        self.box = mailbox.Maildir(maildir, create=True)
+        self.maildir = maildir
+        for sub in ("tmp", "new", "cur"):
+            os.makedirs(os.path.join(maildir, sub), exist_ok=True)
+        self.seq = 0
         self.reply = reply
         self.times = times
         self.lock = threading.Lock()
@@ -35,11 +38,16 @@ class Capture:
                 self.times -= 1
                 self._log(f"data refused for {envelope.rcpt_tos}: {self.reply}")
                 return self.reply
-            # Keep the bytes exactly as they came over the wire.
-            msg = mailbox.MaildirMessage(envelope.original_content)
-            key = self.box.add(msg)
+            self.seq += 1
+            key = f"{time.time_ns()}.{os.getpid()}_{self.seq}.reportd-test"
+        # Keep the bytes exactly as they came over the wire (the mailbox
+        # module would turn CRLF into LF); write to tmp/, then move into new/.
+        tmp = os.path.join(self.maildir, "tmp", key)
+        with open(tmp, "wb") as f:
+            f.write(envelope.original_content)
+        os.rename(tmp, os.path.join(self.maildir, "new", key))
         self._log(f"stored {key} from={envelope.mail_from} to={','.join(envelope.rcpt_tos)}")
-        return "250 2.0.0 Ok: queued as " + key.split(".")[0][-12:]
+        return f"250 2.0.0 Ok: queued as {self.seq:08X}"
 
     def _log(self, line):
         if self.log:
@@ -55,7 +63,8 @@ class Authenticator:
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
         ok = auth_data.login == self.user and auth_data.password == self.password
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd itself answers 535 to a failure.
+        return AuthResult(success=ok, handled=False)
 
 
 def main():

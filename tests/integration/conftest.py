@@ -4,11 +4,13 @@ tests/smtpd.py, postfix's smtp-sink). Nothing here imitates SMTP."""
 import email
 import email.policy
 import os
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -191,8 +193,9 @@ class Sink:
 
     def __init__(self, tmp: Path, *flags):
         self.port = free_port()
-        self.dump = tmp / f"sink-{self.port}"
-        self.dump.mkdir()
+        # smtp-sink drops to "nobody" as root, which cannot enter pytest's
+        # private tmp_path: its dumps go to a world-writable directory of their own.
+        self.dump = Path(tempfile.mkdtemp(prefix="reportd-sink-"))
         os.chmod(self.dump, 0o777)
         argv = [SMTP_SINK, "-c", "-d", str(self.dump) + "/%M."]
         if os.geteuid() == 0:
@@ -212,6 +215,7 @@ class Sink:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+        shutil.rmtree(self.dump, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,0 +1,537 @@
+/*
+ * message.c - one subscriber's report as an Internet message: the header
+ * lines (RFC 5322, RFC 2047 encoded-words for anything not ASCII) and the
+ * libcurl MIME tree of a multipart/alternative body (text, then HTML).
+ */
+#include "message.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+
+/* RFC 2047 2: a line holding encoded-words is at most 76 characters. */
+#define EW_LINE_MAX 76
+#define EW_PREFIX_B "=?UTF-8?B?"
+#define EW_PREFIX_Q "=?UTF-8?Q?"
+#define EW_SUFFIX   "?="
+#define EW_OVERHEAD (sizeof(EW_PREFIX_B) - 1 + sizeof(EW_SUFFIX) - 1)
+/* The widest encoding of one character: four bytes as Q "=XX" each. */
+#define EW_CHAR_MAX 12
+
+/* A fold: the CRLF goes before the whitespace, which starts the next line. */
+#define FOLD "\r\n "
+
+/* RFC 5322 3.6.4 says nothing of length; this is far more than we make. */
+#define MESSAGE_ID_MAX 512
+
+static const char base64_digits[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Characters RFC 2047 5(3) lets stand for themselves in a Q word in a phrase. */
+static int q_literal(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '!' ||
+           c == '*' || c == '+' || c == '-' || c == '/';
+}
+
+static size_t q_cost(unsigned char c)
+{
+    return (q_literal(c) || c == ' ') ? 1 : 3;
+}
+
+static size_t b_cost(size_t nbytes)
+{
+    return (nbytes + 2) / 3 * 4;
+}
+
+static size_t utf8_char_len(unsigned char lead)
+{
+    if (lead < 0x80)
+        return 1;
+    if (lead < 0xe0)
+        return 2;
+    if (lead < 0xf0)
+        return 3;
+    return 4;
+}
+
+static void put_q(struct buf *out, const unsigned char *p, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (p[i] == ' ')
+            buf_putc(out, '_');
+        else if (q_literal(p[i]))
+            buf_putc(out, p[i]);
+        else
+            buf_printf(out, "=%c%c", hex[p[i] >> 4], hex[p[i] & 15]);
+    }
+}
+
+static void put_b(struct buf *out, const unsigned char *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16;
+        size_t left = n - i;
+
+        if (left > 1)
+            v |= (unsigned)p[i + 1] << 8;
+        if (left > 2)
+            v |= p[i + 2];
+        buf_putc(out, base64_digits[(v >> 18) & 63]);
+        buf_putc(out, base64_digits[(v >> 12) & 63]);
+        buf_putc(out, left > 1 ? base64_digits[(v >> 6) & 63] : '=');
+        buf_putc(out, left > 2 ? base64_digits[v & 63] : '=');
+    }
+}
+
+static void put_word(struct buf *out, int use_q, const unsigned char *p, size_t n)
+{
+    buf_puts(out, use_q ? EW_PREFIX_Q : EW_PREFIX_B);
+    if (use_q)
+        put_q(out, p, n);
+    else
+        put_b(out, p, n);
+    buf_puts(out, EW_SUFFIX);
+}
+
+/* Q reads better while most bytes are ASCII; B is shorter once they are not. */
+static int prefer_q(const unsigned char *p, size_t n)
+{
+    size_t i, q = 0;
+
+    for (i = 0; i < n; i++)
+        q += q_cost(p[i]);
+    return q <= b_cost(n);
+}
+
+/*
+ * Encodes the whole value as UTF-8 encoded-words starting at column col,
+ * cut between characters so that every line stays within EW_LINE_MAX.
+ */
+static int encode_words(const char *value, size_t col, struct buf *out)
+{
+    const unsigned char *p = (const unsigned char *)value;
+    size_t n = strlen(value), start = 0, i = 0, qlen = 0;
+    int use_q = prefer_q(p, n);
+    size_t budget;
+
+    if (col + EW_OVERHEAD + EW_CHAR_MAX > EW_LINE_MAX)
+        return -1;
+    budget = EW_LINE_MAX - col - EW_OVERHEAD;
+    while (i < n) {
+        size_t clen = utf8_char_len(p[i]), k, cqlen = 0;
+
+        for (k = 0; k < clen; k++)
+            cqlen += q_cost(p[i + k]);
+        if ((use_q ? qlen + cqlen : b_cost(i + clen - start)) > budget) {
+            put_word(out, use_q, p + start, i - start);
+            buf_puts(out, FOLD);
+            budget = EW_LINE_MAX - 1 - EW_OVERHEAD;
+            start = i;
+            qlen = 0;
+        }
+        qlen += cqlen;
+        i += clen;
+    }
+    put_word(out, use_q, p + start, n - start);
+    return buf_failed(out) ? -1 : 0;
+}
+
+static int has_line_break(const char *s)
+{
+    return s != NULL && strpbrk(s, "\r\n") != NULL;
+}
+
+/* Printable ASCII (tab allowed) that a reader could not take for an encoded-word. */
+static int plain_text(const char *s)
+{
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)s; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p > 0x7e)
+            return 0;
+    return strstr(s, "=?") == NULL;
+}
+
+/* Folds plain text at whitespace so lines stay within MESSAGE_FOLD_WIDTH where they can. */
+static void fold_plain(const char *s, size_t col, struct buf *out)
+{
+    size_t line = col;
+
+    while (*s) {
+        size_t ws = strspn(s, " \t");
+        size_t word = strcspn(s + ws, " \t");
+
+        if (ws > 0 && word > 0 && line > col && line + ws + word > MESSAGE_FOLD_WIDTH) {
+            buf_puts(out, "\r\n");
+            line = 0;
+        }
+        buf_append(out, s, ws + word);
+        line += ws + word;
+        s += ws + word;
+    }
+}
+
+/* The value as it goes after a header name of col - 2 characters and ": ". */
+static int encode_unstructured(const char *value, size_t col, struct buf *out)
+{
+    if (has_line_break(value) || !utf8_valid(value, strlen(value)))
+        return -1;
+    if (plain_text(value)) {
+        fold_plain(value, col, out);
+        return buf_failed(out) ? -1 : 0;
+    }
+    return encode_words(value, col, out);
+}
+
+int message_encode_header(const char *value, struct buf *out)
+{
+    return encode_unstructured(value, sizeof("Subject: ") - 1, out);
+}
+
+/* RFC 5322 3.2.3 atext. */
+static int atext(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+/* Atoms separated by single spaces: a phrase that needs no quoting. */
+static int plain_phrase(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    if (!atext(*p) || strstr(s, "=?") != NULL)
+        return 0;
+    for (; *p; p++)
+        if (!atext(*p) && !(*p == ' ' && atext(p[1])))
+            return 0;
+    return 1;
+}
+
+static int printable_ascii(const char *s)
+{
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p > 0x7e)
+            return 0;
+    return 1;
+}
+
+static void put_quoted(struct buf *out, const char *s)
+{
+    buf_putc(out, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            buf_putc(out, '\\');
+        buf_putc(out, *s);
+    }
+    buf_putc(out, '"');
+}
+
+/* Characters on the last line of out, which began at column col. */
+static size_t last_line_len(const struct buf *out, size_t col)
+{
+    const char *nl = out->data ? strrchr(out->data, '\n') : NULL;
+
+    return nl ? out->len - (size_t)(nl + 1 - out->data) : col + out->len;
+}
+
+/* Printable ASCII with nothing that ends an angle-addr: SMTPUTF8 is not used. */
+static int plain_address(const char *s)
+{
+    return *s != '\0' && printable_ascii(s) && strpbrk(s, " <>\"(),;\\") == NULL;
+}
+
+/* "Name <addr>" (RFC 5322 3.4), or the bare address when there is no name. */
+static int format_mailbox(const char *name, const char *addr, size_t col, struct buf *out)
+{
+    if (name == NULL || *name == '\0') {
+        buf_puts(out, addr);
+        return buf_failed(out) ? -1 : 0;
+    }
+    if (!utf8_valid(name, strlen(name)))
+        return -1;
+    if (plain_phrase(name))
+        buf_puts(out, name);
+    else if (printable_ascii(name))
+        put_quoted(out, name);
+    else if (encode_words(name, col, out) == -1)
+        return -1;
+    if (last_line_len(out, col) + 3 + strlen(addr) > MESSAGE_FOLD_WIDTH)
+        buf_puts(out, "\r\n");
+    buf_printf(out, " <%s>", addr);
+    return buf_failed(out) ? -1 : 0;
+}
+
+int message_id_for(const struct signup *s, const char *domain, char *out, size_t outlen)
+{
+    int n;
+
+    if (domain == NULL || *domain == '\0' || strpbrk(domain, "<>@ \t\r\n") != NULL)
+        return -1;
+    n = snprintf(out, outlen, "<report.%" PRId64 ".%" PRId64 "@%s>", s->id, s->created_ms, domain);
+    return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
+}
+
+/* RFC 5322 3.3 date-time in UTC, spelled without the locale. */
+static int format_date(int64_t ms, char *out, size_t outlen)
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    int n;
+
+    if (gmtime_r(&t, &tm) == NULL)
+        return -1;
+    n = snprintf(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday,
+                 months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
+}
+
+/* Appends "Name: value" to the header list. */
+static int add_header(struct curl_slist **list, const char *name, const struct buf *value)
+{
+    struct buf line;
+    struct curl_slist *l;
+
+    buf_init(&line);
+    buf_printf(&line, "%s: %s", name, buf_str(value));
+    if (buf_failed(&line)) {
+        buf_free(&line);
+        return -1;
+    }
+    l = curl_slist_append(*list, line.data);
+    buf_free(&line);
+    if (l == NULL)
+        return -1;
+    *list = l;
+    return 0;
+}
+
+static int add_header_str(struct curl_slist **list, const char *name, const char *value)
+{
+    struct buf b;
+    int rc;
+
+    buf_init(&b);
+    buf_puts(&b, value);
+    rc = buf_failed(&b) ? -1 : add_header(list, name, &b);
+    buf_free(&b);
+    return rc;
+}
+
+/* A header whose value has its own syntax: an address, a subject. */
+enum header_kind { HEADER_MAILBOX, HEADER_UNSTRUCTURED };
+
+static int add_formatted(struct curl_slist **list, const char *name, enum header_kind kind,
+                         const char *display, const char *value, char *err)
+{
+    size_t col = strlen(name) + 2;
+    struct buf b;
+    int rc;
+
+    if (has_line_break(display) || has_line_break(value))
+        return errf(err, "%s: contains a line break (header injection refused)", name);
+    if (kind == HEADER_MAILBOX && !plain_address(value))
+        return errf(err, "%s: \"%s\" is not a plain ASCII address", name, value);
+    buf_init(&b);
+    if (kind == HEADER_MAILBOX)
+        rc = format_mailbox(display, value, col, &b);
+    else
+        rc = encode_unstructured(value, col, &b);
+    if (rc == 0)
+        rc = add_header(list, name, &b);
+    buf_free(&b);
+    if (rc == -1)
+        return errf(err, "%s: cannot be encoded (invalid UTF-8 or out of memory)", name);
+    return 0;
+}
+
+/* The domain a Message-ID names when none is configured: the sender's. */
+static const char *id_domain(const struct config *c)
+{
+    const char *at;
+
+    if (c->message_id_domain != NULL && *c->message_id_domain != '\0')
+        return c->message_id_domain;
+    at = strrchr(c->from_address, '@');
+    return at ? at + 1 : NULL;
+}
+
+static int build_headers(struct message *m, const struct config *c, const struct signup *s,
+                         const struct rendered *r, int64_t date_ms, char *err)
+{
+    char date[64];
+
+    if (add_formatted(&m->headers, "From", HEADER_MAILBOX, c->from_name, c->from_address, err) ==
+            -1 ||
+        add_formatted(&m->headers, "To", HEADER_MAILBOX, s->name, s->email, err) == -1)
+        return -1;
+    if (c->reply_to != NULL && *c->reply_to != '\0' &&
+        add_formatted(&m->headers, "Reply-To", HEADER_MAILBOX, NULL, c->reply_to, err) == -1)
+        return -1;
+    if (add_formatted(&m->headers, "Subject", HEADER_UNSTRUCTURED, NULL, buf_str(&r->subject),
+                      err) == -1)
+        return -1;
+    if (format_date(date_ms, date, sizeof(date)) == -1)
+        return errf(err, "Date: cannot format %" PRId64, date_ms);
+    /*
+     * libcurl writes its own Content-Type (with the boundary) for the top
+     * level and drops ours, but takes the media type from it: this is what
+     * makes the top level multipart/alternative rather than multipart/mixed.
+     */
+    if (add_header_str(&m->headers, "Date", date) == -1 ||
+        add_header_str(&m->headers, "Message-ID", m->message_id) == -1 ||
+        add_header_str(&m->headers, "MIME-Version", "1.0") == -1 ||
+        add_header_str(&m->headers, "Content-Type", "multipart/alternative") == -1 ||
+        add_header_str(&m->headers, "Auto-Submitted", "auto-generated") == -1 ||
+        add_header_str(&m->headers, "X-Auto-Response-Suppress", "OOF, AutoReply") == -1)
+        return errf(err, "message headers: out of memory");
+    return 0;
+}
+
+static int check_addresses(const struct config *c, const struct signup *s, char *err)
+{
+    if (c->from_address == NULL || *c->from_address == '\0')
+        return errf(err, "From: no sender address configured");
+    if (s->email == NULL || *s->email == '\0')
+        return errf(err, "To: the signup has no address");
+    return 0;
+}
+
+static int copy_body(char **dst, const struct buf *src, const char *what, char *err)
+{
+    if (!utf8_valid(buf_str(src), src->len))
+        return errf(err, "%s body: not valid UTF-8", what);
+    *dst = strdup(buf_str(src));
+    if (*dst == NULL)
+        return errf(err, "%s body: out of memory", what);
+    return 0;
+}
+
+int message_build(struct message *m, const struct config *c, const struct signup *s,
+                  const struct rendered *r, int64_t date_ms, char *err)
+{
+    char id[MESSAGE_ID_MAX];
+
+    memset(m, 0, sizeof(*m));
+    m->signup_id = s->id;
+    if (check_addresses(c, s, err) == -1)
+        goto fail;
+    if (message_id_for(s, id_domain(c), id, sizeof(id)) == -1) {
+        errf(err, "Message-ID: no usable domain (set message_id_domain)");
+        goto fail;
+    }
+    m->envelope_from = strdup(c->from_address);
+    m->envelope_to = strdup(s->email);
+    m->message_id = strdup(id);
+    if (m->envelope_from == NULL || m->envelope_to == NULL || m->message_id == NULL) {
+        errf(err, "message: out of memory");
+        goto fail;
+    }
+    if (build_headers(m, c, s, r, date_ms, err) == -1 ||
+        copy_body(&m->text, &r->text, "text", err) == -1 ||
+        copy_body(&m->html, &r->html, "HTML", err) == -1)
+        goto fail;
+    return 0;
+fail:
+    message_free(m);
+    return -1;
+}
+
+void message_free(struct message *m)
+{
+    free(m->envelope_from);
+    free(m->envelope_to);
+    free(m->message_id);
+    curl_slist_free_all(m->headers);
+    free(m->text);
+    free(m->html);
+    memset(m, 0, sizeof(*m));
+}
+
+/*
+ * libcurl's quoted-printable encoder keeps only CRLF as a line end and
+ * escapes a bare LF as =0A, so the body's lines are given to it as CRLF.
+ */
+static int to_crlf(const char *s, struct buf *out)
+{
+    for (; *s; s++) {
+        if (*s == '\n' && (out->len == 0 || out->data[out->len - 1] != '\r'))
+            buf_putc(out, '\r');
+        buf_putc(out, *s);
+    }
+    return buf_failed(out) ? -1 : 0;
+}
+
+static int add_text_part(curl_mime *mime, const char *body, const char *type)
+{
+    curl_mimepart *part = curl_mime_addpart(mime);
+    struct buf crlf;
+    int rc = -1;
+
+    buf_init(&crlf);
+    if (part != NULL && to_crlf(body, &crlf) == 0 &&
+        curl_mime_data(part, buf_str(&crlf), crlf.len) == CURLE_OK &&
+        curl_mime_type(part, type) == CURLE_OK &&
+        curl_mime_encoder(part, "quoted-printable") == CURLE_OK)
+        rc = 0;
+    buf_free(&crlf);
+    return rc;
+}
+
+int message_attach(const struct message *m, CURL *easy, curl_mime **mime, struct curl_slist **rcpt,
+                   char *err)
+{
+    *mime = curl_mime_init(easy);
+    *rcpt = NULL;
+    if (*mime == NULL || add_text_part(*mime, m->text, "text/plain; charset=utf-8") == -1 ||
+        add_text_part(*mime, m->html, "text/html; charset=utf-8") == -1) {
+        errf(err, "message %" PRId64 ": cannot build the MIME body", m->signup_id);
+        goto fail;
+    }
+    *rcpt = curl_slist_append(NULL, m->envelope_to);
+    if (*rcpt == NULL) {
+        errf(err, "message %" PRId64 ": out of memory", m->signup_id);
+        goto fail;
+    }
+    if (curl_easy_setopt(easy, CURLOPT_MAIL_FROM, m->envelope_from) != CURLE_OK ||
+        curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, *rcpt) != CURLE_OK ||
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, m->headers) != CURLE_OK ||
+        curl_easy_setopt(easy, CURLOPT_MIMEPOST, *mime) != CURLE_OK) {
+        errf(err, "message %" PRId64 ": libcurl refused the message options", m->signup_id);
+        goto fail;
+    }
+    return 0;
+fail:
+    message_detach(easy, *mime, *rcpt);
+    *mime = NULL;
+    *rcpt = NULL;
+    return -1;
+}
+
+void message_detach(CURL *easy, curl_mime *mime, struct curl_slist *rcpt)
+{
+    /* The handle outlives the message: it must not keep pointers into it. */
+    if (easy != NULL) {
+        curl_easy_setopt(easy, CURLOPT_MIMEPOST, NULL);
+        curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, NULL);
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(easy, CURLOPT_MAIL_FROM, NULL);
+    }
+    curl_mime_free(mime);
+    curl_slist_free_all(rcpt);
+}
