@@ -31,7 +31,7 @@
 /* A send starts only if its claim outlives the transaction by this much. */
 #define LEASE_MARGIN_MS 5000
 /* After an authentication or TLS failure, wait this long before trying the server again. */
-#define CONFIG_PAUSE_MS (60 * 1000)
+#define CONFIG_PAUSE_MS ((int64_t)60 * 1000)
 /* The longest single wait, so that signals and the watchdog are served promptly. */
 #define MAX_WAIT_MS 1000
 /* A failed state write after a send is retried: losing it would mean a second email. */

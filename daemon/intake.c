@@ -225,7 +225,7 @@ static int load_doc(struct yamldoc *yd, const char *path, char *err)
     while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
         if (b.len + n > YAMLDOC_MAX_BYTES) {
             buf_free(&b);
-            return errf(err, "%s: larger than %d bytes", INTAKE_STDIN_NAME, YAMLDOC_MAX_BYTES);
+            return errf(err, "%s: larger than %zu bytes", INTAKE_STDIN_NAME, YAMLDOC_MAX_BYTES);
         }
         buf_append(&b, chunk, n);
     }

@@ -435,7 +435,7 @@ struct mustache *mustache_compile(const char *name, const char *src, size_t len,
     struct mustache *t;
 
     if (len > MUSTACHE_MAX_TEMPLATE) {
-        errf(err, "%s: template is %zu bytes, more than the limit of %d", name, len,
+        errf(err, "%s: template is %zu bytes, more than the limit of %zu", name, len,
              MUSTACHE_MAX_TEMPLATE);
         return NULL;
     }
@@ -612,7 +612,7 @@ static int render_body(struct render *r, const struct mustache *t, const struct 
     struct frame top = {v, ctx, ctx->depth + 1};
 
     if (top.depth > MUSTACHE_MAX_CONTEXT_DEPTH)
-        return errf(r->err, "%s: sections nested deeper than %d (counting partials)", t->name,
+        return errf(r->err, "%s: sections nested deeper than %zu (counting partials)", t->name,
                     MUSTACHE_MAX_CONTEXT_DEPTH);
     return render_nodes(r, t, (size_t)(n - t->nodes) + 1, n->end, &top, in);
 }

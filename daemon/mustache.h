@@ -16,13 +16,13 @@
 #include "value.h"
 
 /* An operator's report template is a few KiB; anything near this is a mistake. */
-#define MUSTACHE_MAX_TEMPLATE (1024 * 1024)
+#define MUSTACHE_MAX_TEMPLATE ((size_t)1024 * 1024)
 /* Sections nested deeper than this are refused at compile time. */
 #define MUSTACHE_MAX_NESTING 64
 /* Partials that include each other stop here instead of exhausting the stack. */
 #define MUSTACHE_MAX_PARTIAL_DEPTH 32
 /* The context stack (nested sections plus partials) never grows past this. */
-#define MUSTACHE_MAX_CONTEXT_DEPTH (MUSTACHE_MAX_NESTING * MUSTACHE_MAX_PARTIAL_DEPTH)
+#define MUSTACHE_MAX_CONTEXT_DEPTH ((size_t)MUSTACHE_MAX_NESTING * MUSTACHE_MAX_PARTIAL_DEPTH)
 
 struct mustache;
 

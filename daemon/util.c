@@ -67,7 +67,8 @@ static const struct {
     const char *unit;
     int64_t ms;
 } duration_units[] = {
-    {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 86400 * 1000},
+    {"ms", 1}, {"s", 1000}, {"m", (int64_t)60 * 1000}, {"h", (int64_t)3600 * 1000},
+    {"d", (int64_t)86400 * 1000},
 };
 
 int parse_duration_ms(const char *s, int64_t *ms)

@@ -15,7 +15,7 @@
 #include "util.h"
 
 /* Config, roles and signup files are small; a bigger one is a mistake. */
-#define YAMLDOC_MAX_BYTES (16 * 1024 * 1024)
+#define YAMLDOC_MAX_BYTES ((size_t)16 * 1024 * 1024)
 
 struct yamldoc {
     char *name; /* file name used in messages */
