@@ -10,6 +10,7 @@
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share/reportd
+DOCDIR ?= $(PREFIX)/share/doc/reportd
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
 SYSUSERSDIR ?= /usr/lib/sysusers.d
@@ -41,7 +42,9 @@ LIB_OBJS := $(LIB_MODULES:%=$(OBJ)/%.o)
 DEPS_STAMP := $(BUILD)/.deps-build
 TEST_DEPS_STAMP := $(BUILD)/.deps-test
 
-.PHONY: all run check unit spec pytest lint format bench install uninstall clean
+.PHONY: all run check unit spec lint format bench install uninstall clean
+# Keep the test objects: they are intermediate files, but rebuilding them each time is waste.
+.SECONDARY:
 
 all: $(BUILD)/reportd
 
@@ -120,25 +123,28 @@ format:
 install: $(BUILD)/reportd
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/templates/partials \
 		$(DESTDIR)$(DATADIR)/roles $(DESTDIR)$(SYSCONFDIR)/reportd/roles \
-		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BUILD)/reportd $(DESTDIR)$(BINDIR)/reportd
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -m 0644 templates/*.mustache $(DESTDIR)$(DATADIR)/templates/
 	install -m 0644 templates/partials/*.mustache $(DESTDIR)$(DATADIR)/templates/partials/
 	install -m 0644 config/roles/*.yaml $(DESTDIR)$(DATADIR)/roles/
-	install -m 0644 config/reportd.yaml $(DESTDIR)$(DATADIR)/reportd.yaml.example
+	sed 's|/usr/share/reportd|$(DATADIR)|g' config/reportd.yaml > $(BUILD)/reportd.yaml.example
+	install -m 0644 $(BUILD)/reportd.yaml.example $(DESTDIR)$(DATADIR)/reportd.yaml.example
 	test -e $(DESTDIR)$(SYSCONFDIR)/reportd/reportd.yaml || \
-		install -m 0640 config/reportd.yaml $(DESTDIR)$(SYSCONFDIR)/reportd/reportd.yaml
+		install -m 0640 $(BUILD)/reportd.yaml.example $(DESTDIR)$(SYSCONFDIR)/reportd/reportd.yaml
 	for f in config/roles/*.yaml; do \
 		test -e $(DESTDIR)$(SYSCONFDIR)/reportd/roles/$${f##*/} || \
 		install -m 0644 $$f $(DESTDIR)$(SYSCONFDIR)/reportd/roles/; done
-	sed 's|@BINDIR@|$(BINDIR)|g' systemd/reportd.service > $(DESTDIR)$(UNITDIR)/reportd.service
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' systemd/reportd.service \
+		> $(DESTDIR)$(UNITDIR)/reportd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/reportd.service
 	install -m 0644 systemd/reportd.sysusers $(DESTDIR)$(SYSUSERSDIR)/reportd.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/reportd $(DESTDIR)$(UNITDIR)/reportd.service \
 		$(DESTDIR)$(SYSUSERSDIR)/reportd.conf
-	rm -rf $(DESTDIR)$(DATADIR)
+	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf $(BUILD)
