@@ -21,7 +21,7 @@ port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 user_flag=""
 [ "$(id -u)" -eq 0 ] && user_flag="-u nobody"
 # shellcheck disable=SC2086
-/usr/sbin/smtp-sink $user_flag -c 127.0.0.1:"$port" 256 &
+/usr/sbin/smtp-sink $user_flag 127.0.0.1:"$port" 256 >/dev/null &
 sink_pid=$!
 sleep 0.5
 

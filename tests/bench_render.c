@@ -24,6 +24,11 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static double elapsed_us(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) * 1e6 + (double)(b->tv_nsec - a->tv_nsec) / 1e3;
+}
+
 static double median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof(*v), cmp_double);
@@ -76,13 +81,15 @@ int main(int argc, char **argv)
         return 64;
     diag_init(&d);
     for (r = 0; r < rounds; r++) {
-        int64_t t0 = monotonic_ms();
+        struct timespec a, b;
 
+        clock_gettime(CLOCK_MONOTONIC, &a);
         if (runtime_load(&rt, argv[1], &d) == -1) {
             fputs(buf_str(&d.text), stderr);
             return 78;
         }
-        load[r] = (double)(monotonic_ms() - t0);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        load[r] = elapsed_us(&a, &b) / 1000;
         if (r + 1 < rounds)
             runtime_free(&rt);
     }
@@ -110,9 +117,9 @@ int main(int argc, char **argv)
             rendered_free(&out);
         }
         clock_gettime(CLOCK_MONOTONIC, &b);
-        per[r] = ((double)(b.tv_sec - a.tv_sec) * 1e6 + (double)(b.tv_nsec - a.tv_nsec) / 1e3) / n;
+        per[r] = elapsed_us(&a, &b) / n;
     }
-    printf("load config+roles+templates: median %.1f ms over %d loads\n", median(load, rounds),
+    printf("load config+roles+templates: median %.2f ms over %d loads\n", median(load, rounds),
            rounds);
     printf("render one report (validate, score, subject+text+html): median %.1f us "
            "(%.0f reports/s), %zu bytes on average, %d reports x %d rounds\n",
