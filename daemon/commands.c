@@ -598,6 +598,11 @@ static int purge_one(struct queue *q, const struct signup_record *r, const struc
     case 1:
         fprintf(stderr, "reportd: no signup %lld\n", (long long)r->signup.id);
         return EXIT_NOINPUT;
+    case 2:
+        /* Claimed between our look and the delete: the same answer as above. */
+        fprintf(stderr, "reportd: signup %lld is being sent right now; try again shortly\n",
+                (long long)r->signup.id);
+        return EXIT_TEMPFAIL;
     default:
         fprintf(stderr, "reportd: %s\n", err);
         return EXIT_IOERR;
@@ -742,11 +747,14 @@ int cmd_run(const struct options *o)
 
     if (load_runtime(o, &rt, 1) == -1)
         return EXIT_CONFIG;
-    if (rt.config.verbose)
-        log_setmax(LOG_PRIO_DEBUG);
-    if (daemon_run(&rt, config_path_of(o), o->drain, err) == -1) {
+    switch (daemon_run(&rt, config_path_of(o), o->drain, o->verbose, err)) {
+    case DAEMON_DONE:
+        return 0;
+    case DAEMON_NO_QUEUE:
+        log_critx("%s", err);
+        return EXIT_IOERR;
+    default:
         log_critx("%s", err);
         return EXIT_TEMPFAIL;
     }
-    return 0;
 }

@@ -550,6 +550,11 @@ static int parse_rate(struct load *l, enum key_id id, const char *s)
                    shown(s, show));
         return -1;
     }
+    if (x > 0 && x < CONFIG_RATE_MIN) {
+        report_key(l, id, "%s messages per second is below the minimum of %g (0 means no limit)",
+                   shown(s, show), CONFIG_RATE_MIN);
+        return -1;
+    }
     *(double *)field(l->c, id) = x;
     return 0;
 }
@@ -877,20 +882,21 @@ static void check_lease(struct load *l)
 {
     char lease[CONFIG_DURATION_LEN], timeout[CONFIG_DURATION_LEN];
 
-    if (!usable(l, K_LEASE) || !usable(l, K_TIMEOUT) || l->c->lease_ms > l->c->timeout_ms)
+    if (!usable(l, K_LEASE) || !usable(l, K_TIMEOUT) ||
+        l->c->lease_ms > l->c->timeout_ms + CONFIG_LEASE_MARGIN_MS)
         return;
     format_duration_ms(l->c->lease_ms, lease, sizeof(lease));
     format_duration_ms(l->c->timeout_ms, timeout, sizeof(timeout));
     if (located(l, K_LEASE, K_TIMEOUT) == K_LEASE)
         report_key(l, K_LEASE,
-                   "%s must be longer than smtp.timeout (%s): a claim must outlive a delivery "
-                   "attempt",
-                   lease, timeout);
+                   "%s must be longer than smtp.timeout (%s) plus %ds: a claim must outlive a "
+                   "delivery attempt",
+                   lease, timeout, CONFIG_LEASE_MARGIN_MS / 1000);
     else
         report_key(l, K_TIMEOUT,
-                   "%s must be shorter than queue.lease (%s): a claim must outlive a delivery "
-                   "attempt",
-                   timeout, lease);
+                   "%s must be shorter than queue.lease (%s) less %ds: a claim must outlive a "
+                   "delivery attempt",
+                   timeout, lease, CONFIG_LEASE_MARGIN_MS / 1000);
 }
 
 /* A key given but wrong still counts as given here: its own message says what is wrong. */

@@ -16,6 +16,15 @@
 #define CONFIG_DEFAULT_PATH "/etc/reportd/reportd.yaml"
 #define CONFIG_ENV          "REPORTD_CONFIG"
 
+/*
+ * A claim must outlive a delivery attempt and the writing of its outcome:
+ * queue.lease must exceed smtp.timeout by this much, and the daemon starts a
+ * send only while this much more than smtp.timeout is left of its claim.
+ */
+#define CONFIG_LEASE_MARGIN_MS 5000
+/* Slower than one message in 1000 seconds is a typo, and would overflow the pacing arithmetic. */
+#define CONFIG_RATE_MIN 0.001
+
 enum tls_mode {
     TLS_STARTTLS, /* smtp:// and STARTTLS required: never fall back to cleartext */
     TLS_IMPLICIT, /* smtps:// */

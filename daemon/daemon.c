@@ -28,8 +28,6 @@
 #define HOST_MAX 256
 /* "hostname:pid" */
 #define OWNER_MAX (HOST_MAX + 32)
-/* A send starts only if its claim outlives the transaction by this much. */
-#define LEASE_MARGIN_MS 5000
 /* After an authentication or TLS failure, wait this long before trying the server again. */
 #define CONFIG_PAUSE_MS ((int64_t)60 * 1000)
 /* The longest single wait, so that signals and the watchdog are served promptly. */
@@ -78,9 +76,11 @@ struct daemon {
     int64_t watchdog_ms;      /* keep-alive interval, 0 without a watchdog */
     int64_t last_watchdog_ms; /* monotonic */
     int config_trouble;       /* the last attempt failed on authentication or TLS */
+    int verbose;              /* -v: debug logging whatever the config says */
     uint64_t rng;             /* jitter; xorshift64 */
 
     unsigned long sent, deferred, failed, rejected;
+    unsigned long handed_back; /* claimed but not attempted: no progress */
 };
 
 /* --- small policies --------------------------------------------------------- */
@@ -113,9 +113,17 @@ static int64_t backoff_ms(struct daemon *d, int attempts)
     return delay / 2 + (int64_t)(next_random(d) % (uint64_t)(delay / 2 + 1));
 }
 
+/* When a signup's queue lifetime ends: counted from its creation, or from an operator's retry. */
+static int64_t expiry_ms(const struct daemon *d, const struct signup_record *r)
+{
+    int64_t start = r->requeued_ms > r->signup.created_ms ? r->requeued_ms : r->signup.created_ms;
+
+    return start + d->rt->config.lifetime_ms;
+}
+
 static int expired(const struct daemon *d, const struct signup_record *r, int64_t now)
 {
-    return r->signup.created_ms > 0 && now - r->signup.created_ms > d->rt->config.lifetime_ms;
+    return r->signup.created_ms > 0 && now > expiry_ms(d, r);
 }
 
 static void keep_alive(struct daemon *d)
@@ -128,12 +136,18 @@ static void keep_alive(struct daemon *d)
     }
 }
 
-/* Sleeps up to ms, waking for signals and the watchdog. */
-static void nap(struct daemon *d, int64_t ms)
+/*
+ * Sleeps up to ms, serving the watchdog, cut short by SIGTERM and, between
+ * batches (idle), by SIGHUP.  Inside a batch a SIGHUP waits for the batch to
+ * end, so it must not cut waits short there: they would become a busy loop.
+ */
+enum nap_wake { NAP_TERM, NAP_TERM_OR_HUP };
+
+static void nap(struct daemon *d, int64_t ms, enum nap_wake wake)
 {
     int64_t end = monotonic_ms() + ms;
 
-    while (!got_term && !got_hup) {
+    while (!got_term && !(wake == NAP_TERM_OR_HUP && got_hup)) {
         int64_t left = end - monotonic_ms();
         struct timespec ts;
 
@@ -163,17 +177,22 @@ static void update_status(struct daemon *d)
 static int record(struct daemon *d, struct job *job, enum signup_state to,
                   const struct transition *t)
 {
+    const struct timespec wait = {0, RECORD_RETRY_WAIT_MS * 1000000L};
+    struct transition mine = *t;
     char err[ERRLEN];
     int i, rc = -1;
 
+    /* Only while the claim is still ours: a lost lease must not overwrite another daemon's. */
+    mine.owner = d->owner;
     for (i = 0; i < RECORD_RETRIES; i++) {
-        rc = queue_transition(d->q, job->rec->signup.id, SIGNUP_SENDING, to, t, err);
+        rc = queue_transition(d->q, job->rec->signup.id, SIGNUP_SENDING, to, &mine, err);
         if (rc != -1)
             break;
         log_warnx("signup %lld: recording %s failed (try %d of %d): %s",
                   (long long)job->rec->signup.id, signup_state_name(to), i + 1, RECORD_RETRIES,
                   err);
-        nap(d, RECORD_RETRY_WAIT_MS);
+        keep_alive(d);
+        nanosleep(&wait, NULL);
     }
     if (rc == 1)
         log_warnx("signup %lld: no longer ours when recording %s (lease lost?)",
@@ -183,10 +202,9 @@ static int record(struct daemon *d, struct job *job, enum signup_state to,
 }
 
 /*
- * Gives a claimed signup back untouched: it was never attempted this time.
- * A signup never attempted goes back to queued (the daemon's own pause, if
- * any, keeps it from going out early); one that was goes back to deferred,
- * due at when_ms.
+ * Gives a claimed signup back untouched: it was not attempted this time, so
+ * no attempt is counted.  It is due again at when_ms, back in queued when it
+ * was never attempted, in deferred otherwise.
  */
 static void hand_back(struct daemon *d, struct job *job, const char *why, int64_t when_ms)
 {
@@ -194,10 +212,11 @@ static void hand_back(struct daemon *d, struct job *job, const char *why, int64_
 
     memset(&t, 0, sizeof(t));
     t.detail = why;
+    t.next_attempt_ms = when_ms;
+    d->handed_back++;
     if (job->rec->attempts == 0) {
         record(d, job, SIGNUP_QUEUED, &t);
     } else {
-        t.next_attempt_ms = when_ms;
         record(d, job, SIGNUP_DEFERRED, &t);
     }
 }
@@ -261,10 +280,13 @@ static void on_deferred(struct daemon *d, struct job *job, const struct smtp_res
                         int64_t now)
 {
     const char *why = r->reply[0] ? r->reply : r->detail;
-    int64_t next = now + backoff_ms(d, job->rec->attempts + 1);
+    int64_t next = now + backoff_ms(d, job->rec->attempts + 1), end = expiry_ms(d, job->rec);
     struct transition t;
 
-    if (next - job->rec->signup.created_ms > d->rt->config.lifetime_ms) {
+    /* The last chance is the end of the lifetime itself, not a backoff step before it. */
+    if (next > end)
+        next = end;
+    if (now >= end) {
         char reason[ERRLEN + 64];
 
         snprintf(reason, sizeof(reason), "expired: undelivered after %d attempts; last: %.*s",
@@ -303,9 +325,10 @@ static void on_throttled(struct daemon *d, struct job *job, const struct smtp_re
 static void on_config_trouble(struct daemon *d, struct job *job, const struct smtp_result *r,
                               int64_t now)
 {
-    if (!d->config_trouble)
-        log_critx("SMTP configuration problem, nothing will be sent until it is fixed: %s%s%s",
-                  r->detail, r->reply[0] ? "; server said: " : "", r->reply);
+    log_critx("SMTP configuration problem, nothing is sent until it is fixed (next try in %llds): "
+              "%s%s%s",
+              (long long)(CONFIG_PAUSE_MS / 1000), r->detail, r->reply[0] ? "; server said: " : "",
+              r->reply);
     d->config_trouble = 1;
     d->pause_until_ms = now + CONFIG_PAUSE_MS;
     hand_back(d, job, "waiting: SMTP authentication or TLS problem", now);
@@ -378,7 +401,9 @@ static int prepare(struct daemon *d, struct job *job)
     rc = message_build(&job->msg, &d->rt->config, &rec->signup, &out, now, err);
     rendered_free(&out);
     if (rc == -1) {
-        reject(d, job, err);
+        /* A validated signup makes a valid message: this is ours (memory), so try again later. */
+        log_warnx("signup %lld: %s", (long long)rec->signup.id, err);
+        hand_back(d, job, err, now + d->rt->config.retry_min_ms);
         return -1;
     }
     job->built = 1;
@@ -394,15 +419,15 @@ static int pump(struct daemon *d, int timeout_ms, char *err)
 
 /*
  * Waits for the rate limit and a free connection.  Returns 0 to send, 1 to
- * stop this batch (shutdown, a pause longer than a short wait, configuration
- * trouble), -1 on a transport error.
+ * stop this batch (shutdown, or a pause longer than a short wait: throttling
+ * or configuration trouble), -1 on a transport error.
  */
 static int wait_for_turn(struct daemon *d, char *err)
 {
     for (;;) {
         int64_t now = now_ms(), wait = MAX_WAIT_MS;
 
-        if (got_term || d->config_trouble || d->pause_until_ms > now + MAX_WAIT_MS)
+        if (got_term || d->pause_until_ms > now + MAX_WAIT_MS)
             return 1;
         if (d->pause_until_ms > now)
             wait = d->pause_until_ms - now;
@@ -416,7 +441,7 @@ static int wait_for_turn(struct daemon *d, char *err)
             if (pump(d, (int)wait, err) == -1)
                 return -1;
         } else {
-            nap(d, wait);
+            nap(d, wait, NAP_TERM);
         }
     }
 }
@@ -428,7 +453,7 @@ static void submit(struct daemon *d, struct job *job)
     int64_t now = now_ms();
 
     /* A send must finish inside our claim, or another daemon may take it and send again. */
-    if (now + c->timeout_ms + LEASE_MARGIN_MS > job->rec->claim_until_ms) {
+    if (now + c->timeout_ms + CONFIG_LEASE_MARGIN_MS > job->rec->claim_until_ms) {
         hand_back(d, job, "claim too close to its end; handed back", now);
         return;
     }
@@ -442,8 +467,29 @@ static void submit(struct daemon *d, struct job *job)
         d->next_send_ms = now + (int64_t)(1000.0 / c->rate_limit);
 }
 
+/*
+ * The transport failed as a whole (libcurl's multi interface, not a server):
+ * its transfers are abandoned and it starts afresh.  Their outcome is unknown,
+ * so they go back to wait; the Message-ID stays the same if one did arrive.
+ */
+static int reset_transport(struct daemon *d, struct job *jobs, size_t n, char *err)
+{
+    size_t i;
+
+    log_critx("SMTP transport failed: %s; starting it afresh", err);
+    smtp_free(d->smtp);
+    d->smtp = NULL;
+    for (i = 0; i < n; i++)
+        if (jobs[i].submitted && !jobs[i].done)
+            hand_back(d, &jobs[i], "transport failure; outcome unknown",
+                      now_ms() + d->rt->config.retry_min_ms);
+    return smtp_open(&d->smtp, &d->rt->config, err);
+}
+
+/* Works through one claimed batch.  Returns how many signups made progress, or -1. */
 static int run_batch(struct daemon *d, struct signup_record *recs, size_t n, char *err)
 {
+    unsigned long handed_back = d->handed_back;
     struct job *jobs;
     size_t i;
     int turn = 0, rc = 0;
@@ -462,34 +508,34 @@ static int run_batch(struct daemon *d, struct signup_record *recs, size_t n, cha
             submit(d, &jobs[i]);
             continue;
         }
-        if (turn == -1)
-            rc = -1;
         /* Stopping: what was not attempted goes back as it was. */
         hand_back(d, &jobs[i], got_term ? "handed back at shutdown" : "not attempted yet",
                   d->pause_until_ms > now_ms() ? d->pause_until_ms : now_ms());
     }
-    while (rc == 0 && smtp_in_flight(d->smtp) > 0)
-        rc = pump(d, MAX_WAIT_MS, err);
-    for (i = 0; i < n; i++) {
-        /* Only a transport failure leaves a submitted job unrecorded; recovery takes it back. */
+    while (turn != -1 && smtp_in_flight(d->smtp) > 0)
+        if (pump(d, MAX_WAIT_MS, err) == -1)
+            turn = -1;
+    if (turn == -1 && reset_transport(d, jobs, n, err) == -1)
+        rc = -1;
+    for (i = 0; i < n; i++)
         if (jobs[i].built)
             message_free(&jobs[i].msg);
-    }
     free(jobs);
     update_status(d);
-    return rc;
+    return rc == -1 ? -1 : (int)(n - (d->handed_back - handed_back));
 }
 
 /* --- the loop -------------------------------------------------------------------- */
 
-static int open_services(struct daemon *d, char *err)
+/* The queue and the transport for a configuration; nothing is kept on failure. */
+static int open_services(const struct config *c, struct queue **q, struct smtp **smtp, char *err)
 {
-    if (queue_open(&d->q, d->rt->config.queue_path, err) == -1)
-        return -1;
-    if (smtp_open(&d->smtp, &d->rt->config, err) == -1) {
-        queue_close(d->q);
-        d->q = NULL;
-        return -1;
+    if (queue_open(q, c->queue_path, err) == -1)
+        return DAEMON_NO_QUEUE;
+    if (smtp_open(smtp, c, err) == -1) {
+        queue_close(*q);
+        *q = NULL;
+        return DAEMON_STOPPED;
     }
     return 0;
 }
@@ -504,10 +550,29 @@ static void close_services(struct daemon *d)
     d->q = NULL;
 }
 
-/* SIGHUP: all of config, roles and templates, or none of them. */
+static void log_diag_lines(const struct diag *diag)
+{
+    const char *line = buf_str(&diag->text), *nl;
+
+    for (; (nl = strchr(line, '\n')) != NULL; line = nl + 1)
+        log_critx("%.*s", (int)(nl - line), line);
+}
+
+static void apply_log_level(const struct daemon *d)
+{
+    log_setmax(d->verbose || d->rt->config.verbose ? LOG_PRIO_DEBUG : LOG_PRIO_INFO);
+}
+
+/*
+ * SIGHUP: all of config, roles, templates, queue and transport, or none of
+ * them.  The new set is loaded and opened beside the running one, which is
+ * replaced only when everything succeeded.
+ */
 static void reload(struct daemon *d)
 {
-    struct runtime fresh, old;
+    struct runtime fresh;
+    struct queue *q = NULL;
+    struct smtp *smtp = NULL;
     struct diag diag;
     char err[ERRLEN];
 
@@ -515,41 +580,31 @@ static void reload(struct daemon *d)
     notify_reloading();
     diag_init(&diag);
     if (runtime_load(&fresh, d->config_path, &diag) == -1) {
-        const char *line = buf_str(&diag.text), *nl;
-
         log_critx("reload of %s failed; still running the previous configuration:",
                   d->config_path);
-        for (; *line; line = nl + 1) {
-            nl = strchr(line, '\n');
-            if (nl == NULL)
-                break;
-            log_critx("%.*s", (int)(nl - line), line);
-        }
+        log_diag_lines(&diag);
         diag_free(&diag);
         notify_ready();
         return;
     }
     diag_free(&diag);
-    old = *d->rt;
-    *d->rt = fresh;
-    close_services(d);
-    if (open_services(d, err) == -1) {
-        log_critx("reload: %s; still running the previous configuration", err);
-        *d->rt = old;
-        if (open_services(d, err) == -1) {
-            log_critx("reload: cannot reopen the previous configuration either: %s", err);
-            runtime_free(&fresh);
-            got_term = 1;
-            notify_ready();
-            return;
-        }
+    if (open_services(&fresh.config, &q, &smtp, err) != 0) {
+        log_critx("reload of %s failed: %s; still running the previous configuration",
+                  d->config_path, err);
         runtime_free(&fresh);
-    } else {
-        runtime_free(&old);
-        d->config_trouble = 0;
-        d->pause_until_ms = 0;
-        log_notice("reloaded %s", d->config_path);
+        notify_ready();
+        return;
     }
+    close_services(d);
+    runtime_free(d->rt);
+    *d->rt = fresh;
+    d->q = q;
+    d->smtp = smtp;
+    d->config_trouble = 0;
+    d->pause_until_ms = 0;
+    d->next_send_ms = 0;
+    apply_log_level(d);
+    log_notice("reloaded %s", d->config_path);
     notify_ready();
 }
 
@@ -581,7 +636,11 @@ static void recover_claims(struct daemon *d)
                    n, n == 1 ? "" : "s");
 }
 
-/* One round: take what is due and work through it.  Returns how many were claimed, or -1. */
+/*
+ * One round: take what is due and work through it.  Returns how many
+ * signups made progress (0 when nothing was due, or all of it had to be
+ * handed back), or -1.
+ */
 static int round_once(struct daemon *d, char *err)
 {
     const struct config *c = &d->rt->config;
@@ -597,7 +656,7 @@ static int round_once(struct daemon *d, char *err)
     log_debug("claimed %zu signup%s", n, n == 1 ? "" : "s");
     rc = run_batch(d, recs, n, err);
     queue_claim_free(recs, n);
-    return rc == -1 ? -1 : (int)n;
+    return rc;
 }
 
 static int loop(struct daemon *d, char *err)
@@ -613,30 +672,33 @@ static int loop(struct daemon *d, char *err)
         now = now_ms();
         if (d->pause_until_ms > now) {
             smtp_close_idle(d->smtp, 1);
-            nap(d, d->pause_until_ms - now);
+            nap(d, d->pause_until_ms - now, NAP_TERM_OR_HUP);
             continue;
         }
         n = round_once(d, err);
         if (n == -1) {
             if (d->drain)
-                return -1;
+                return DAEMON_STOPPED;
             log_warnx("%s", err);
-            nap(d, d->rt->config.poll_interval_ms);
+            nap(d, d->rt->config.poll_interval_ms, NAP_TERM_OR_HUP);
             continue;
         }
-        if (d->drain && d->config_trouble)
-            return errf(err, "stopped: the SMTP server refused our authentication or TLS; "
-                             "signups stay queued");
+        if (d->drain && d->config_trouble) {
+            errf(err, "stopped: the SMTP server refused our authentication or TLS; signups stay "
+                      "queued");
+            return DAEMON_STOPPED;
+        }
+        /* Progress: look again at once.  None (idle, or all handed back): wait a poll. */
         if (n > 0)
             continue;
-        if (d->drain)
+        if (d->drain && d->pause_until_ms <= now_ms())
             return 0;
         smtp_close_idle(d->smtp, 0);
-        nap(d, d->rt->config.poll_interval_ms);
+        nap(d, d->rt->config.poll_interval_ms, NAP_TERM_OR_HUP);
     }
 }
 
-int daemon_run(struct runtime *rt, const char *config_path, int drain, char *err)
+int daemon_run(struct runtime *rt, const char *config_path, int drain, int verbose, char *err)
 {
     struct daemon d;
     int rc;
@@ -645,6 +707,7 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, char *err
     d.rt = rt;
     d.config_path = config_path;
     d.drain = drain;
+    d.verbose = verbose;
     if (gethostname(d.host, sizeof(d.host)) == -1)
         snprintf(d.host, sizeof(d.host), "localhost");
     d.host[sizeof(d.host) - 1] = '\0';
@@ -652,6 +715,7 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, char *err
     d.rng = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
     d.watchdog_ms = notify_watchdog_interval_ms();
     d.last_watchdog_ms = monotonic_ms();
+    apply_log_level(&d);
     /* libcurl waits for the reply to the end of DATA inside one call: the watchdog must outlast it. */
     if (d.watchdog_ms > 0 && 2 * d.watchdog_ms <= rt->config.timeout_ms)
         log_warnx("WatchdogSec= (%llds) is not longer than smtp.timeout (%llds): a slow relay "
@@ -660,9 +724,10 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, char *err
     got_term = 0;
     got_hup = 0;
     install_signals();
-    if (open_services(&d, err) == -1) {
+    rc = open_services(&rt->config, &d.q, &d.smtp, err);
+    if (rc != 0) {
         runtime_free(rt);
-        return -1;
+        return rc;
     }
     log_notice("started%s: queue %s, relay %s, %d connection%s", drain ? " (drain)" : "",
                rt->config.queue_path, rt->config.smtp_url, rt->config.connections,

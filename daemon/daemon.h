@@ -14,11 +14,18 @@
 #include "runtime.h"
 #include "util.h"
 
+enum daemon_result {
+    DAEMON_DONE = 0,      /* stopped by SIGTERM, or drained */
+    DAEMON_STOPPED = -1,  /* could not go on: relay authentication/TLS (drain), transport */
+    DAEMON_NO_QUEUE = -2, /* the queue database could not be opened or used */
+};
+
 /*
  * Runs until SIGTERM/SIGINT, or with drain until nothing is due.  rt is
  * loaded by the caller and owned by the daemon from here on (it is replaced
- * on reload and freed at the end).  Returns 0, or -1 with err.
+ * on reload and freed at the end).  verbose forces debug logging.  Returns
+ * DAEMON_DONE, or a failure with err.
  */
-int daemon_run(struct runtime *rt, const char *config_path, int drain, char *err);
+int daemon_run(struct runtime *rt, const char *config_path, int drain, int verbose, char *err);
 
 #endif

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "log.h"
 
 /*
@@ -94,12 +95,23 @@ static const char *const migrations[] = {
     " INSERT INTO signup_events (signup_id, at, from_state, to_state, detail)"
     " VALUES (new.id, " SQL_NOW_MS ", NULL, new.state, 'created');"
     " END;",
+    /*
+     * 2: when an operator last put a signup back in the queue, so that its
+     * lifetime starts again there rather than at its creation.
+     */
+    "ALTER TABLE signups ADD COLUMN requeued_at INTEGER;",
 };
 /* clang-format on */
 
 struct queue {
     sqlite3 *db;
     char *path;
+    /*
+     * Log lines of changes made in the open transaction, each ended by a NUL:
+     * written when it commits, dropped when it rolls back, so the log never
+     * tells of a change the database does not have.
+     */
+    struct buf pending;
 };
 
 static const char *const state_names[SIGNUP_NSTATES] = {
@@ -248,15 +260,73 @@ static int begin_write(struct queue *q, const char *what, char *err)
     return exec_sql(q, "BEGIN IMMEDIATE", what, err);
 }
 
+/* --- logging changes once they are committed ---------------------------- */
+
+/*
+ * Appends s as a quoted log value.  Escaping the quote and the backslash
+ * keeps a producer's text inside the quotes, so it cannot forge key=value
+ * fields of its own (log.c blanks control characters, so it cannot start a
+ * line either).
+ */
+static void put_log_quoted(struct buf *b, const char *s)
+{
+    buf_putc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            buf_putc(b, '\\');
+        buf_putc(b, *s);
+    }
+    buf_putc(b, '"');
+}
+
+/* Ends a pending log line; a failed append is seen once, when the lines are written. */
+static void end_log_line(struct queue *q)
+{
+    (void)buf_append(&q->pending, "", 1);
+}
+
+static void log_transition(struct queue *q, int64_t id, const char *from, const char *to,
+                           const char *detail)
+{
+    (void)buf_printf(&q->pending, "id=%lld from=%s to=%s detail=", (long long)id, from, to);
+    put_log_quoted(&q->pending, detail ? detail : "");
+    end_log_line(q);
+}
+
+static void log_purge(struct queue *q, int64_t id)
+{
+    (void)buf_printf(&q->pending, "id=%lld purged", (long long)id);
+    end_log_line(q);
+}
+
+/* Writes the lines of a transaction that committed. */
+static void write_pending_log(struct queue *q)
+{
+    const char *p = q->pending.data;
+    size_t off = 0;
+
+    if (buf_failed(&q->pending))
+        log_warnx("%s: out of memory: log lines of committed changes lost (the history has them)",
+                  q->path);
+    else if (p != NULL)
+        for (; off < q->pending.len; off += strlen(p + off) + 1)
+            log_info("%s", p + off);
+    buf_reset(&q->pending);
+}
+
 static int commit(struct queue *q, const char *what, char *err)
 {
-    return exec_sql(q, "COMMIT", what, err);
+    if (exec_sql(q, "COMMIT", what, err) == -1)
+        return -1;
+    write_pending_log(q);
+    return 0;
 }
 
 static void rollback(struct queue *q)
 {
     char err[ERRLEN];
 
+    buf_reset(&q->pending);
     if (in_transaction(q) && exec_sql(q, "ROLLBACK", "rollback", err) == -1)
         log_warnx("%s", err);
 }
@@ -402,6 +472,7 @@ int queue_open(struct queue **qp, const char *path, char *err)
         free(q);
         return errf(err, "%s: out of memory", path);
     }
+    buf_init(&q->pending);
     rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
         errf(err, "%s: cannot open: %s", path, q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
@@ -427,6 +498,7 @@ void queue_close(struct queue *q)
         return;
     if (q->db && sqlite3_close(q->db) != SQLITE_OK)
         log_warnx("%s: close: %s", q->path, sqlite3_errmsg(q->db));
+    buf_free(&q->pending);
     free(q->path);
     free(q);
 }
@@ -451,7 +523,8 @@ const char *queue_path(const struct queue *q)
 #define RECORD_COLUMNS_SQL                                                                         \
     "id, email, name, role, level, tasks, skills, years, created_at, state, attempts,"             \
     " next_attempt_at, updated_at, sent_at, message_id, last_reply, reason, claimed_by,"           \
-    " claim_until, " JSON_ARRAY_PROBLEM_SQL("tasks") ", " JSON_ARRAY_PROBLEM_SQL("skills")
+    " claim_until, requeued_at,"                                                                   \
+    " " JSON_ARRAY_PROBLEM_SQL("tasks") ", " JSON_ARRAY_PROBLEM_SQL("skills")
 
 enum record_column {
     COL_ID,
@@ -473,6 +546,7 @@ enum record_column {
     COL_REASON,
     COL_CLAIMED_BY,
     COL_CLAIM_UNTIL,
+    COL_REQUEUED,
     COL_TASKS_PROBLEM,
     COL_SKILLS_PROBLEM,
 };
@@ -747,6 +821,7 @@ static int load_own_columns(struct queue *q, sqlite3_stmt *row, struct signup_re
     r->updated_ms = sqlite3_column_int64(row, COL_UPDATED);
     r->sent_ms = sqlite3_column_int64(row, COL_SENT);
     r->claim_until_ms = sqlite3_column_int64(row, COL_CLAIM_UNTIL);
+    r->requeued_ms = sqlite3_column_int64(row, COL_REQUEUED);
     if (copy_own_text(row, COL_MESSAGE_ID, &r->message_id) == -1 ||
         copy_own_text(row, COL_LAST_REPLY, &r->last_reply) == -1 ||
         copy_own_text(row, COL_REASON, &r->reason) == -1 ||
@@ -793,24 +868,27 @@ static int load_by_id(struct queue *q, int64_t id, struct signup_record *r, char
     "UPDATE signups SET state = ?3, updated_at = ?4, attempts = attempts + ?5,"                    \
     " reason = coalesce(?6, reason), last_reply = coalesce(?7, last_reply),"                       \
     " message_id = coalesce(?8, message_id),"                                                      \
-    " next_attempt_at = CASE WHEN ?3 = 'deferred' THEN ?9 ELSE next_attempt_at END,"               \
+    " next_attempt_at = CASE WHEN ?3 IN ('queued', 'deferred') THEN ?9 ELSE next_attempt_at END,"  \
+    " requeued_at = CASE WHEN ?3 = 'queued' AND ?2 IN ('failed', 'held', 'deferred') THEN ?4"      \
+    "  ELSE requeued_at END,"                                                                      \
     " claimed_by = CASE WHEN ?3 = 'sending' THEN ?10 WHEN ?2 = 'sending' THEN NULL"                \
     "  ELSE claimed_by END,"                                                                       \
     " claim_until = CASE WHEN ?3 = 'sending' THEN ?11 WHEN ?2 = 'sending' THEN NULL"               \
     "  ELSE claim_until END,"                                                                      \
     " sent_at = CASE WHEN ?3 = 'sent' THEN ?4 ELSE sent_at END"                                    \
-    " WHERE id = ?1 AND state = ?2"
+    " WHERE id = ?1 AND state = ?2 AND (?12 IS NULL OR claimed_by = ?12)"
 
 #define EVENT_SQL                                                                                  \
     "INSERT INTO signup_events (signup_id, at, from_state, to_state, detail)"                      \
     " VALUES (?1, ?2, ?3, ?4, ?5)"
 
-/* 1 changed, 0 the signup was not in from, -1 error. */
+/* 1 changed, 0 the signup was not in from (or not held by t->owner), -1 error. */
 static int update_state(struct queue *q, int64_t id, enum signup_state from, enum signup_state to,
                         const struct transition *t, int64_t now, char *err)
 {
     sqlite3_stmt *st = prepare(q, TRANSITION_SQL, "transition", err);
     int64_t next = t->next_attempt_ms ? t->next_attempt_ms : now;
+    const char *owner = from == SIGNUP_SENDING ? t->owner : NULL;
     int rc;
 
     if (st == NULL)
@@ -824,7 +902,8 @@ static int update_state(struct queue *q, int64_t id, enum signup_state from, enu
         bind_text(st, 8, t->message_id) != SQLITE_OK ||
         sqlite3_bind_int64(st, 9, next) != SQLITE_OK ||
         bind_text(st, 10, t->claimed_by) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 11, t->claim_until_ms) != SQLITE_OK)
+        sqlite3_bind_int64(st, 11, t->claim_until_ms) != SQLITE_OK ||
+        bind_text(st, 12, owner) != SQLITE_OK)
         return bind_fail(q, st, "transition", err);
     rc = step(q, st, "transition", err);
     finish(st);
@@ -852,7 +931,8 @@ static int record_event(struct queue *q, int64_t id, int has_from, enum signup_s
 
 /*
  * The single implementation of a state change, run inside the caller's
- * transaction: compare-and-set, history, log line.  0 done, 1 not in from.
+ * transaction: compare-and-set, history, and the log line, written when the
+ * transaction commits.  0 done, 1 not in from.
  */
 static int apply_transition(struct queue *q, int64_t id, enum signup_state from,
                             enum signup_state to, const struct transition *t, int64_t now,
@@ -875,8 +955,7 @@ static int apply_transition(struct queue *q, int64_t id, enum signup_state from,
         return changed == 0 ? 1 : -1;
     if (record_event(q, id, 1, from, to, t->detail, now, err) == -1)
         return -1;
-    log_info("id=%lld from=%s to=%s detail=\"%s\"", (long long)id, state_names[from],
-             state_names[to], t->detail ? t->detail : "");
+    log_transition(q, id, state_names[from], state_names[to], t->detail);
     return 0;
 }
 
@@ -1011,7 +1090,7 @@ static int insert_signup(struct queue *q, const struct signup *s, int64_t now, i
     if (step(q, st, "enqueue", err) == -1)
         goto out;
     *id = sqlite3_last_insert_rowid(q->db);
-    log_info("id=%lld from=none to=queued detail=\"enqueued\"", (long long)*id);
+    log_transition(q, *id, "none", "queued", "enqueued");
     rc = 0;
 out:
     finish(st);
@@ -1268,16 +1347,31 @@ int queue_history(struct queue *q, int64_t id, queue_event_fn fn, void *arg, cha
 struct due {
     int64_t id;
     enum signup_state state;
+    int64_t sent_id; /* a signup already sent to the address, 0 none */
 };
 
-/* Due signups, oldest due first.  Returns how many, or -1. */
+/*
+ * Due signups, oldest due first, each with a signup already sent to its
+ * address if there is one (it is a duplicate then).  A signup that waits
+ * behind an earlier one for the same address (queued, deferred or held), or
+ * behind any one in flight (an operator may have retried an older signup), is
+ * left out: it is decided once that one settles, and leaving it out here lets
+ * a claim fill its batch with signups that can go.
+ */
+#define SELECT_DUE_SQL                                                                             \
+    "SELECT id, state, sent_id FROM (SELECT s.id, s.state, s.next_attempt_at,"                     \
+    " (SELECT o.id FROM signups AS o WHERE " EMAIL_KEY_OF_OTHER " = " EMAIL_KEY_OF_SELF            \
+    "  AND o.id <> s.id AND o.state = 'sent' ORDER BY o.id LIMIT 1) AS sent_id,"                   \
+    " EXISTS (SELECT 1 FROM signups AS o WHERE " EMAIL_KEY_OF_OTHER " = " EMAIL_KEY_OF_SELF        \
+    "  AND ((o.id < s.id AND o.state IN ('queued', 'deferred', 'held'))"                           \
+    "   OR (o.id <> s.id AND o.state = 'sending'))) AS waits"                                      \
+    " FROM signups AS s WHERE s.state IN ('queued', 'deferred') AND s.next_attempt_at <= ?1)"      \
+    " WHERE sent_id IS NOT NULL OR NOT waits ORDER BY next_attempt_at, id LIMIT ?2"
+
+/* Returns how many, or -1. */
 static int select_due(struct queue *q, int64_t now, int max, struct due *out, char *err)
 {
-    sqlite3_stmt *st = prepare(q,
-                               "SELECT id, state FROM signups WHERE state = 'queued'"
-                               " OR (state = 'deferred' AND next_attempt_at <= ?1)"
-                               " ORDER BY next_attempt_at, id LIMIT ?2",
-                               "claim", err);
+    sqlite3_stmt *st = prepare(q, SELECT_DUE_SQL, "claim", err);
     int n = 0, rc;
 
     if (st == NULL)
@@ -1288,6 +1382,7 @@ static int select_due(struct queue *q, int64_t now, int max, struct due *out, ch
         const char *state = (const char *)sqlite3_column_text(st, 1);
 
         out[n].id = sqlite3_column_int64(st, 0);
+        out[n].sent_id = sqlite3_column_int64(st, 2);
         if (state == NULL || signup_state_parse(state, &out[n].state) == -1) {
             errf(err, "%s: claim: signup %lld has an unknown state", q->path, (long long)out[n].id);
             rc = -1;
@@ -1299,47 +1394,17 @@ static int select_due(struct queue *q, int64_t now, int max, struct due *out, ch
     return rc == -1 ? -1 : n;
 }
 
-#define CLAIM_DUPLICATE_SQL                                                                        \
-    "SELECT o.id FROM signups AS s JOIN signups AS o ON " EMAIL_KEY_OF_OTHER                       \
-    " = " EMAIL_KEY_OF_SELF                                                                        \
-    " WHERE s.id = ?1 AND o.id <> s.id AND (o.state IN ('sending', 'sent')"                        \
-    " OR (o.state IN ('queued', 'deferred', 'held') AND o.id < s.id))"                             \
-    " ORDER BY o.id LIMIT 1"
-
-/*
- * 0 and *other when an earlier signup for the same address blocks this one
- * (one in flight or sent, or one still waiting with a smaller id), 1 none.
- */
-static int find_claim_duplicate(struct queue *q, int64_t id, int64_t *other, char *err)
-{
-    sqlite3_stmt *st = prepare(q, CLAIM_DUPLICATE_SQL, "claim", err);
-    int rc;
-
-    if (st == NULL)
-        return -1;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
-        return bind_fail(q, st, "claim", err);
-    rc = step(q, st, "claim", err);
-    if (rc == SQLITE_ROW)
-        *other = sqlite3_column_int64(st, 0);
-    finish(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
-}
-
-/* 1 claimed, 0 rejected as a duplicate, -1 error. */
+/* 1 claimed, 0 rejected as a duplicate of a signup already sent, -1 error. */
 static int claim_one(struct queue *q, const struct due *d, const char *owner, int64_t now,
                      int64_t lease_ms, char *err)
 {
     char detail[ERRLEN];
     struct transition t = {0};
-    int64_t other;
-    int rc = find_claim_duplicate(q, d->id, &other, err);
+    int rc;
 
-    if (rc == -1)
-        return -1;
-    if (rc == 0) {
+    if (d->sent_id != 0) {
         snprintf(detail, sizeof(detail), "duplicate: address already has signup %lld",
-                 (long long)other);
+                 (long long)d->sent_id);
         t.detail = t.reason = detail;
         rc = apply_transition(q, d->id, d->state, SIGNUP_REJECTED, &t, now, err);
         return rc == -1 ? -1 : 0;
@@ -1585,9 +1650,29 @@ int queue_recover(struct queue *q, const char *host, int64_t now, int *n, char *
     return 0;
 }
 
-int queue_purge(struct queue *q, int64_t id, char *err)
+/* 1 the signup exists, 0 not, -1 error. */
+static int signup_exists(struct queue *q, int64_t id, const char *what, char *err)
 {
-    sqlite3_stmt *st = prepare(q, "DELETE FROM signups WHERE id = ?1", "purge", err);
+    sqlite3_stmt *st = prepare(q, "SELECT 1 FROM signups WHERE id = ?1", what, err);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+        return bind_fail(q, st, what, err);
+    rc = step(q, st, what, err);
+    finish(st);
+    return rc == -1 ? -1 : rc == SQLITE_ROW;
+}
+
+/*
+ * Deletes a signup unless it is being sent: its sender would record the
+ * outcome of a delivery whose record is gone.  0, 1 none, 2 sending, -1.
+ */
+static int delete_signup(struct queue *q, int64_t id, char *err)
+{
+    sqlite3_stmt *st =
+        prepare(q, "DELETE FROM signups WHERE id = ?1 AND state <> 'sending'", "purge", err);
     int rc;
 
     if (st == NULL)
@@ -1598,8 +1683,30 @@ int queue_purge(struct queue *q, int64_t id, char *err)
     finish(st);
     if (rc == -1)
         return -1;
-    if (sqlite3_changes(q->db) == 0)
-        return 1;
-    log_info("id=%lld purged", (long long)id);
-    return 0;
+    /* The history goes by ON DELETE CASCADE, which sqlite3_changes() does not count. */
+    if (sqlite3_changes(q->db) == 1) {
+        log_purge(q, id);
+        return 0;
+    }
+    rc = signup_exists(q, id, "purge", err);
+    if (rc == 1)
+        errf(err, "%s: signup %lld is being sent", q->path, (long long)id);
+    return rc == -1 ? -1 : rc == 1 ? 2 : 1;
+}
+
+int queue_purge(struct queue *q, int64_t id, char *err)
+{
+    int rc;
+
+    /* Inside a caller's transaction the deletion commits or rolls back with it. */
+    if (in_transaction(q))
+        return delete_signup(q, id, err);
+    if (begin_write(q, "purge", err) == -1)
+        return -1;
+    rc = delete_signup(q, id, err);
+    if (rc == -1 || commit(q, "purge", err) == -1) {
+        rollback(q);
+        return -1;
+    }
+    return rc;
 }

@@ -23,7 +23,7 @@
 #define QUEUE_MAX_BATCH 1000
 
 enum signup_state {
-    SIGNUP_QUEUED,   /* waiting for its first attempt */
+    SIGNUP_QUEUED,   /* waiting for an attempt, due at next_attempt */
     SIGNUP_SENDING,  /* claimed by a daemon (claimed_by, claim_until) */
     SIGNUP_DEFERRED, /* a temporary failure; next attempt at next_attempt */
     SIGNUP_HELD,     /* put aside by an operator */
@@ -48,7 +48,13 @@ struct signup_record {
     enum signup_state state;
     int attempts;
     int64_t updated_ms;
-    int64_t next_attempt_ms;
+    int64_t next_attempt_ms; /* when queued or deferred: due from then on */
+    /*
+     * When an operator last put it back in the queue (released, retried),
+     * 0 never.  The daemon measures a signup's queue lifetime from the later
+     * of signup.created_ms and this.
+     */
+    int64_t requeued_ms;
     int64_t sent_ms;
     char *message_id;
     char *last_reply; /* the server's last reply, verbatim */
@@ -115,23 +121,32 @@ int queue_history(struct queue *q, int64_t id, queue_event_fn fn, void *arg, cha
 
 /* --- state changes ------------------------------------------------------ */
 
-/* What a transition records besides the new state; unset fields stay as they are. */
+/*
+ * What a transition records besides the new state; unset fields stay as they
+ * are.  A move into queued from failed, held or deferred (an operator's
+ * release or retry) also sets requeued_ms to the time of the move.
+ */
 struct transition {
     const char *detail;      /* for the history and the log: why */
     const char *reason;      /* stored as reason (deferred, failed, rejected) */
     const char *reply;       /* the server's reply, stored as last_reply */
     const char *message_id;  /* stored when sent */
-    int64_t next_attempt_ms; /* when deferred; 0 = now */
+    int64_t next_attempt_ms; /* when moving to queued or deferred: when it is due; 0 = now */
     int count_attempt;       /* 1 when this ends a delivery attempt */
     const char *claimed_by;  /* when claiming */
     int64_t claim_until_ms;
+    /* When moving out of sending: only if claimed_by is this owner (NULL: whoever holds it). */
+    const char *owner;
 };
 
 /*
  * The one function that changes a signup's state: from -> to, only if the
- * signup is still in from (so two processes never both move it).  Refuses
+ * signup is still in from (so two processes never both move it) and, out of
+ * sending with t->owner set, still claimed by that owner.  Refuses
  * transitions the state machine does not have.  Returns 0, 1 when the
- * signup was not in from (someone else moved it), -1 on error.
+ * signup was not in from or not held by t->owner (someone else moved or
+ * took it), -1 on error.  The log line ("id=N from=X to=Y detail=...") is
+ * written once the change is committed.
  */
 int queue_transition(struct queue *q, int64_t id, enum signup_state from, enum signup_state to,
                      const struct transition *t, char *err);
@@ -139,10 +154,14 @@ int queue_transition(struct queue *q, int64_t id, enum signup_state from, enum s
 /* --- daemon side -------------------------------------------------------- */
 
 /*
- * Claims up to max due signups (queued, or deferred and due at now_ms) for
- * owner until now_ms + lease_ms, in one transaction.  A later signup for an
- * address already sent, in flight or queued earlier is rejected as a
- * duplicate here rather than returned.  *out is an array of *n records.
+ * Claims up to max due signups (queued or deferred, next_attempt_ms <= now_ms)
+ * for owner until now_ms + lease_ms, in one transaction, oldest due first.
+ * For each candidate: when another signup for the same address (compared as
+ * email_key()) was sent, it is rejected as a duplicate ("duplicate: address
+ * already has signup N") rather than returned; else when one with a smaller
+ * id is queued, sending, deferred or held, it is skipped (left queued, decided
+ * after that one settles); else it is claimed.  Skipped and rejected signups
+ * do not count towards max.  *out is an array of *n records.
  */
 int queue_claim(struct queue *q, const char *owner, int64_t now_ms, int64_t lease_ms, int max,
                 struct signup_record **out, size_t *n, char *err);
@@ -156,7 +175,11 @@ void queue_claim_free(struct signup_record *v, size_t n);
  */
 int queue_recover(struct queue *q, const char *host, int64_t now_ms, int *n, char *err);
 
-/* Deletes a signup and its history (a subscriber's personal data).  0, 1 none, -1. */
+/*
+ * Deletes a signup and its history (a subscriber's personal data), unless it
+ * is being sent.  0 purged, 1 no such signup, 2 in flight (sending; err says
+ * so too), -1 error.
+ */
 int queue_purge(struct queue *q, int64_t id, char *err);
 
 #endif

@@ -22,11 +22,70 @@ int runtime_load_data(struct runtime *rt, const char *config_path, struct diag *
     return 0;
 }
 
+/* A signup that uses every task and skill of a role at one level, for trial renders. */
+static int sample_signup(struct signup *s, const struct role *role, const struct role_level *level)
+{
+    size_t i;
+
+    signup_init(s);
+    s->email = strdup("sample@example.com");
+    s->name = strdup("Sample Subscriber");
+    s->role = strdup(role->id);
+    s->level = strdup(level->id);
+    if (!s->email || !s->name || !s->role || !s->level)
+        return -1;
+    for (i = 0; i < role->ntasks; i++)
+        if (signup_add_task(s, role->tasks[i].id, 0, 0) == -1)
+            return -1;
+    for (i = 0; i < role->nskills; i++)
+        if (signup_add_skill(s, role->skills[i].id) == -1)
+            return -1;
+    s->years = 1;
+    s->has_years = 1;
+    return 0;
+}
+
+/*
+ * Renders a sample report for every role and level once, at load: some
+ * template mistakes (a partial that includes itself) only show when
+ * rendering, and they must stop check-config and a reload, not every send.
+ */
+static void trial_render(const struct runtime *rt, struct diag *d)
+{
+    char err[ERRLEN];
+    size_t i, j;
+
+    for (i = 0; i < rt->roles.n; i++) {
+        const struct role *role = &rt->roles.v[i];
+
+        for (j = 0; j < role->nlevels; j++) {
+            struct signup s;
+            struct rendered out;
+
+            rendered_init(&out);
+            if (sample_signup(&s, role, &role->levels[j]) == -1)
+                diag_add(d, "%s: out of memory making a sample signup", rt->config.templates_dir);
+            else if (runtime_render(rt, &s, &out, err) != RENDER_OK)
+                diag_add(d, "%s: rendering a sample report for role %s, level %s failed: %s",
+                         rt->config.templates_dir, role->id, role->levels[j].id, err);
+            rendered_free(&out);
+            signup_free(&s);
+        }
+    }
+}
+
 int runtime_load(struct runtime *rt, const char *config_path, struct diag *d)
 {
+    int before = d->count;
+
     if (runtime_load_data(rt, config_path, d) == -1)
         return -1;
     if (templates_load(&rt->templates, rt->config.templates_dir, d) == -1) {
+        runtime_free(rt);
+        return -1;
+    }
+    trial_render(rt, d);
+    if (d->count > before) {
         runtime_free(rt);
         return -1;
     }

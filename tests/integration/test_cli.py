@@ -374,3 +374,23 @@ def test_producer_insert_contract(env):
     p = env.run("preview", "--email", "web@example.com")
     assert p.returncode == 0, p.err
     assert "Hello Web," in p.out and "Design systems" in p.out
+
+
+def test_template_error_that_shows_only_when_rendering_fails_check_config(env, tmp_path):
+    t = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", t)
+    (t / "partials" / "loop.mustache").write_text("{{> loop}}")
+    (t / "subject.mustache").write_text("{{> loop}}\n")
+    env.write_config(templates=t)
+    p = env.run("check-config")
+    assert p.returncode == EX_CONFIG
+    assert "rendering a sample report" in p.err and "backend-developer" in p.err
+
+
+def test_run_exits_74_when_the_queue_cannot_be_opened(env, tmp_path):
+    env.write_config()
+    env.config.write_text(env.config.read_text().replace(str(env.db),
+                                                          str(tmp_path / "no" / "such" / "q.db")))
+    p = env.run("run", "--drain")
+    assert p.returncode == 74
+    assert "q.db" in p.err

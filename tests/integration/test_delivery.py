@@ -454,7 +454,7 @@ def test_sighup_reload_applies_new_templates(env, capture, tmp_path):
         assert wait_until(lambda: len(srv.raw_messages()) == 2)
     finally:
         d.send_signal(signal.SIGTERM)
-        d.wait(20)
+        assert d.wait(20) == 0
     subjects = sorted(m["Subject"] for m in srv.messages())
     assert any(s.startswith("Reloaded subject") for s in subjects)
 
@@ -514,3 +514,94 @@ def test_bad_config_at_start_exits_78(env):
     p = env.run("run", "--drain")
     assert p.returncode == 78
     assert str(env.config) in p.err
+
+
+def test_auth_trouble_while_running_waits_without_spinning(env, capture):
+    srv = capture()  # offers no STARTTLS, so every attempt is a configuration problem
+    env.write_config(smtp_url=f"smtp://localhost:{srv.port}", tls="starttls")
+    ids = enqueue_people(env)
+    d = env.start("run")
+    try:
+        time.sleep(3)
+        assert d.poll() is None
+    finally:
+        d.send_signal(signal.SIGTERM)
+        assert d.wait(20) == 0
+    # One try, then a pause: a handful of state changes, not thousands.
+    assert env.count("1") == len(ids)
+    assert set(env.states().values()) == {"queued"}
+    assert env.sql("SELECT count(*) FROM signup_events")[0][0] < 4 * len(ids)
+    assert env.sql("SELECT max(attempts) FROM signups")[0][0] == 0
+    assert "configuration problem" in d.stderr.read().decode()
+
+
+def test_corrected_signup_after_an_invalid_one_is_delivered(env, capture):
+    srv = capture()
+    env.write_config(smtp_url=srv.url)
+    env.run("status")
+    env.sql("INSERT INTO signups (email, role, level) VALUES ('fix@example.com', ?, 'principal')",
+            (ROLE,))
+    env.sql("INSERT INTO signups (email, role, level) VALUES ('fix@example.com', ?, 'senior')",
+            (ROLE,))
+    assert env.run("run", "--drain").returncode == 0
+    assert env.states() == {1: "rejected", 2: "sent"}
+    assert "level" in env.sql("SELECT reason FROM signups WHERE id=1")[0][0]
+    assert len(srv.raw_messages()) == 1
+
+
+def test_retry_of_an_expired_signup_gets_a_new_lifetime(env, capture):
+    srv = capture()
+    env.write_config(smtp_url=srv.url, extra_queue="  lifetime: 1h\n")
+    sid = env.enqueue("late@example.com")
+    env.sql("UPDATE signups SET created_at = created_at - 2*3600*1000 WHERE id=?", (sid,))
+    assert env.run("run", "--drain").returncode == 0
+    assert env.states()[sid] == "failed"
+    assert env.run("retry", sid).returncode == 0
+    assert env.run("run", "--drain").returncode == 0
+    assert env.states()[sid] == "sent"
+    assert len(srv.raw_messages()) == 1
+
+
+def test_reload_whose_relay_setup_fails_keeps_running(env, capture, tls_files):
+    srv = capture("--tls", tls_files / "server.pem", tls_files / "server.key",
+                  "--auth", "reportd:pw")
+    pw = env.tmp / "pw"
+    pw.write_text("pw")
+    env.write_config(smtp_url=f"smtp://localhost:{srv.port}", tls="starttls",
+                     extra_smtp=f"  ca_file: {tls_files / 'ca.pem'}\n  username: reportd\n"
+                                f"  password_file: {pw}\n")
+    d = env.start("run")
+    try:
+        env.enqueue("one@example.com")
+        assert wait_until(lambda: len(srv.raw_messages()) == 1)
+        pw.rename(env.tmp / "pw.moved")  # the new set cannot read its password
+        d.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        assert d.poll() is None
+        env.enqueue("two@example.com")
+        assert wait_until(lambda: len(srv.raw_messages()) == 2)
+    finally:
+        d.send_signal(signal.SIGTERM)
+        assert d.wait(20) == 0
+    assert "still running the previous configuration" in d.stderr.read().decode()
+
+
+def test_sighup_during_a_paced_batch_does_not_spin(env, capture):
+    import resource
+    srv = capture()
+    env.write_config(smtp_url=srv.url, extra_smtp="  rate_limit: 1\n")
+    for i in range(4):
+        env.enqueue(f"paced{i}@example.com")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    d = env.start("run")
+    try:
+        assert wait_until(lambda: len(srv.raw_messages()) >= 1)
+        d.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: len(srv.raw_messages()) == 4, timeout=20)
+    finally:
+        d.send_signal(signal.SIGTERM)
+        assert d.wait(20) == 0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # Three seconds of pacing: a busy loop would burn about as much CPU.
+    assert cpu < 1.0, cpu

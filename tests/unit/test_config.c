@@ -599,6 +599,12 @@ static void test_rate_limit(void **state)
     expect_one_error(MINIMAL "  rate_limit: .nan\n", "smtp.rate_limit: expected a number");
     expect_one_error(MINIMAL "  rate_limit: 1e999\n", "smtp.rate_limit: expected a number");
     expect_one_error(MINIMAL "  rate_limit: 0x10\n", "smtp.rate_limit: expected a number");
+    expect_one_error(MINIMAL "  rate_limit: 1e-20\n",
+                     ":9:15: smtp.rate_limit: 1e-20 messages per second is below the minimum of "
+                     "0.001 (0 means no limit)");
+    load(&r, MINIMAL "  rate_limit: 0.001\n");
+    assert_loads(&r);
+    done(&r);
 }
 
 static void test_tls_enum(void **state)
@@ -779,12 +785,15 @@ static void test_retry_min_not_above_max(void **state)
 static void test_lease_longer_than_timeout(void **state)
 {
     expect_one_error("queue:\n  path: q\n  lease: 1m\n" DIRS_SENDER_PART SMTP_PART,
-                     ":3:10: queue.lease: 1m must be longer than smtp.timeout (1m): a claim must "
-                     "outlive a delivery attempt");
+                     ":3:10: queue.lease: 1m must be longer than smtp.timeout (1m) plus 5s: a "
+                     "claim must outlive a delivery attempt");
     /* Only the timeout was set: that is the line pointed at. */
     expect_one_error(MINIMAL "  timeout: 5m\n",
-                     ":9:12: smtp.timeout: 5m must be shorter than queue.lease (2m)");
-    expect_loads(MINIMAL "  timeout: 119s\n");
+                     ":9:12: smtp.timeout: 5m must be shorter than queue.lease (2m) less 5s");
+    /* The margin: the outcome must be written while the claim still holds. */
+    expect_one_error(MINIMAL "  timeout: 115s\n",
+                     ":9:12: smtp.timeout: 1m55s must be shorter than queue.lease (2m) less 5s");
+    expect_loads(MINIMAL "  timeout: 114s\n");
 }
 
 static void test_password_and_password_file_exclusive(void **state)

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,16 +77,21 @@ static void raw_exec(struct fixture *f, const char *sql)
         fail_msg("%s: %s", sql, msg);
 }
 
-static int64_t raw_int(struct fixture *f, const char *sql)
+static int64_t db_int(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *st;
     int64_t v;
 
-    assert_int_equal(sqlite3_prepare_v2(f->raw, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     v = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return v;
+}
+
+static int64_t raw_int(struct fixture *f, const char *sql)
+{
+    return db_int(f->raw, sql);
 }
 
 static void raw_text(struct fixture *f, const char *sql, char *out, size_t outlen)
@@ -188,6 +194,67 @@ static size_t claim_ids(struct fixture *f, const char *owner, int64_t now, int m
     return n;
 }
 
+/* Where this process's stderr (and so every log line) went before a capture. */
+struct capture {
+    int saved;
+    char path[160];
+};
+
+static void capture_start(struct fixture *f, struct capture *c)
+{
+    int fd;
+
+    snprintf(c->path, sizeof(c->path), "%s/log", f->dir);
+    fflush(stderr);
+    fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    c->saved = dup(STDERR_FILENO);
+    assert_true(c->saved >= 0);
+    assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+    close(fd);
+}
+
+/* Puts stderr back; out gets what was logged meanwhile. */
+static void capture_end(struct capture *c, char *out, size_t outlen)
+{
+    FILE *fp;
+    size_t n;
+
+    fflush(stderr);
+    assert_int_equal(dup2(c->saved, STDERR_FILENO), STDERR_FILENO);
+    close(c->saved);
+    fp = fopen(c->path, "r");
+    assert_non_null(fp);
+    n = fread(out, 1, outlen - 1, fp);
+    out[n] = '\0';
+    fclose(fp);
+    unlink(c->path);
+}
+
+static size_t count_substr(const char *s, const char *sub)
+{
+    size_t n = 0;
+
+    for (; (s = strstr(s, sub)) != NULL; s += strlen(sub))
+        n++;
+    return n;
+}
+
+/*
+ * From now on every commit that changed a signup fails: each change leaves a
+ * row that breaks a deferred foreign key, which SQLite checks at COMMIT.
+ */
+static void poison_commits(struct fixture *f)
+{
+    raw_exec(f, "CREATE TABLE poison_target (id INTEGER PRIMARY KEY);"
+                "CREATE TABLE poison (ref INTEGER REFERENCES poison_target (id)"
+                " DEFERRABLE INITIALLY DEFERRED);"
+                "CREATE TRIGGER poison_update AFTER UPDATE ON signups BEGIN"
+                " INSERT INTO poison VALUES (1); END;"
+                "CREATE TRIGGER poison_delete AFTER DELETE ON signups BEGIN"
+                " INSERT INTO poison VALUES (1); END;");
+}
+
 /* --- opening ------------------------------------------------------------ */
 
 static void test_open_creates_schema(void **state)
@@ -195,7 +262,10 @@ static void test_open_creates_schema(void **state)
     struct fixture *f = *state;
     char mode[16];
 
-    assert_int_equal(raw_int(f, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(f, "PRAGMA user_version"), 2);
+    assert_int_equal(
+        raw_int(f, "SELECT count(*) FROM pragma_table_info('signups') WHERE name = 'requeued_at'"),
+        1);
     raw_text(f, "PRAGMA journal_mode", mode, sizeof(mode));
     assert_string_equal(mode, "wal");
     assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_master WHERE name IN"
@@ -237,7 +307,7 @@ static void test_reopen_is_idempotent(void **state)
     assert_int_equal(queue_open(&f->q, f->path, err), 0);
     queue_close(f->q);
     assert_int_equal(queue_open(&f->q, f->path, err), 0);
-    assert_int_equal(raw_int(f, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(f, "PRAGMA user_version"), 2);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM signups"), 1);
     assert_int_equal(queue_get(f->q, id, &r, err), 0);
     assert_string_equal(r.signup.email, "ada@example.com");
@@ -255,6 +325,87 @@ static void test_open_refuses_newer_schema(void **state)
     assert_null(q);
     assert_non_null(strstr(err, f->path));
     assert_non_null(strstr(err, "schema version 7 is newer"));
+}
+
+static void unlink_db(const char *path)
+{
+    char p[200];
+
+    unlink(path);
+    snprintf(p, sizeof(p), "%s-wal", path);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", path);
+    unlink(p);
+}
+
+/* Schema version 1 as reportd created it, written out here independently of queue.c. */
+static const char v1_schema[] =
+    "CREATE TABLE signups (id INTEGER PRIMARY KEY, email TEXT NOT NULL, name TEXT,"
+    " role TEXT NOT NULL, level TEXT NOT NULL, tasks TEXT NOT NULL DEFAULT '[]',"
+    " skills TEXT NOT NULL DEFAULT '[]', years REAL,"
+    " created_at INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000"
+    " AS INTEGER)),"
+    " state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'sending', 'deferred',"
+    " 'held', 'sent', 'failed', 'rejected')),"
+    " attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL DEFAULT 0,"
+    " updated_at INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000"
+    " AS INTEGER)),"
+    " sent_at INTEGER, message_id TEXT, last_reply TEXT, reason TEXT, claimed_by TEXT,"
+    " claim_until INTEGER);"
+    "CREATE INDEX signups_due ON signups (state, next_attempt_at);"
+    "CREATE INDEX signups_email_key ON signups ((substr(email, 1, instr(email, '@'))"
+    " || lower(substr(email, instr(email, '@') + 1))));"
+    "CREATE TABLE signup_events (id INTEGER PRIMARY KEY,"
+    " signup_id INTEGER NOT NULL REFERENCES signups (id) ON DELETE CASCADE,"
+    " at INTEGER NOT NULL, from_state TEXT, to_state TEXT NOT NULL, detail TEXT);"
+    "CREATE INDEX signup_events_signup ON signup_events (signup_id, at);"
+    "CREATE TRIGGER signups_created AFTER INSERT ON signups BEGIN"
+    " INSERT INTO signup_events (signup_id, at, from_state, to_state, detail)"
+    " VALUES (new.id, 1, NULL, new.state, 'created'); END;"
+    "INSERT INTO signups (email, role, level, state) VALUES"
+    " ('old@example.com', 'backend-developer', 'senior', 'failed');"
+    "PRAGMA user_version = 1;";
+
+static void test_open_migrates_version_1(void **state)
+{
+    struct fixture *f = *state;
+    struct queue *q;
+    struct signup_record r;
+    sqlite3 *db;
+    char path[160], err[ERRLEN];
+    int64_t before = now_ms();
+
+    snprintf(path, sizeof(path), "%s/v1.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, v1_schema, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+    if (queue_open(&q, path, err) != 0)
+        fail_msg("open v1: %s", err);
+    assert_int_equal(queue_get(q, 1, &r, err), 0);
+    assert_string_equal(r.signup.email, "old@example.com");
+    assert_int_equal(r.requeued_ms, 0);
+    signup_record_free(&r);
+    assert_int_equal(queue_transition(q, 1, SIGNUP_FAILED, SIGNUP_QUEUED, NULL, err), 0);
+    assert_int_equal(queue_get(q, 1, &r, err), 0);
+    assert_in_range(r.requeued_ms, before, now_ms());
+    signup_record_free(&r);
+    queue_close(q);
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(db_int(db, "PRAGMA user_version"), 2);
+    assert_int_equal(
+        db_int(db, "SELECT count(*) FROM pragma_table_info('signups') WHERE name = 'requeued_at'"),
+        1);
+    /* A producer's INSERT of version 1 still works and leaves the new column NULL. */
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO signups (email, role, level)"
+                                  " VALUES ('new@example.com', 'r', 'l')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(db_int(db, "SELECT requeued_at IS NULL FROM signups WHERE id = 2"), 1);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    unlink_db(path);
 }
 
 static void test_open_error_names_path(void **state)
@@ -364,15 +515,22 @@ static void test_enqueue_batch_all_or_nothing(void **state)
     struct signup s[3];
     enum enqueue_result res[3];
     int64_t ids[3];
-    char err[ERRLEN];
+    struct capture cap;
+    char err[ERRLEN], log[1024], want[128];
     size_t i;
+    int rc;
 
     make_signup(&s[0], "one@example.com");
     make_signup(&s[1], "two@example.com");
     free(s[1].role);
     s[1].role = NULL;
-    assert_int_equal(queue_enqueue(f->q, s, 2, ids, res, err), -1);
+    capture_start(f, &cap);
+    rc = queue_enqueue(f->q, s, 2, ids, res, err);
+    capture_end(&cap, log, sizeof(log));
+    assert_int_equal(rc, -1);
     assert_non_null(strstr(err, f->path));
+    /* The first one was inserted, then rolled back: the log must not tell of it. */
+    assert_null(strstr(log, "to=queued"));
     assert_int_equal(raw_int(f, "SELECT count(*) FROM signups"), 0);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM signup_events"), 0);
     signup_free(&s[0]);
@@ -390,6 +548,17 @@ static void test_enqueue_batch_all_or_nothing(void **state)
     assert_int_equal(raw_int(f, "SELECT count(*) FROM signups"), 2);
     for (i = 0; i < 3; i++)
         signup_free(&s[i]);
+
+    /* A committed one is logged. */
+    make_signup(&s[0], "three@example.com");
+    capture_start(f, &cap);
+    rc = queue_enqueue(f->q, s, 1, ids, res, err);
+    capture_end(&cap, log, sizeof(log));
+    signup_free(&s[0]);
+    assert_int_equal(rc, 0);
+    snprintf(want, sizeof(want), "id=%lld from=none to=queued detail=\"enqueued\"\n",
+             (long long)ids[0]);
+    assert_non_null(strstr(log, want));
 }
 
 static int collect_event(void *arg, const struct queue_event *ev)
@@ -617,6 +786,114 @@ static void test_transition_fields(void **state)
     signup_record_free(&r);
 }
 
+static void test_transition_into_queued_sets_due_time(void **state)
+{
+    struct fixture *f = *state;
+    struct signup_record r;
+    struct transition back = {.detail = "throttled"};
+    char err[ERRLEN];
+    int64_t id = enqueue_one(f, "ada@example.com", ENQUEUE_ADDED), got[2], now = now_ms(), before;
+
+    /* Handed back unattempted, due in an hour: queued, but not claimed before then. */
+    assert_int_equal(claim_ids(f, OWNER, now, 10, got), 1);
+    back.next_attempt_ms = now + HOUR_MS;
+    transition_ok(f, id, SIGNUP_SENDING, SIGNUP_QUEUED, &back);
+    assert_int_equal(queue_get(f->q, id, &r, err), 0);
+    assert_int_equal(r.state, SIGNUP_QUEUED);
+    assert_int_equal(r.next_attempt_ms, now + HOUR_MS);
+    signup_record_free(&r);
+    assert_int_equal(claim_ids(f, OWNER, now + HOUR_MS - 1, 10, got), 0);
+    assert_int_equal(claim_ids(f, OWNER, now + HOUR_MS, 10, got), 1);
+
+    /* 0 means the time of the transition. */
+    transition_ok(f, id, SIGNUP_SENDING, SIGNUP_QUEUED, NULL);
+    transition_ok(f, id, SIGNUP_QUEUED, SIGNUP_HELD, NULL);
+    before = now_ms();
+    transition_ok(f, id, SIGNUP_HELD, SIGNUP_QUEUED, NULL);
+    assert_int_equal(queue_get(f->q, id, &r, err), 0);
+    assert_in_range(r.next_attempt_ms, before, now_ms());
+    signup_record_free(&r);
+    assert_int_equal(claim_ids(f, OWNER, before - 1, 10, got), 0);
+    assert_int_equal(claim_ids(f, OWNER, now_ms(), 10, got), 1);
+}
+
+static void test_transition_out_of_sending_checks_owner(void **state)
+{
+    struct fixture *f = *state;
+    struct signup_record r;
+    struct transition theirs = {.detail = "delivered", .owner = "otherhost:9"};
+    struct transition mine = {.detail = "delivered", .owner = OWNER};
+    struct transition hold = {.owner = "otherhost:9"};
+    char err[ERRLEN];
+    int64_t id = enqueue_one(f, "ada@example.com", ENQUEUE_ADDED), got[2], events;
+    int64_t other = enqueue_one(f, "bob@example.com", ENQUEUE_ADDED);
+
+    assert_int_equal(claim_ids(f, OWNER, now_ms(), 1, got), 1);
+    events = count_events(f, id);
+    /* Another daemon's claim: a lost race, nothing changes. */
+    assert_int_equal(queue_transition(f->q, id, SIGNUP_SENDING, SIGNUP_SENT, &theirs, err), 1);
+    assert_int_equal(queue_get(f->q, id, &r, err), 0);
+    assert_int_equal(r.state, SIGNUP_SENDING);
+    assert_string_equal(r.claimed_by, OWNER);
+    assert_int_equal(r.attempts, 0);
+    signup_record_free(&r);
+    assert_int_equal(count_events(f, id), events);
+    /* The owner's own. */
+    transition_ok(f, id, SIGNUP_SENDING, SIGNUP_SENT, &mine);
+    assert_int_equal(state_of(f, id), SIGNUP_SENT);
+    /* The owner only matters out of sending. */
+    transition_ok(f, other, SIGNUP_QUEUED, SIGNUP_HELD, &hold);
+}
+
+static int note_requeued(void *arg, const struct signup_record *r)
+{
+    *(int64_t *)arg = r->requeued_ms;
+    return 0;
+}
+
+static void test_transition_requeue_sets_requeued(void **state)
+{
+    struct fixture *f = *state;
+    struct signup_record r, *v;
+    size_t n;
+    int64_t listed = 0;
+    struct transition defer = {.count_attempt = 1};
+    char err[ERRLEN];
+    int64_t id = enqueue_one(f, "ada@example.com", ENQUEUE_ADDED), got[2], before;
+    const enum signup_state parked[] = {SIGNUP_FAILED, SIGNUP_HELD, SIGNUP_DEFERRED};
+    size_t i;
+
+    /* Handed back by the daemon: not an operator's requeue. */
+    assert_int_equal(claim_ids(f, OWNER, now_ms(), 1, got), 1);
+    transition_ok(f, id, SIGNUP_SENDING, SIGNUP_QUEUED, NULL);
+    assert_int_equal(queue_get(f->q, id, &r, err), 0);
+    assert_int_equal(r.requeued_ms, 0);
+    signup_record_free(&r);
+
+    for (i = 0; i < NELEM(parked); i++) {
+        assert_int_equal(claim_ids(f, OWNER, now_ms(), 1, got), 1);
+        transition_ok(f, id, SIGNUP_SENDING, SIGNUP_DEFERRED, &defer);
+        if (parked[i] != SIGNUP_DEFERRED)
+            transition_ok(f, id, SIGNUP_DEFERRED, parked[i], NULL);
+        before = now_ms();
+        transition_ok(f, id, parked[i], SIGNUP_QUEUED, NULL);
+        assert_int_equal(queue_get(f->q, id, &r, err), 0);
+        if (r.requeued_ms < before || r.requeued_ms > now_ms())
+            fail_msg("%s -> queued: requeued_ms %lld", signup_state_name(parked[i]),
+                     (long long)r.requeued_ms);
+        signup_record_free(&r);
+        raw_exec(f, "UPDATE signups SET requeued_at = NULL");
+    }
+    /* Lists and claims read it too. */
+    raw_exec(f, "UPDATE signups SET requeued_at = 4242");
+    assert_int_equal(queue_list(f->q, -1, note_requeued, &listed, err), 0);
+    assert_int_equal(listed, 4242);
+    assert_int_equal(queue_claim(f->q, OWNER, now_ms(), LEASE_MS, 1, &v, &n, err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].requeued_ms, 4242);
+    queue_claim_free(v, n);
+}
+
 /* --- claiming ----------------------------------------------------------- */
 
 static void test_claim_due_batch_and_lease(void **state)
@@ -661,41 +938,154 @@ static void test_claim_due_batch_and_lease(void **state)
     assert_int_equal(queue_claim(f->q, NULL, now, LEASE_MS, 1, &v, &n, err), -1);
 }
 
-static void test_claim_rejects_later_duplicates(void **state)
+static int64_t insert_dup(struct fixture *f, const char *email)
 {
-    struct fixture *f = *state;
+    char sql[256];
+
+    /* Producers inserting directly bypass enqueue's duplicate check. */
+    snprintf(
+        sql, sizeof(sql),
+        "INSERT INTO signups (email, role, level) VALUES ('%s', 'backend-developer', 'senior')",
+        email);
+    return raw_insert(f, sql);
+}
+
+static void assert_waiting(struct fixture *f, int64_t id)
+{
+    struct signup_record r;
+    char err[ERRLEN];
+
+    assert_int_equal(queue_get(f->q, id, &r, err), 0);
+    assert_int_equal(r.state, SIGNUP_QUEUED);
+    assert_null(r.reason);
+    signup_record_free(&r);
+}
+
+static void assert_duplicate_of(struct fixture *f, int64_t id, int64_t of)
+{
     struct signup_record r;
     char err[ERRLEN], want[80];
-    int64_t got[8], now = now_ms();
-    /* Producers inserting directly bypass enqueue's duplicate check. */
-    int64_t a1 = raw_insert(f, "INSERT INTO signups (email, role, level) VALUES"
-                               " ('dup@example.com', 'backend-developer', 'senior')");
-    int64_t a2 = raw_insert(f, "INSERT INTO signups (email, role, level) VALUES"
-                               " ('dup@EXAMPLE.com', 'backend-developer', 'senior')");
-    int64_t b = raw_insert(f, "INSERT INTO signups (email, role, level) VALUES"
-                              " ('other@example.com', 'backend-developer', 'senior')");
-    int64_t c = raw_insert(f, "INSERT INTO signups (email, role, level) VALUES"
-                              " ('Dup@example.com', 'backend-developer', 'senior')");
-    int64_t a3;
 
-    /* The batch is filled up past the rejected one. */
+    assert_int_equal(queue_get(f->q, id, &r, err), 0);
+    assert_int_equal(r.state, SIGNUP_REJECTED);
+    snprintf(want, sizeof(want), "duplicate: address already has signup %lld", (long long)of);
+    assert_string_equal(r.reason, want);
+    signup_record_free(&r);
+}
+
+static void test_claim_skips_later_signups_until_earlier_settles(void **state)
+{
+    struct fixture *f = *state;
+    int64_t got[8], now = now_ms();
+    int64_t a1 = insert_dup(f, "dup@example.com");
+    int64_t a2 = insert_dup(f, "dup@EXAMPLE.com");
+    int64_t b = insert_dup(f, "other@example.com");
+    int64_t c = insert_dup(f, "Dup@example.com");
+    int64_t a3 = insert_dup(f, "dup@Example.com");
+
+    /* a2 and a3 wait behind a1, neither claimed nor rejected; the batch is filled past them. */
     assert_int_equal(claim_ids(f, OWNER, now, 2, got), 2);
     assert_int_equal(got[0], a1);
     assert_int_equal(got[1], b);
-    assert_int_equal(queue_get(f->q, a2, &r, err), 0);
-    assert_int_equal(r.state, SIGNUP_REJECTED);
-    snprintf(want, sizeof(want), "duplicate: address already has signup %lld", (long long)a1);
-    assert_string_equal(r.reason, want);
-    signup_record_free(&r);
+    assert_waiting(f, a2);
+    assert_waiting(f, a3);
+    /* The local part's case makes another address. */
     assert_int_equal(claim_ids(f, OWNER, now, 10, got), 1);
     assert_int_equal(got[0], c);
-
-    /* A sent signup blocks a later one too. */
-    transition_ok(f, a1, SIGNUP_SENDING, SIGNUP_SENT, NULL);
-    a3 = raw_insert(f, "INSERT INTO signups (email, role, level) VALUES"
-                       " ('dup@example.com', 'backend-developer', 'senior')");
+    /* Still waiting while a1 is in flight. */
     assert_int_equal(claim_ids(f, OWNER, now, 10, got), 0);
-    assert_int_equal(state_of(f, a3), SIGNUP_REJECTED);
+    assert_waiting(f, a2);
+
+    /* Once a1 is sent, the later ones are duplicates of it. */
+    transition_ok(f, a1, SIGNUP_SENDING, SIGNUP_SENT, NULL);
+    assert_int_equal(claim_ids(f, OWNER, now, 10, got), 0);
+    assert_duplicate_of(f, a2, a1);
+    assert_duplicate_of(f, a3, a1);
+}
+
+static void test_claim_takes_corrected_signup_after_rejected_one(void **state)
+{
+    struct fixture *f = *state;
+    struct transition invalid = {.reason = "role: unknown"};
+    int64_t got[4], now = now_ms();
+    int64_t bad = insert_dup(f, "fix@example.com");
+    int64_t good = insert_dup(f, "fix@example.com");
+
+    assert_int_equal(claim_ids(f, OWNER, now, 10, got), 1);
+    assert_int_equal(got[0], bad);
+    assert_waiting(f, good);
+    /* The daemon rejects the invalid one; the corrected one goes next. */
+    transition_ok(f, bad, SIGNUP_SENDING, SIGNUP_REJECTED, &invalid);
+    assert_int_equal(claim_ids(f, OWNER, now, 10, got), 1);
+    assert_int_equal(got[0], good);
+}
+
+static void test_claim_duplicate_waits_for_held_and_deferred(void **state)
+{
+    struct fixture *f = *state;
+    struct transition later = {.next_attempt_ms = 0, .count_attempt = 1};
+    int64_t got[4], now = now_ms();
+    int64_t held = insert_dup(f, "h@example.com");
+    int64_t after_held = insert_dup(f, "h@example.com");
+    int64_t deferred = insert_dup(f, "d@example.com");
+    int64_t after_deferred = insert_dup(f, "d@example.com");
+
+    transition_ok(f, held, SIGNUP_QUEUED, SIGNUP_HELD, NULL);
+    assert_int_equal(claim_ids(f, OWNER, now, 10, got), 1);
+    assert_int_equal(got[0], deferred);
+    later.next_attempt_ms = now + HOUR_MS;
+    transition_ok(f, deferred, SIGNUP_SENDING, SIGNUP_DEFERRED, &later);
+    assert_int_equal(claim_ids(f, OWNER, now, 10, got), 0);
+    assert_waiting(f, after_held);
+    assert_waiting(f, after_deferred);
+    /* A failed earlier one no longer blocks. */
+    transition_ok(f, deferred, SIGNUP_DEFERRED, SIGNUP_FAILED, NULL);
+    assert_int_equal(claim_ids(f, OWNER, now, 10, got), 1);
+    assert_int_equal(got[0], after_deferred);
+}
+
+static void test_claim_sent_duplicate_wins_over_waiting(void **state)
+{
+    struct fixture *f = *state;
+    int64_t got[4], now = now_ms();
+    int64_t sent = insert_dup(f, "s@example.com"), held, later;
+
+    assert_int_equal(claim_ids(f, OWNER, now, 10, got), 1);
+    transition_ok(f, sent, SIGNUP_SENDING, SIGNUP_SENT, NULL);
+    held = insert_dup(f, "s@example.com");
+    transition_ok(f, held, SIGNUP_QUEUED, SIGNUP_HELD, NULL);
+    later = insert_dup(f, "s@example.com");
+    /* A signup already sent makes it a duplicate, though an earlier one is held. */
+    assert_int_equal(claim_ids(f, OWNER, now, 10, got), 0);
+    assert_duplicate_of(f, later, sent);
+    assert_int_equal(state_of(f, held), SIGNUP_HELD);
+}
+
+static void test_claim_fills_batch_past_waiting_signups(void **state)
+{
+    struct fixture *f = *state;
+    char email[32];
+    int64_t got[8], first = 0, id;
+    int i;
+
+    /* Six signups for one address first, then four for others. */
+    for (i = 0; i < 6; i++) {
+        id = insert_dup(f, "same@example.com");
+        if (i == 0)
+            first = id;
+    }
+    for (i = 0; i < 4; i++) {
+        snprintf(email, sizeof(email), "u%d@example.com", i);
+        insert_dup(f, email);
+    }
+    assert_int_equal(claim_ids(f, OWNER, now_ms(), 4, got), 4);
+    assert_int_equal(got[0], first);
+    assert_int_equal(got[1], first + 6);
+    assert_int_equal(got[3], first + 8);
+    assert_int_equal(claim_ids(f, OWNER, now_ms(), 8, got), 1);
+    assert_int_equal(got[0], first + 9);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM signups WHERE state = 'queued'"), 5);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM signups WHERE state = 'rejected'"), 0);
 }
 
 static void test_claim_returns_bad_rows_with_load_error(void **state)
@@ -869,6 +1259,11 @@ static void test_purge_removes_history(void **state)
     int64_t keep = enqueue_one(f, "b@example.com", ENQUEUE_ADDED);
 
     assert_int_equal(claim_ids(f, OWNER, now_ms(), 1, got), 1);
+    /* Not while it is being sent. */
+    assert_int_equal(queue_purge(f->q, id, err), 2);
+    assert_non_null(strstr(err, "being sent"));
+    assert_int_equal(state_of(f, id), SIGNUP_SENDING);
+    assert_int_equal(count_events(f, id), 2);
     transition_ok(f, id, SIGNUP_SENDING, SIGNUP_SENT, NULL);
     assert_int_equal(count_events(f, id), 3);
     assert_int_equal(queue_purge(f->q, id, err), 0);
@@ -876,6 +1271,92 @@ static void test_purge_removes_history(void **state)
     assert_int_equal(queue_get(f->q, id, &r, err), 1);
     assert_int_equal(queue_purge(f->q, id, err), 1);
     assert_int_equal(count_events(f, keep), 1);
+}
+
+/* --- the log -------------------------------------------------------------- */
+
+static void test_log_one_line_per_committed_change(void **state)
+{
+    struct fixture *f = *state;
+    struct capture cap;
+    char log[4096], want[128], err[ERRLEN];
+    int64_t a = enqueue_one(f, "a@example.com", ENQUEUE_ADDED);
+    int64_t b = enqueue_one(f, "b@example.com", ENQUEUE_ADDED), got[4], now = now_ms();
+    size_t n;
+    int recovered, rc;
+
+    capture_start(f, &cap);
+    n = claim_ids(f, OWNER, now, 10, got);
+    rc = queue_recover(f->q, "elsewhere", now + 2 * LEASE_MS, &recovered, err);
+    capture_end(&cap, log, sizeof(log));
+    assert_int_equal(n, 2);
+    assert_int_equal(rc, 0);
+    assert_int_equal(recovered, 2);
+    assert_int_equal(count_substr(log, "from=queued to=sending"), 2);
+    assert_int_equal(count_substr(log, "from=sending to=queued"), 2);
+    assert_int_equal(count_substr(log, "\n"), 4);
+    snprintf(want, sizeof(want), "id=%lld from=queued to=sending detail=\"claimed by " OWNER "\"\n",
+             (long long)a);
+    assert_non_null(strstr(log, want));
+    snprintf(want, sizeof(want),
+             "id=%lld from=sending to=queued detail=\"claim by " OWNER " expired\"\n",
+             (long long)b);
+    assert_non_null(strstr(log, want));
+}
+
+static void test_log_nothing_rolled_back(void **state)
+{
+    struct fixture *f = *state;
+    struct capture cap;
+    struct transition sent = {.detail = "delivered"};
+    char log[4096], err[4][ERRLEN];
+    int64_t a = enqueue_one(f, "a@example.com", ENQUEUE_ADDED);
+    int64_t b = enqueue_one(f, "b@example.com", ENQUEUE_ADDED), got[2], now = now_ms();
+    struct signup_record *v = NULL;
+    size_t n = 0;
+    int rc[4], recovered = 0;
+
+    assert_int_equal(claim_ids(f, OWNER, now, 1, got), 1);
+    assert_int_equal(got[0], a);
+    poison_commits(f);
+    capture_start(f, &cap);
+    rc[0] = queue_transition(f->q, a, SIGNUP_SENDING, SIGNUP_SENT, &sent, err[0]);
+    rc[1] = queue_claim(f->q, OWNER, now, LEASE_MS, 10, &v, &n, err[1]);
+    rc[2] = queue_recover(f->q, "elsewhere", now + 2 * LEASE_MS, &recovered, err[2]);
+    rc[3] = queue_purge(f->q, b, err[3]);
+    capture_end(&cap, log, sizeof(log));
+
+    assert_int_equal(rc[0], -1);
+    assert_non_null(strstr(err[0], "FOREIGN KEY"));
+    assert_int_equal(rc[1], -1);
+    assert_null(v);
+    assert_int_equal(n, 0);
+    assert_int_equal(rc[2], -1);
+    assert_int_equal(recovered, 0);
+    assert_int_equal(rc[3], -1);
+    if (strstr(log, "from=") || strstr(log, "purged"))
+        fail_msg("rolled-back changes were logged:\n%s", log);
+    assert_int_equal(state_of(f, a), SIGNUP_SENDING);
+    assert_int_equal(state_of(f, b), SIGNUP_QUEUED);
+}
+
+static void test_log_escapes_quotes_in_detail(void **state)
+{
+    struct fixture *f = *state;
+    struct capture cap;
+    /* A producer's text trying to close the quotes and add fields of its own. */
+    struct transition t = {.detail = "bad \" to=sent id=99 x=\\"};
+    char log[1024], want[160];
+    int64_t id = enqueue_one(f, "a@example.com", ENQUEUE_ADDED);
+
+    capture_start(f, &cap);
+    transition_ok(f, id, SIGNUP_QUEUED, SIGNUP_HELD, &t);
+    capture_end(&cap, log, sizeof(log));
+    snprintf(want, sizeof(want),
+             "id=%lld from=queued to=held detail=\"bad \\\" to=sent id=99 x=\\\\\"\n",
+             (long long)id);
+    if (strstr(log, want) == NULL)
+        fail_msg("log \"%s\" lacks \"%s\"", log, want);
 }
 
 static void sleep_ms(long ms)
@@ -1057,6 +1538,7 @@ int main(void)
         QUEUE_TEST(test_open_sets_group_writable_mode),
         QUEUE_TEST(test_reopen_is_idempotent),
         QUEUE_TEST(test_open_refuses_newer_schema),
+        QUEUE_TEST(test_open_migrates_version_1),
         cmocka_unit_test(test_open_error_names_path),
         QUEUE_TEST(test_enqueue_get_roundtrip),
         QUEUE_TEST(test_enqueue_duplicates),
@@ -1066,13 +1548,23 @@ int main(void)
         QUEUE_TEST(test_transition_table),
         QUEUE_TEST(test_transition_compare_and_set),
         QUEUE_TEST(test_transition_fields),
+        QUEUE_TEST(test_transition_into_queued_sets_due_time),
+        QUEUE_TEST(test_transition_out_of_sending_checks_owner),
+        QUEUE_TEST(test_transition_requeue_sets_requeued),
         QUEUE_TEST(test_claim_due_batch_and_lease),
-        QUEUE_TEST(test_claim_rejects_later_duplicates),
+        QUEUE_TEST(test_claim_skips_later_signups_until_earlier_settles),
+        QUEUE_TEST(test_claim_takes_corrected_signup_after_rejected_one),
+        QUEUE_TEST(test_claim_duplicate_waits_for_held_and_deferred),
+        QUEUE_TEST(test_claim_sent_duplicate_wins_over_waiting),
+        QUEUE_TEST(test_claim_fills_batch_past_waiting_signups),
         QUEUE_TEST(test_claim_returns_bad_rows_with_load_error),
         QUEUE_TEST(test_two_claimers_never_share),
         QUEUE_TEST(test_recover_expired_lease),
         QUEUE_TEST(test_recover_dead_process),
         QUEUE_TEST(test_purge_removes_history),
+        QUEUE_TEST(test_log_one_line_per_committed_change),
+        QUEUE_TEST(test_log_nothing_rolled_back),
+        QUEUE_TEST(test_log_escapes_quotes_in_detail),
         QUEUE_TEST(test_stats),
         QUEUE_TEST(test_history_order),
         QUEUE_TEST(test_list_and_find_email),
