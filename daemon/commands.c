@@ -91,9 +91,10 @@ static int signup_from_options(const struct options *o, struct signup *s, char *
 
     signup_init(s);
     if (o->email == NULL || o->role == NULL || o->level == NULL)
-        return errf(err, "%s: required", o->email == NULL  ? "email"
-                                         : o->role == NULL ? "role"
-                                                           : "level");
+        return errf(err, "%s: required",
+                    o->email == NULL  ? "email"
+                    : o->role == NULL ? "role"
+                                      : "level");
     s->email = strdup(o->email);
     s->role = strdup(o->role);
     s->level = strdup(o->level);
@@ -527,8 +528,9 @@ int cmd_show(const struct options *o)
  * Moves a signup from the first of the given states it is in to `to`.
  * Prints the outcome; returns an exit status.
  */
-static int move_signup(struct queue *q, const struct signup_record *r, const enum signup_state *from,
-                       size_t nfrom, enum signup_state to, const char *detail)
+static int move_signup(struct queue *q, const struct signup_record *r,
+                       const enum signup_state *from, size_t nfrom, enum signup_state to,
+                       const char *detail)
 {
     struct transition t;
     char err[ERRLEN];
@@ -647,8 +649,9 @@ static int parse_state_option(const char *name, int *state)
     if (name == NULL)
         return 0;
     if (signup_state_parse(name, &st) == -1) {
-        fprintf(stderr, "reportd: unknown state \"%s\" (queued, sending, deferred, held, sent, "
-                        "failed, rejected)\n",
+        fprintf(stderr,
+                "reportd: unknown state \"%s\" (queued, sending, deferred, held, sent, "
+                "failed, rejected)\n",
                 name);
         return -1;
     }
@@ -703,8 +706,7 @@ static int list_or_retry_all(const struct options *o, int retry)
         config_free(&c);
         return EXIT_IOERR;
     }
-    if (queue_list(q, state, retry ? collect_id : print_list_line, &ids, err) == -1 ||
-        ids.failed) {
+    if (queue_list(q, state, retry ? collect_id : print_list_line, &ids, err) == -1 || ids.failed) {
         fprintf(stderr, "reportd: %s\n", ids.failed ? "out of memory" : err);
         status = EXIT_IOERR;
     }

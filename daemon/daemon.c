@@ -33,7 +33,7 @@
 /* The longest single wait, so that signals and the watchdog are served promptly. */
 #define MAX_WAIT_MS 1000
 /* A failed state write after a send is retried: losing it would mean a second email. */
-#define RECORD_RETRIES 5
+#define RECORD_RETRIES       5
 #define RECORD_RETRY_WAIT_MS 200
 
 /* The only process-wide mutable state: what the signal handlers saw. */
@@ -276,8 +276,7 @@ static void on_sent(struct daemon *d, struct job *job, const struct smtp_result 
     d->config_trouble = 0;
 }
 
-static void on_deferred(struct daemon *d, struct job *job, const struct smtp_result *r,
-                        int64_t now)
+static void on_deferred(struct daemon *d, struct job *job, const struct smtp_result *r, int64_t now)
 {
     const char *why = r->reply[0] ? r->reply : r->detail;
     int64_t next = now + backoff_ms(d, job->rec->attempts + 1), end = expiry_ms(d, job->rec);
@@ -580,8 +579,7 @@ static void reload(struct daemon *d)
     notify_reloading();
     diag_init(&diag);
     if (runtime_load(&fresh, d->config_path, &diag) == -1) {
-        log_critx("reload of %s failed; still running the previous configuration:",
-                  d->config_path);
+        log_critx("reload of %s failed; still running the previous configuration:", d->config_path);
         log_diag_lines(&diag);
         diag_free(&diag);
         notify_ready();
@@ -716,7 +714,8 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, int verbo
     d.watchdog_ms = notify_watchdog_interval_ms();
     d.last_watchdog_ms = monotonic_ms();
     apply_log_level(&d);
-    /* libcurl waits for the reply to the end of DATA inside one call: the watchdog must outlast it. */
+    /* libcurl waits for the reply to the end of DATA inside one call: the watchdog must outlast it.
+     */
     if (d.watchdog_ms > 0 && 2 * d.watchdog_ms <= rt->config.timeout_ms)
         log_warnx("WatchdogSec= (%llds) is not longer than smtp.timeout (%llds): a slow relay "
                   "could get reportd killed",

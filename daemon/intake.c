@@ -49,8 +49,7 @@ int intake_add_task_arg(struct signup *s, const char *arg, char *err)
 }
 
 /* A scalar field's text, or an error naming the field and what it was. */
-static const char *scalar_field(struct yamldoc *yd, yaml_node_t *node, const char *field,
-                                char *err)
+static const char *scalar_field(struct yamldoc *yd, yaml_node_t *node, const char *field, char *err)
 {
     const char *s = yamldoc_scalar(node);
 
@@ -110,14 +109,14 @@ static int read_task(struct yamldoc *yd, yaml_node_t *node, struct signup *s, co
         return 0;
     }
     if (node->type != YAML_MAPPING_NODE)
-        return yamldoc_errf(err, yd, node, "%s: expected a task id or {id, share}, got %s",
-                            field, yamldoc_type_name(node));
+        return yamldoc_errf(err, yd, node, "%s: expected a task id or {id, share}, got %s", field,
+                            yamldoc_type_name(node));
     for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
         const char *k = yamldoc_scalar(yamldoc_node(yd, p->key));
 
         if (k == NULL || (strcmp(k, "id") != 0 && strcmp(k, "share") != 0))
-            return yamldoc_errf(err, yd, yamldoc_node(yd, p->key), "%s: unknown key \"%s\"",
-                                field, k ? k : "?");
+            return yamldoc_errf(err, yd, yamldoc_node(yd, p->key), "%s: unknown key \"%s\"", field,
+                                k ? k : "?");
     }
     id = yamldoc_get(yd, node, "id");
     share = yamldoc_get(yd, node, "share");
@@ -250,8 +249,7 @@ int intake_load(struct intake *in, const char *path, char *err)
         return -1;
     root = yamldoc_root(&yd);
     if (root == NULL || root->type != YAML_SEQUENCE_NODE) {
-        yamldoc_errf(err, &yd, root, "expected a list of signups, got %s",
-                     yamldoc_type_name(root));
+        yamldoc_errf(err, &yd, root, "expected a list of signups, got %s", yamldoc_type_name(root));
         yamldoc_free(&yd);
         return -1;
     }

@@ -19,7 +19,8 @@ static const char usage_text[] =
     "usage: reportd [-v] [-c FILE] COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
-    "  run [--drain]                      deliver reports (foreground; --drain: what is due, then exit)\n"
+    "  run [--drain]                      deliver reports (foreground; --drain: what is due, then "
+    "exit)\n"
     "  check-config                       validate config, roles data and templates\n"
     "  enqueue --email E --role R --level L [--name N] [--task ID[=SHARE]]... [--skill ID]...\n"
     "          [--years N]                queue one signup, print its id\n"
@@ -87,7 +88,7 @@ static const struct option command_options[] = {
 
 /* Which options and arguments each command accepts. */
 enum {
-    TAKES_ID = 1 << 0,      /* a signup id argument */
+    TAKES_ID = 1 << 0,       /* a signup id argument */
     TAKES_EMAIL_ID = 1 << 1, /* or --email instead of the id */
 };
 
@@ -215,10 +216,9 @@ static int parse_command(const struct command *cmd, int argc, char **argv, struc
     }
     if (formats > 1)
         return usage("%s: give one of --text, --html, --eml", cmd->name);
-    if (o->file && (o->email || o->name || o->role || o->level || o->ntasks || o->nskills ||
-                    o->years))
-        return usage("%s: --file cannot be combined with the fields of a single signup",
-                     cmd->name);
+    if (o->file &&
+        (o->email || o->name || o->role || o->level || o->ntasks || o->nskills || o->years))
+        return usage("%s: --file cannot be combined with the fields of a single signup", cmd->name);
     argc -= optind;
     argv += optind;
     if (cmd->args & TAKES_ID) {
@@ -271,9 +271,9 @@ int main(int argc, char **argv)
     if (optind >= argc)
         return usage("%s", "no command given");
     /* The daemon reports every delivery; a command-line tool speaks only of trouble. */
-    log_init(o.verbose                              ? LOG_PRIO_DEBUG
+    log_init(o.verbose                          ? LOG_PRIO_DEBUG
              : strcmp(argv[optind], "run") == 0 ? LOG_PRIO_INFO
-                                                  : LOG_PRIO_WARNING,
+                                                : LOG_PRIO_WARNING,
              -1);
     for (i = 0; i < NELEM(commands); i++) {
         if (strcmp(argv[optind], commands[i].name) != 0)

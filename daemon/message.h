@@ -27,7 +27,7 @@ struct message {
     int64_t signup_id;
     char *envelope_from; /* bare addresses for MAIL FROM / RCPT TO */
     char *envelope_to;
-    char *message_id;          /* "<...>" with the brackets */
+    char *message_id;           /* "<...>" with the brackets */
     struct curl_slist *headers; /* From, To, Reply-To, Subject, Date, Message-ID, ... */
     char *text;                 /* UTF-8, LF line ends (libcurl's encoder makes CRLF) */
     char *html;
@@ -49,8 +49,8 @@ int message_id_for(const struct signup *s, const char *domain, char *out, size_t
  * CURLOPT_HTTPHEADER and CURLOPT_MIMEPOST.  *mime and *rcpt belong to the
  * caller afterwards (free them after the transfer with message_detach).
  */
-int message_attach(const struct message *m, CURL *easy, curl_mime **mime,
-                   struct curl_slist **rcpt, char *err);
+int message_attach(const struct message *m, CURL *easy, curl_mime **mime, struct curl_slist **rcpt,
+                   char *err);
 void message_detach(CURL *easy, curl_mime *mime, struct curl_slist *rcpt);
 
 /* RFC 2047 encoded-word(s) for a header value when it is not plain ASCII. */

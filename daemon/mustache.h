@@ -46,8 +46,7 @@ typedef const struct mustache *(*mustache_partial_fn)(void *arg, const char *nam
  * Renders t against ctx, appending to out.  Returns 0, or -1 with err set
  * (out of memory, partials nested too deep).
  */
-int mustache_render(const struct mustache *t, const struct value *ctx,
-                    mustache_partial_fn partials, void *arg, enum mustache_escape escape,
-                    struct buf *out, char *err);
+int mustache_render(const struct mustache *t, const struct value *ctx, mustache_partial_fn partials,
+                    void *arg, enum mustache_escape escape, struct buf *out, char *err);
 
 #endif

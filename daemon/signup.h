@@ -15,12 +15,12 @@
 #include "roles.h"
 #include "util.h"
 
-#define SIGNUP_EMAIL_MAX 254 /* RFC 5321 path limit less the angle brackets */
-#define SIGNUP_LOCAL_MAX 64  /* RFC 5321 local-part limit */
-#define SIGNUP_NAME_MAX  200 /* bytes; a display name, not an essay */
-#define SIGNUP_MAX_TASKS  ROLE_MAX_TASKS
-#define SIGNUP_MAX_SKILLS ROLE_MAX_SKILLS
-#define SIGNUP_YEARS_MAX  80 /* a working life */
+#define SIGNUP_EMAIL_MAX     254 /* RFC 5321 path limit less the angle brackets */
+#define SIGNUP_LOCAL_MAX     64  /* RFC 5321 local-part limit */
+#define SIGNUP_NAME_MAX      200 /* bytes; a display name, not an essay */
+#define SIGNUP_MAX_TASKS     ROLE_MAX_TASKS
+#define SIGNUP_MAX_SKILLS    ROLE_MAX_SKILLS
+#define SIGNUP_YEARS_MAX     80 /* a working life */
 #define SIGNUP_EMAIL_KEY_MAX (SIGNUP_EMAIL_MAX + 1)
 
 struct signup_task {

@@ -31,7 +31,8 @@ void diag_free(struct diag *d)
     d->count = 0;
 }
 
-UTIL_PRINTF(3, 0) static void diag_vadd(struct diag *d, const char *prefix, const char *fmt, va_list ap)
+UTIL_PRINTF(3, 0)
+static void diag_vadd(struct diag *d, const char *prefix, const char *fmt, va_list ap)
 {
     char line[ERRLEN];
 
@@ -67,7 +68,10 @@ static const struct {
     const char *unit;
     int64_t ms;
 } duration_units[] = {
-    {"ms", 1}, {"s", 1000}, {"m", (int64_t)60 * 1000}, {"h", (int64_t)3600 * 1000},
+    {"ms", 1},
+    {"s", 1000},
+    {"m", (int64_t)60 * 1000},
+    {"h", (int64_t)3600 * 1000},
     {"d", (int64_t)86400 * 1000},
 };
 

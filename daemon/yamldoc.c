@@ -11,8 +11,8 @@ static int load(struct yamldoc *yd, yaml_parser_t *parser, char *err)
     if (!yaml_parser_load(parser, &yd->doc)) {
         errf(err, "%s:%lu:%lu: %s%s%s", yd->name, (unsigned long)parser->problem_mark.line + 1,
              (unsigned long)parser->problem_mark.column + 1,
-             parser->problem ? parser->problem : "malformed YAML",
-             parser->context ? " " : "", parser->context ? parser->context : "");
+             parser->problem ? parser->problem : "malformed YAML", parser->context ? " " : "",
+             parser->context ? parser->context : "");
         yaml_parser_delete(parser);
         free(yd->name);
         yd->name = NULL;
@@ -23,8 +23,7 @@ static int load(struct yamldoc *yd, yaml_parser_t *parser, char *err)
     return 0;
 }
 
-int yamldoc_load_string(struct yamldoc *yd, const char *name, const char *s, size_t len,
-                        char *err)
+int yamldoc_load_string(struct yamldoc *yd, const char *name, const char *s, size_t len, char *err)
 {
     yaml_parser_t parser;
 
@@ -136,8 +135,7 @@ unsigned long yamldoc_column(const yaml_node_t *node)
     return node ? (unsigned long)node->start_mark.column + 1 : 1;
 }
 
-void yamldoc_diag(struct diag *d, struct yamldoc *yd, const yaml_node_t *node, const char *fmt,
-                  ...)
+void yamldoc_diag(struct diag *d, struct yamldoc *yd, const yaml_node_t *node, const char *fmt, ...)
 {
     char msg[ERRLEN];
     va_list ap;

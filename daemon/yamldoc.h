@@ -25,8 +25,7 @@ struct yamldoc {
 
 /* Loads the first document of a file; an empty file gives a NULL root. */
 int yamldoc_load_file(struct yamldoc *yd, const char *path, char *err);
-int yamldoc_load_string(struct yamldoc *yd, const char *name, const char *s, size_t len,
-                        char *err);
+int yamldoc_load_string(struct yamldoc *yd, const char *name, const char *s, size_t len, char *err);
 void yamldoc_free(struct yamldoc *yd);
 
 yaml_node_t *yamldoc_root(struct yamldoc *yd);
@@ -48,8 +47,8 @@ unsigned long yamldoc_line(const yaml_node_t *node);
 unsigned long yamldoc_column(const yaml_node_t *node);
 
 /* "file:line:column: message" at a node. */
-void yamldoc_diag(struct diag *d, struct yamldoc *yd, const yaml_node_t *node, const char *fmt,
-                  ...) UTIL_PRINTF(4, 5);
+void yamldoc_diag(struct diag *d, struct yamldoc *yd, const yaml_node_t *node, const char *fmt, ...)
+    UTIL_PRINTF(4, 5);
 int yamldoc_errf(char *err, struct yamldoc *yd, const yaml_node_t *node, const char *fmt, ...)
     UTIL_PRINTF(4, 5);
 

@@ -515,7 +515,7 @@ static void test_enqueue_batch_all_or_nothing(void **state)
     struct signup s[3];
     enum enqueue_result res[3];
     int64_t ids[3];
-    struct capture cap;
+    struct capture cap = {-1, ""};
     char err[ERRLEN], log[1024], want[128];
     size_t i;
     int rc;
@@ -1278,7 +1278,7 @@ static void test_purge_removes_history(void **state)
 static void test_log_one_line_per_committed_change(void **state)
 {
     struct fixture *f = *state;
-    struct capture cap;
+    struct capture cap = {-1, ""};
     char log[4096], want[128], err[ERRLEN];
     int64_t a = enqueue_one(f, "a@example.com", ENQUEUE_ADDED);
     int64_t b = enqueue_one(f, "b@example.com", ENQUEUE_ADDED), got[4], now = now_ms();
@@ -1307,7 +1307,7 @@ static void test_log_one_line_per_committed_change(void **state)
 static void test_log_nothing_rolled_back(void **state)
 {
     struct fixture *f = *state;
-    struct capture cap;
+    struct capture cap = {-1, ""};
     struct transition sent = {.detail = "delivered"};
     char log[4096], err[4][ERRLEN];
     int64_t a = enqueue_one(f, "a@example.com", ENQUEUE_ADDED);
@@ -1343,7 +1343,7 @@ static void test_log_nothing_rolled_back(void **state)
 static void test_log_escapes_quotes_in_detail(void **state)
 {
     struct fixture *f = *state;
-    struct capture cap;
+    struct capture cap = {-1, ""};
     /* A producer's text trying to close the quotes and add fields of its own. */
     struct transition t = {.detail = "bad \" to=sent id=99 x=\\"};
     char log[1024], want[160];

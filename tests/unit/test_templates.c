@@ -426,9 +426,10 @@ static void test_text_body_wrapped_with_hanging_indent(void **state)
     write_set(f, "S", "  * {{name}}\nshort\n{{url}}\n", "<p>{{name}}</p>");
     load_ok(f, f->dir);
     f->ctx = name_context(name);
-    assert_int_equal(value_map_set(f->ctx, "url", value_string("https://example.com/"
-                                                               "a-very-long-path-that-has-no-spaces-"
-                                                               "at-all-and-cannot-be-broken-anywhere")),
+    assert_int_equal(value_map_set(f->ctx, "url",
+                                   value_string("https://example.com/"
+                                                "a-very-long-path-that-has-no-spaces-"
+                                                "at-all-and-cannot-be-broken-anywhere")),
                      0);
     render_ok(f);
     assert_string_equal(buf_str(&f->out.text),
