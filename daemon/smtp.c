@@ -160,9 +160,13 @@ static int mentions_rate(const char *text)
     return 0;
 }
 
+/*
+ * Rate-limit wording only: "try again later" alone is what any temporary
+ * failure says, and treating it as throttling would never count an attempt.
+ */
 static int asks_to_slow_down(const char *reply)
 {
-    static const char *const phrases[] = {"throttl", "too many", "try again later", "slow down"};
+    static const char *const phrases[] = {"throttl", "too many", "slow down"};
     size_t i;
 
     for (i = 0; i < NELEM(phrases); i++)

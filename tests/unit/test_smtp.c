@@ -67,9 +67,15 @@ static void test_classify_table(void **state)
         {CURLE_SEND_ERROR, 451, "451 4.7.1 Throttled: try again later", "MAIL", SMTP_THROTTLE},
         {CURLE_SEND_ERROR, 454, "454 4.7.0 Too many login attempts", "AUTH", SMTP_THROTTLE},
         {CURLE_SEND_ERROR, 451, "451 4.3.0 Sending RATE exceeded", "DATA", SMTP_THROTTLE},
-        {CURLE_SEND_ERROR, 421, "421 4.3.2 Please try again later", "DATA", SMTP_THROTTLE},
+        {CURLE_SEND_ERROR, 421,
+         "421 4.7.0 Try again later, you are sending too fast: too many "
+         "messages",
+         "DATA", SMTP_THROTTLE},
         /* transient, but not about our pace */
         {CURLE_SEND_ERROR, 451, "451 4.3.0 Temporary lookup failure", "RCPT", SMTP_DEFER},
+        {CURLE_SEND_ERROR, 451, "451 4.3.0 Temporary failure, please try again later", "DATA",
+         SMTP_DEFER},
+        {CURLE_SEND_ERROR, 421, "421 4.3.2 Please try again later", "DATA", SMTP_DEFER},
         {CURLE_SEND_ERROR, 451, "451 4.3.0 Message could not be generated", "DATA", SMTP_DEFER},
         {CURLE_SEND_ERROR, 452, "452 4.5.3 Too many recipients", "RCPT", SMTP_DEFER},
         {CURLE_SEND_ERROR, 450, "450 4.2.0 Mailbox busy", "RCPT", SMTP_DEFER},
