@@ -588,7 +588,8 @@ static int purge_one(struct queue *q, const struct signup_record *r, const struc
     char err[ERRLEN];
 
     (void)o;
-    if (r->state == SIGNUP_SENDING) {
+    /* A claim whose lease ran out has no sender left: its data can go. */
+    if (r->state == SIGNUP_SENDING && r->claim_until_ms >= now_ms()) {
         fprintf(stderr, "reportd: signup %lld is being sent right now; try again shortly\n",
                 (long long)r->signup.id);
         return EXIT_TEMPFAIL;

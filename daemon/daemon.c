@@ -223,15 +223,18 @@ static void hand_back(struct daemon *d, struct job *job, const char *why, int64_
 
 static void reject(struct daemon *d, struct job *job, const char *reason)
 {
+    char to[LOG_VALUE_MAX], why[LOG_VALUE_MAX];
     struct transition t;
 
     memset(&t, 0, sizeof(t));
     t.detail = reason;
     t.reason = reason;
-    if (record(d, job, SIGNUP_REJECTED, &t) == 0)
-        d->rejected++;
-    log_notice("id=%lld to=<%s> state=rejected reason=\"%s\"", (long long)job->rec->signup.id,
-               job->rec->signup.email ? job->rec->signup.email : "", reason);
+    if (record(d, job, SIGNUP_REJECTED, &t) != 0)
+        return;
+    d->rejected++;
+    log_notice("id=%lld to=%s state=rejected reason=%s", (long long)job->rec->signup.id,
+               log_quoted(job->rec->signup.email ? job->rec->signup.email : "", to, sizeof(to)),
+               log_quoted(reason, why, sizeof(why)));
 }
 
 static void fail(struct daemon *d, struct job *job, const char *reason, const char *reply,
@@ -251,13 +254,14 @@ static void fail(struct daemon *d, struct job *job, const char *reason, const ch
 static void log_attempt(const struct job *job, const char *state, const struct smtp_result *r,
                         int64_t now)
 {
-    char delay[64];
+    char delay[64], reply[LOG_VALUE_MAX];
 
     format_duration_ms(now - job->rec->signup.created_ms, delay, sizeof(delay));
-    log_notice("id=%lld to=<%s> state=%s reply=\"%s\" delay=%s xdelay=%lldms attempt=%d%s%s",
+    log_notice("id=%lld to=<%s> state=%s reply=%s delay=%s xdelay=%lldms attempt=%d%s%s",
                (long long)job->rec->signup.id, job->rec->signup.email, state,
-               r->reply[0] ? r->reply : r->detail, delay, (long long)r->elapsed_ms,
-               job->rec->attempts + 1, job->msg.message_id ? " msgid=" : "",
+               log_quoted(r->reply[0] ? r->reply : r->detail, reply, sizeof(reply)), delay,
+               (long long)r->elapsed_ms, job->rec->attempts + 1,
+               job->msg.message_id ? " msgid=" : "",
                job->msg.message_id ? job->msg.message_id : "");
 }
 
@@ -379,8 +383,9 @@ static int prepare(struct daemon *d, struct job *job)
         reject(d, job, rec->load_error);
         return -1;
     }
-    if (expired(d, rec, now)) {
-        fail(d, job, "expired: undelivered within the queue lifetime", NULL, 0);
+    /* A deferral scheduled for the very end of the lifetime is its last chance: take it. */
+    if (expired(d, rec, now) && !(rec->attempts > 0 && rec->next_attempt_ms >= expiry_ms(d, rec))) {
+        fail(d, job, "expired: undelivered within the queue lifetime", rec->last_reply, 0);
         return -1;
     }
     rendered_init(&out);
@@ -473,16 +478,21 @@ static void submit(struct daemon *d, struct job *job)
  */
 static int reset_transport(struct daemon *d, struct job *jobs, size_t n, char *err)
 {
+    struct smtp *fresh;
     size_t i;
 
     log_critx("SMTP transport failed: %s; starting it afresh", err);
-    smtp_free(d->smtp);
-    d->smtp = NULL;
     for (i = 0; i < n; i++)
         if (jobs[i].submitted && !jobs[i].done)
             hand_back(d, &jobs[i], "transport failure; outcome unknown",
                       now_ms() + d->rt->config.retry_min_ms);
-    return smtp_open(&d->smtp, &d->rt->config, err);
+    /* The old transport still points at this batch's messages: it must go now. */
+    smtp_free(d->smtp);
+    d->smtp = NULL;
+    if (smtp_open(&fresh, &d->rt->config, err) == -1)
+        return -1;
+    d->smtp = fresh;
+    return 0;
 }
 
 /* Works through one claimed batch.  Returns how many signups made progress, or -1. */
@@ -598,9 +608,10 @@ static void reload(struct daemon *d)
     *d->rt = fresh;
     d->q = q;
     d->smtp = smtp;
+    /* A fixed relay setup may work now; a throttling relay still wants its pause. */
+    if (d->config_trouble)
+        d->pause_until_ms = 0;
     d->config_trouble = 0;
-    d->pause_until_ms = 0;
-    d->next_send_ms = 0;
     apply_log_level(d);
     log_notice("reloaded %s", d->config_path);
     notify_ready();
@@ -635,20 +646,38 @@ static void recover_claims(struct daemon *d)
 }
 
 /*
- * One round: take what is due and work through it.  Returns how many
- * signups made progress (0 when nothing was due, or all of it had to be
- * handed back), or -1.
+ * How many signups to claim at once: the batch size, but with a rate limit
+ * no more than can be sent while their claims still hold, or the rest would
+ * only be claimed to be handed back.
  */
-static int round_once(struct daemon *d, char *err)
+static int claim_size(const struct config *c)
+{
+    double window_s = (double)(c->lease_ms - c->timeout_ms - CONFIG_LEASE_MARGIN_MS) / 1000;
+    double fits;
+
+    if (c->rate_limit <= 0 || window_s <= 0)
+        return c->batch_size;
+    fits = window_s * c->rate_limit + 1;
+    return fits < c->batch_size ? (int)fits : c->batch_size;
+}
+
+/*
+ * One round: take what is due and work through it.  *claimed gets how many
+ * were due; returns how many of them made progress (not all handed back), or
+ * -1.
+ */
+static int round_once(struct daemon *d, size_t *claimed, char *err)
 {
     const struct config *c = &d->rt->config;
     struct signup_record *recs = NULL;
     size_t n = 0;
     int rc;
 
+    *claimed = 0;
     recover_claims(d);
-    if (queue_claim(d->q, d->owner, now_ms(), c->lease_ms, c->batch_size, &recs, &n, err) == -1)
+    if (queue_claim(d->q, d->owner, now_ms(), c->lease_ms, claim_size(c), &recs, &n, err) == -1)
         return -1;
+    *claimed = n;
     if (n == 0)
         return 0;
     log_debug("claimed %zu signup%s", n, n == 1 ? "" : "s");
@@ -660,20 +689,32 @@ static int round_once(struct daemon *d, char *err)
 static int loop(struct daemon *d, char *err)
 {
     for (;;) {
-        int64_t now;
+        int64_t now, wait;
+        size_t claimed;
         int n;
 
         if (got_hup)
             reload(d);
         if (got_term)
             return 0;
-        now = now_ms();
-        if (d->pause_until_ms > now) {
-            smtp_close_idle(d->smtp, 1);
-            nap(d, d->pause_until_ms - now, NAP_TERM_OR_HUP);
+        if (d->smtp == NULL && smtp_open(&d->smtp, &d->rt->config, err) == -1) {
+            d->smtp = NULL;
+            if (d->drain)
+                return DAEMON_STOPPED;
+            log_critx("%s", err);
+            nap(d, CONFIG_PAUSE_MS, NAP_TERM_OR_HUP);
             continue;
         }
-        n = round_once(d, err);
+        /* Paused (throttled, relay trouble) or paced: claim nothing until we may send. */
+        now = now_ms();
+        wait = (d->pause_until_ms > d->next_send_ms ? d->pause_until_ms : d->next_send_ms) - now;
+        if (wait > 0) {
+            if (d->pause_until_ms > now)
+                smtp_close_idle(d->smtp, 1);
+            nap(d, wait, NAP_TERM_OR_HUP);
+            continue;
+        }
+        n = round_once(d, &claimed, err);
         if (n == -1) {
             if (d->drain)
                 return DAEMON_STOPPED;
@@ -686,12 +727,14 @@ static int loop(struct daemon *d, char *err)
                       "queued");
             return DAEMON_STOPPED;
         }
-        /* Progress: look again at once.  None (idle, or all handed back): wait a poll. */
+        /* Progress: look again at once.  Nothing due: drained, or wait a poll. */
         if (n > 0)
             continue;
-        if (d->drain && d->pause_until_ms <= now_ms())
+        if (claimed == 0 && d->drain)
             return 0;
-        smtp_close_idle(d->smtp, 0);
+        /* Claimed but all handed back: wait rather than claim the same again at once. */
+        if (claimed == 0)
+            smtp_close_idle(d->smtp, 0);
         nap(d, d->rt->config.poll_interval_ms, NAP_TERM_OR_HUP);
     }
 }

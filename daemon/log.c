@@ -30,6 +30,27 @@ void log_setmax(enum log_priority max)
     log_max = max;
 }
 
+const char *log_quoted(const char *s, char *out, size_t outlen)
+{
+    size_t n = 0;
+
+    if (outlen < 3) {
+        if (outlen)
+            out[0] = '\0';
+        return out;
+    }
+    out[n++] = '"';
+    /* Room for an escaped character, the closing quote and the NUL. */
+    for (; s && *s && n + 4 <= outlen; s++) {
+        if (*s == '"' || *s == '\\')
+            out[n++] = '\\';
+        out[n++] = *s;
+    }
+    out[n++] = '"';
+    out[n] = '\0';
+    return out;
+}
+
 /* Control characters would split an event across journal lines. */
 static void sanitize(char *s)
 {

@@ -10,6 +10,8 @@
 #ifndef REPORTD_LOG_H
 #define REPORTD_LOG_H
 
+#include <stddef.h>
+
 #define LOG_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 /* syslog(3) priorities, as journald reads them from "<N>". */
@@ -28,6 +30,15 @@ enum log_priority {
  */
 void log_init(enum log_priority max, int prefix);
 void log_setmax(enum log_priority max);
+
+/* A quoted value in a key="value" line longer than this is cut. */
+#define LOG_VALUE_MAX 1024
+
+/*
+ * Writes s into out as "s", escaping " and \ so that text from producers or
+ * servers cannot forge key=value fields.  Returns out.
+ */
+const char *log_quoted(const char *s, char *out, size_t outlen);
 
 void log_emit(enum log_priority prio, const char *module, int with_errno, const char *fmt, ...)
     LOG_PRINTF(4, 5);

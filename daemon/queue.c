@@ -270,13 +270,9 @@ static int begin_write(struct queue *q, const char *what, char *err)
  */
 static void put_log_quoted(struct buf *b, const char *s)
 {
-    buf_putc(b, '"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            buf_putc(b, '\\');
-        buf_putc(b, *s);
-    }
-    buf_putc(b, '"');
+    char quoted[LOG_VALUE_MAX];
+
+    buf_puts(b, log_quoted(s, quoted, sizeof(quoted)));
 }
 
 /* Ends a pending log line; a failed append is seen once, when the lines are written. */
@@ -1667,12 +1663,16 @@ static int signup_exists(struct queue *q, int64_t id, const char *what, char *er
 
 /*
  * Deletes a signup unless it is being sent: its sender would record the
- * outcome of a delivery whose record is gone.  0, 1 none, 2 sending, -1.
+ * outcome of a delivery whose record is gone.  A claim whose lease ran out
+ * has no sender any more, and must not keep personal data from being
+ * deleted.  0, 1 none, 2 sending, -1.
  */
 static int delete_signup(struct queue *q, int64_t id, char *err)
 {
-    sqlite3_stmt *st =
-        prepare(q, "DELETE FROM signups WHERE id = ?1 AND state <> 'sending'", "purge", err);
+    sqlite3_stmt *st = prepare(q,
+                               "DELETE FROM signups WHERE id = ?1 AND (state <> 'sending' OR "
+                               "claim_until < " SQL_NOW_MS ")",
+                               "purge", err);
     int rc;
 
     if (st == NULL)

@@ -159,8 +159,8 @@ int queue_transition(struct queue *q, int64_t id, enum signup_state from, enum s
  * For each candidate: when another signup for the same address (compared as
  * email_key()) was sent, it is rejected as a duplicate ("duplicate: address
  * already has signup N") rather than returned; else when one with a smaller
- * id is queued, sending, deferred or held, it is skipped (left queued, decided
- * after that one settles); else it is claimed.  Skipped and rejected signups
+ * id is queued, deferred or held, or any other is sending, it is skipped (left
+ * queued, decided after that one settles); else it is claimed.  Skipped and rejected signups
  * do not count towards max.  *out is an array of *n records.
  */
 int queue_claim(struct queue *q, const char *owner, int64_t now_ms, int64_t lease_ms, int max,
@@ -177,8 +177,8 @@ int queue_recover(struct queue *q, const char *host, int64_t now_ms, int *n, cha
 
 /*
  * Deletes a signup and its history (a subscriber's personal data), unless it
- * is being sent.  0 purged, 1 no such signup, 2 in flight (sending; err says
- * so too), -1 error.
+ * is being sent under a live claim (one whose lease ran out does not count).
+ * 0 purged, 1 no such signup, 2 in flight (sending; err says so too), -1 error.
  */
 int queue_purge(struct queue *q, int64_t id, char *err);
 

@@ -22,17 +22,26 @@ int runtime_load_data(struct runtime *rt, const char *config_path, struct diag *
     return 0;
 }
 
-/* A signup that uses every task and skill of a role at one level, for trial renders. */
-static int sample_signup(struct signup *s, const struct role *role, const struct role_level *level)
+/*
+ * Sample signups for trial renders, at one level of a role: a full one (a
+ * name, every task and skill, years) and a bare one (none of those), so that
+ * both sides of the templates' {{#...}}/{{^...}} sections are rendered.
+ */
+static int sample_signup(struct signup *s, const struct role *role, const struct role_level *level,
+                         int full)
 {
     size_t i;
 
     signup_init(s);
     s->email = strdup("sample@example.com");
-    s->name = strdup("Sample Subscriber");
     s->role = strdup(role->id);
     s->level = strdup(level->id);
-    if (!s->email || !s->name || !s->role || !s->level)
+    if (!s->email || !s->role || !s->level)
+        return -1;
+    if (!full)
+        return 0;
+    s->name = strdup("Sample Subscriber");
+    if (s->name == NULL)
         return -1;
     for (i = 0; i < role->ntasks; i++)
         if (signup_add_task(s, role->tasks[i].id, 0, 0) == -1)
@@ -54,22 +63,28 @@ static void trial_render(const struct runtime *rt, struct diag *d)
 {
     char err[ERRLEN];
     size_t i, j;
+    int full;
 
     for (i = 0; i < rt->roles.n; i++) {
         const struct role *role = &rt->roles.v[i];
 
         for (j = 0; j < role->nlevels; j++) {
-            struct signup s;
-            struct rendered out;
+            for (full = 0; full <= 1; full++) {
+                struct signup s;
+                struct rendered out;
 
-            rendered_init(&out);
-            if (sample_signup(&s, role, &role->levels[j]) == -1)
-                diag_add(d, "%s: out of memory making a sample signup", rt->config.templates_dir);
-            else if (runtime_render(rt, &s, &out, err) != RENDER_OK)
-                diag_add(d, "%s: rendering a sample report for role %s, level %s failed: %s",
-                         rt->config.templates_dir, role->id, role->levels[j].id, err);
-            rendered_free(&out);
-            signup_free(&s);
+                rendered_init(&out);
+                if (sample_signup(&s, role, &role->levels[j], full) == -1)
+                    diag_add(d, "%s: out of memory making a sample signup",
+                             rt->config.templates_dir);
+                else if (runtime_render(rt, &s, &out, err) != RENDER_OK)
+                    diag_add(
+                        d, "%s: rendering a sample report (%s) for role %s, level %s failed: %s",
+                        rt->config.templates_dir, full ? "every field" : "required fields only",
+                        role->id, role->levels[j].id, err);
+                rendered_free(&out);
+                signup_free(&s);
+            }
         }
     }
 }

@@ -116,6 +116,9 @@ static const long throttle_codes[] = {421, 450, 451, 454};
 /* Commands before the recipient is named: a refusal there refuses every message. */
 static const char *const session_commands[] = {"", "EHLO", "HELO", "STARTTLS", "AUTH", "MAIL"};
 
+/* RFC 5321 3.8: the server is closing the transmission channel. */
+#define SMTP_CODE_CLOSING 421
+
 /* RFC 5321 4.5.3.1.10: 552 to MAIL is the message's own size, not the sender. */
 #define SMTP_CODE_TOO_BIG 552
 
@@ -191,7 +194,14 @@ enum smtp_status smtp_classify(CURLcode rc, long code, const char *reply, const 
         return is_session_command(command) ? SMTP_CONFIG : SMTP_FAIL;
     }
     if (code >= 400 && code < 500) {
-        if (in_codes(code, throttle_codes, NELEM(throttle_codes)) && asks_to_slow_down(reply))
+        /*
+         * Throttling pauses the whole sender, so only a refusal of the session
+         * counts (421 closes it; anything before the recipient is named).  A
+         * rate refusal at RCPT or DATA is about that recipient's mailbox
+         * ("receiving mail at a rate ..."): that signup alone is deferred.
+         */
+        if (in_codes(code, throttle_codes, NELEM(throttle_codes)) && asks_to_slow_down(reply) &&
+            (code == SMTP_CODE_CLOSING || is_session_command(command)))
             return SMTP_THROTTLE;
         return SMTP_DEFER;
     }

@@ -394,3 +394,22 @@ def test_run_exits_74_when_the_queue_cannot_be_opened(env, tmp_path):
     p = env.run("run", "--drain")
     assert p.returncode == 74
     assert "q.db" in p.err
+
+
+def test_purge_of_a_stale_claim_deletes_it(env):
+    sid = env.enqueue("stale@example.com")
+    env.sql("UPDATE signups SET state='sending', claimed_by='gone:1', claim_until=? WHERE id=?",
+            (1000, sid))
+    p = env.run("purge", sid)
+    assert p.returncode == 0, p.err
+    assert env.count() == 0
+
+
+def test_purge_of_a_live_claim_is_refused(env):
+    import time
+    sid = env.enqueue("live@example.com")
+    env.sql("UPDATE signups SET state='sending', claimed_by='busy:1', claim_until=? WHERE id=?",
+            (int(time.time() * 1000) + 600_000, sid))
+    p = env.run("purge", sid)
+    assert p.returncode == 75
+    assert env.count() == 1

@@ -605,3 +605,43 @@ def test_sighup_during_a_paced_batch_does_not_spin(env, capture):
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     # Three seconds of pacing: a busy loop would burn about as much CPU.
     assert cpu < 1.0, cpu
+
+
+def test_last_chance_at_the_end_of_the_lifetime_is_taken(env, capture):
+    # A relay that refuses twice.  With retry_min 1s the second attempt comes after at
+    # most 1s, and the third backoff (1s to 2s) would land past the 2s lifetime: the
+    # third attempt is the last chance, at the end of the lifetime, and it succeeds.
+    srv = capture("--reply-data", "451", "4.3.0 Mailbox temporarily unavailable", "--times", "2")
+    env.write_config(smtp_url=srv.url, extra_queue="  lifetime: 2s\n")
+    sid = env.enqueue("edge@example.com")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and env.states()[sid] not in ("sent", "failed"):
+        assert env.run("run", "--drain").returncode == 0
+        time.sleep(0.3)
+    assert env.states()[sid] == "sent", env.run("show", sid).out
+    assert len(srv.raw_messages()) == 1
+
+
+def test_rate_limit_smaller_than_a_lease_drains_everything(env, capture):
+    srv = capture()
+    env.write_config(smtp_url=srv.url, extra_smtp="  rate_limit: 2\n",
+                     extra_queue="  batch_size: 1\n")
+    for i in range(3):
+        env.enqueue(f"slow{i}@example.com")
+    p = env.run("run", "--drain")
+    assert p.returncode == 0, p.err
+    assert set(env.states().values()) == {"sent"}
+    assert len(srv.raw_messages()) == 3
+
+
+def test_per_recipient_rate_refusal_defers_only_that_signup(env, capture):
+    srv = capture("--reply-data", "450", "4.2.1 The user is receiving mail at a rate that "
+                  "prevents additional messages", "--times", "1")
+    env.write_config(smtp_url=srv.url)
+    enqueue_people(env)
+    p = env.run("run", "--drain")
+    assert p.returncode == 0, p.err
+    states = sorted(env.states().values())
+    assert states.count("deferred") == 1 and states.count("sent") == len(PEOPLE) - 1
+    assert env.sql("SELECT attempts FROM signups WHERE state='deferred'")[0][0] == 1
+    assert "throttl" not in p.err.lower()

@@ -63,10 +63,16 @@ static void test_classify_table(void **state)
         {CURLE_WEIRD_SERVER_REPLY, 552, "552 5.2.2 Mailbox full", "DATA", SMTP_FAIL},
         /* the relay asks us to slow down */
         {CURLE_SEND_ERROR, 421, "421 4.7.0 Too many connections, slow down", "", SMTP_THROTTLE},
-        {CURLE_SEND_ERROR, 450, "450 4.7.1 Rate limit exceeded", "RCPT", SMTP_THROTTLE},
+        {CURLE_SEND_ERROR, 450, "450 4.7.1 Rate limit exceeded", "MAIL", SMTP_THROTTLE},
         {CURLE_SEND_ERROR, 451, "451 4.7.1 Throttled: try again later", "MAIL", SMTP_THROTTLE},
         {CURLE_SEND_ERROR, 454, "454 4.7.0 Too many login attempts", "AUTH", SMTP_THROTTLE},
-        {CURLE_SEND_ERROR, 451, "451 4.3.0 Sending RATE exceeded", "DATA", SMTP_THROTTLE},
+        {CURLE_SEND_ERROR, 451, "451 4.3.0 Sending RATE exceeded", "EHLO", SMTP_THROTTLE},
+        /* a rate refusal for one recipient's mailbox: that signup alone waits */
+        {CURLE_SEND_ERROR, 450,
+         "450 4.2.1 The user you are trying to contact is receiving mail at a rate that prevents "
+         "additional messages from being delivered",
+         "RCPT", SMTP_DEFER},
+        {CURLE_SEND_ERROR, 451, "451 4.3.0 Sending RATE exceeded", "DATA", SMTP_DEFER},
         {CURLE_SEND_ERROR, 421,
          "421 4.7.0 Try again later, you are sending too fast: too many "
          "messages",
