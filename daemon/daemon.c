@@ -350,7 +350,8 @@ static void on_result(void *arg, const struct smtp_result *r)
         on_sent(d, job, r);
         break;
     case SMTP_DEFER:
-        log_attempt(job, "deferred", r, now);
+        /* At the end of its lifetime a deferral is the end: say so in the attempt's line. */
+        log_attempt(job, now >= expiry_ms(d, job->rec) ? "failed" : "deferred", r, now);
         on_deferred(d, job, r, now);
         break;
     case SMTP_FAIL:
