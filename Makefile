@@ -132,7 +132,7 @@ install: $(BUILD)/reportd
 	sed 's|/usr/share/reportd|$(DATADIR)|g' config/reportd.yaml > $(BUILD)/reportd.yaml.example
 	install -m 0644 $(BUILD)/reportd.yaml.example $(DESTDIR)$(DATADIR)/reportd.yaml.example
 	test -e $(DESTDIR)$(SYSCONFDIR)/reportd/reportd.yaml || \
-		install -m 0640 $(BUILD)/reportd.yaml.example $(DESTDIR)$(SYSCONFDIR)/reportd/reportd.yaml
+		install -m 0644 $(BUILD)/reportd.yaml.example $(DESTDIR)$(SYSCONFDIR)/reportd/reportd.yaml
 	for f in config/roles/*.yaml; do \
 		test -e $(DESTDIR)$(SYSCONFDIR)/reportd/roles/$${f##*/} || \
 		install -m 0644 $$f $(DESTDIR)$(SYSCONFDIR)/reportd/roles/; done

@@ -29,6 +29,10 @@ def test_install_puts_everything_in_its_conventional_place(installed):
                  "usr/share/reportd/reportd.yaml.example"):
         assert (installed / path).is_file(), path
     assert os.access(installed / "usr/bin/reportd", os.X_OK)
+    # The service runs as the reportd user: it must be able to read its config and data.
+    for path in ("etc/reportd/reportd.yaml", "etc/reportd/roles/backend-developer.yaml",
+                 "usr/share/reportd/templates/body.html.mustache"):
+        assert (installed / path).stat().st_mode & 0o004, path
     assert list((installed / "usr/share/reportd/templates/partials").glob("*.mustache"))
     # The example config points at what was installed.
     conf = (installed / "etc/reportd/reportd.yaml").read_text()
