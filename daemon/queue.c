@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -439,11 +440,30 @@ fail:
     return -1;
 }
 
+/*
+ * Sets WAL mode, waiting out another process that is creating, converting or
+ * recovering the same file: SQLite answers "database is locked" there without
+ * calling the busy handler, so the wait is ours.
+ */
+static int set_wal_waiting(struct queue *q, char *err)
+{
+    const struct timespec pause = {0, QUEUE_OPEN_RETRY_MS * 1000000L};
+    int waited;
+
+    for (waited = 0;; waited += QUEUE_OPEN_RETRY_MS) {
+        if (set_wal(q, err) == 0)
+            return 0;
+        if ((sqlite3_errcode(q->db) & 0xff) != SQLITE_BUSY || waited >= QUEUE_BUSY_TIMEOUT_MS)
+            return -1;
+        nanosleep(&pause, NULL);
+    }
+}
+
 static int configure(struct queue *q, char *err)
 {
     if (sqlite3_busy_timeout(q->db, QUEUE_BUSY_TIMEOUT_MS) != SQLITE_OK)
         return db_fail(q, "busy timeout", err);
-    if (set_wal(q, err) == -1)
+    if (set_wal_waiting(q, err) == -1)
         return -1;
     /*
      * In WAL mode NORMAL survives a crash of any process; only a power cut

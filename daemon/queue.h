@@ -19,6 +19,8 @@
 
 /* Producers and the daemon share the file; wait this long for a lock. */
 #define QUEUE_BUSY_TIMEOUT_MS 5000
+/* Opening a file another process is still setting up is retried this often. */
+#define QUEUE_OPEN_RETRY_MS 20
 /* The most signups one claim takes, whatever the config asks. */
 #define QUEUE_MAX_BATCH 1000
 
