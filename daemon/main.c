@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "commands.h"
 #include "config.h"
 #include "log.h"
@@ -281,7 +283,14 @@ int main(int argc, char **argv)
         rc = parse_command(&commands[i], argc - optind, argv + optind, &o);
         if (rc != 0)
             return rc;
-        return commands[i].run(&o);
+        /* Once per process, before any thread or handle: libcurl's own rule. */
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            fprintf(stderr, "reportd: cannot initialize libcurl\n");
+            return EXIT_SOFTWARE;
+        }
+        rc = commands[i].run(&o);
+        curl_global_cleanup();
+        return rc;
     }
     return usage("unknown command \"%s\"", argv[optind]);
 }
