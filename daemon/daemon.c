@@ -384,8 +384,13 @@ static int prepare(struct daemon *d, struct job *job)
         reject(d, job, rec->load_error);
         return -1;
     }
-    /* A deferral scheduled for the very end of the lifetime is its last chance: take it. */
-    if (expired(d, rec, now) && !(rec->attempts > 0 && rec->next_attempt_ms >= expiry_ms(d, rec))) {
+    /*
+     * Never attempted and past its lifetime: expired.  One already being
+     * retried gets the attempt it was scheduled for (at the latest the end of
+     * its lifetime), however late it is claimed; as with a mail server's
+     * queue, it fails as expired when that attempt fails too (on_deferred).
+     */
+    if (rec->attempts == 0 && expired(d, rec, now)) {
         fail(d, job, "expired: undelivered within the queue lifetime", rec->last_reply, 0);
         return -1;
     }
