@@ -212,7 +212,8 @@ static void hand_back(struct daemon *d, struct job *job, const char *why, int64_
 
     memset(&t, 0, sizeof(t));
     t.detail = why;
-    t.next_attempt_ms = when_ms;
+    /* Due at once: it keeps its place in line rather than going behind newer signups. */
+    t.next_attempt_ms = when_ms <= now_ms() ? TRANSITION_KEEP_DUE : when_ms;
     d->handed_back++;
     if (job->rec->attempts == 0) {
         record(d, job, SIGNUP_QUEUED, &t);

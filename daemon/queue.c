@@ -884,7 +884,8 @@ static int load_by_id(struct queue *q, int64_t id, struct signup_record *r, char
     "UPDATE signups SET state = ?3, updated_at = ?4, attempts = attempts + ?5,"                    \
     " reason = coalesce(?6, reason), last_reply = coalesce(?7, last_reply),"                       \
     " message_id = coalesce(?8, message_id),"                                                      \
-    " next_attempt_at = CASE WHEN ?3 IN ('queued', 'deferred') THEN ?9 ELSE next_attempt_at END,"  \
+    " next_attempt_at = CASE WHEN ?3 IN ('queued', 'deferred') AND ?9 >= 0 THEN ?9"                \
+    "  ELSE next_attempt_at END,"                                                                  \
     " requeued_at = CASE WHEN ?3 = 'queued' AND ?2 IN ('failed', 'held', 'deferred') THEN ?4"      \
     "  ELSE requeued_at END,"                                                                      \
     " claimed_by = CASE WHEN ?3 = 'sending' THEN ?10 WHEN ?2 = 'sending' THEN NULL"                \
@@ -903,7 +904,9 @@ static int update_state(struct queue *q, int64_t id, enum signup_state from, enu
                         const struct transition *t, int64_t now, char *err)
 {
     sqlite3_stmt *st = prepare(q, TRANSITION_SQL, "transition", err);
-    int64_t next = t->next_attempt_ms ? t->next_attempt_ms : now;
+    int64_t next = t->next_attempt_ms == TRANSITION_KEEP_DUE ? -1
+                   : t->next_attempt_ms                      ? t->next_attempt_ms
+                                                             : now;
     const char *owner = from == SIGNUP_SENDING ? t->owner : NULL;
     int rc;
 
@@ -1632,9 +1635,9 @@ static int recover_one(struct queue *q, const struct claim *c, const char *host,
     else
         return 0;
     t.detail = detail;
-    /* Never attempted: back to the head of the queue.  Else it waits as a retry, due now. */
+    /* Never attempted: queued again, else a retry; either way due now, in its old place. */
     to = c->attempts == 0 ? SIGNUP_QUEUED : SIGNUP_DEFERRED;
-    t.next_attempt_ms = now;
+    t.next_attempt_ms = TRANSITION_KEEP_DUE;
     rc = apply_transition(q, c->id, SIGNUP_SENDING, to, &t, now, err);
     return rc == -1 ? -1 : rc == 0;
 }

@@ -123,19 +123,23 @@ int queue_history(struct queue *q, int64_t id, queue_event_fn fn, void *arg, cha
 
 /* --- state changes ------------------------------------------------------ */
 
+/* next_attempt_ms: due as it was, keeping its place in line (a claim handed back untried). */
+#define TRANSITION_KEEP_DUE (-1)
+
 /*
  * What a transition records besides the new state; unset fields stay as they
  * are.  A move into queued from failed, held or deferred (an operator's
  * release or retry) also sets requeued_ms to the time of the move.
  */
 struct transition {
-    const char *detail;      /* for the history and the log: why */
-    const char *reason;      /* stored as reason (deferred, failed, rejected) */
-    const char *reply;       /* the server's reply, stored as last_reply */
-    const char *message_id;  /* stored when sent */
-    int64_t next_attempt_ms; /* when moving to queued or deferred: when it is due; 0 = now */
-    int count_attempt;       /* 1 when this ends a delivery attempt */
-    const char *claimed_by;  /* when claiming */
+    const char *detail;     /* for the history and the log: why */
+    const char *reason;     /* stored as reason (deferred, failed, rejected) */
+    const char *reply;      /* the server's reply, stored as last_reply */
+    const char *message_id; /* stored when sent */
+    /* When moving to queued or deferred: when it is due; 0 = now; or TRANSITION_KEEP_DUE. */
+    int64_t next_attempt_ms;
+    int count_attempt;      /* 1 when this ends a delivery attempt */
+    const char *claimed_by; /* when claiming */
     int64_t claim_until_ms;
     /* When moving out of sending: only if claimed_by is this owner (NULL: whoever holds it). */
     const char *owner;

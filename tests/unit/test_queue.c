@@ -817,6 +817,28 @@ static void test_transition_into_queued_sets_due_time(void **state)
     assert_int_equal(claim_ids(f, OWNER, now_ms(), 10, got), 1);
 }
 
+static void test_hand_back_keeps_its_place_in_line(void **state)
+{
+    struct fixture *f = *state;
+    struct transition back = {.detail = "handed back", .next_attempt_ms = TRANSITION_KEEP_DUE};
+    struct signup_record r;
+    char err[ERRLEN];
+    int64_t first = enqueue_one(f, "ada@example.com", ENQUEUE_ADDED), got[2], newer;
+
+    assert_int_equal(claim_ids(f, OWNER, now_ms(), 1, got), 1);
+    assert_int_equal(got[0], first);
+    /* A newer signup arrives while the first is out; the first comes back untried. */
+    newer = enqueue_one(f, "bob@example.com", ENQUEUE_ADDED);
+    transition_ok(f, first, SIGNUP_SENDING, SIGNUP_QUEUED, &back);
+    assert_int_equal(queue_get(f->q, first, &r, err), 0);
+    assert_int_equal(r.next_attempt_ms, 0);
+    signup_record_free(&r);
+    /* It is first in line again, ahead of the newer one. */
+    assert_int_equal(claim_ids(f, OWNER, now_ms(), 1, got), 1);
+    assert_int_equal(got[0], first);
+    assert_true(newer > first);
+}
+
 static void test_transition_out_of_sending_checks_owner(void **state)
 {
     struct fixture *f = *state;
@@ -1190,12 +1212,15 @@ static void test_recover_expired_lease(void **state)
     struct transition defer = {.count_attempt = 1};
     char err[ERRLEN], detail[128];
     int64_t a = enqueue_one(f, "a@example.com", ENQUEUE_ADDED);
-    int64_t b = enqueue_one(f, "b@example.com", ENQUEUE_ADDED), got[4], now = now_ms();
+    int64_t b = enqueue_one(f, "b@example.com", ENQUEUE_ADDED), got[4], now = now_ms(), due;
     int n;
 
     /* b has been attempted once before this claim. */
     assert_int_equal(claim_ids(f, OWNER, now, 10, got), 2);
     transition_ok(f, b, SIGNUP_SENDING, SIGNUP_DEFERRED, &defer);
+    assert_int_equal(queue_get(f->q, b, &r, err), 0);
+    due = r.next_attempt_ms;
+    signup_record_free(&r);
     assert_int_equal(claim_ids(f, OWNER, now_ms(), 10, got), 1);
 
     assert_int_equal(queue_recover(f->q, "elsewhere", now + LEASE_MS / 2, &n, err), 0);
@@ -1210,7 +1235,9 @@ static void test_recover_expired_lease(void **state)
     assert_int_equal(queue_get(f->q, b, &r, err), 0);
     assert_int_equal(r.state, SIGNUP_DEFERRED);
     assert_int_equal(r.attempts, 1);
-    assert_int_equal(r.next_attempt_ms, now + 2 * LEASE_MS);
+    /* Due at once, in the place in line it had when it was claimed. */
+    assert_int_equal(r.next_attempt_ms, due);
+    assert_true(due <= now + 2 * LEASE_MS);
     signup_record_free(&r);
     assert_int_equal(queue_history(f->q, a, last_detail, detail, err), 0);
     assert_string_equal(detail, "claim by " OWNER " expired");
@@ -1549,6 +1576,7 @@ int main(void)
         QUEUE_TEST(test_transition_compare_and_set),
         QUEUE_TEST(test_transition_fields),
         QUEUE_TEST(test_transition_into_queued_sets_due_time),
+        QUEUE_TEST(test_hand_back_keeps_its_place_in_line),
         QUEUE_TEST(test_transition_out_of_sending_checks_owner),
         QUEUE_TEST(test_transition_requeue_sets_requeued),
         QUEUE_TEST(test_claim_due_batch_and_lease),
