@@ -24,14 +24,13 @@
 #include <sys/stat.h>
 
 #include "queue.h"
+#include "signup.h"
 #include "yamldoc.h"
 
 /* More parallel sessions than this looks like abuse to any relay. */
 #define CONFIG_MAX_CONNECTIONS 16
 /* A year: a longer duration is a typo, and now + duration stays far from overflow. */
 #define CONFIG_MAX_DURATION_MS (365LL * 24 * 60 * 60 * 1000)
-/* RFC 5321: a path holds at most 256 octets including the angle brackets. */
-#define CONFIG_ADDRESS_MAX 254
 /* RFC 1035: 253 characters of name, 63 per label. */
 #define CONFIG_DOMAIN_MAX 253
 #define CONFIG_LABEL_MAX  63
@@ -48,7 +47,6 @@
 /* Big enough for the longest formatted duration ("365d23h59m59s999ms"). */
 #define CONFIG_DURATION_LEN 32
 /* Characters that would make a bare address ambiguous inside a header. */
-#define ADDRESS_SPECIALS "<>()[],;:\\\""
 
 #define MS_PER_SECOND 1000LL
 #define MS_PER_MINUTE (60 * MS_PER_SECOND)
@@ -436,20 +434,12 @@ static int domain_ok(const char *s)
     return label > 0 && p[-1] != '-';
 }
 
-/* A deliberately simple check: ASCII local@domain, nothing a header could misread. */
+/* One definition of a mail address for the sender and the subscribers: signup.c's. */
 static int address_ok(const char *s)
 {
-    const char *at = strchr(s, '@'), *p;
+    char why[ERRLEN];
 
-    if (at == NULL || at == s || strchr(at + 1, '@') || strlen(s) > CONFIG_ADDRESS_MAX)
-        return 0;
-    for (p = s; p < at; p++) {
-        unsigned char ch = (unsigned char)*p;
-
-        if (ch <= ' ' || ch >= 0x7f || strchr(ADDRESS_SPECIALS, ch))
-            return 0;
-    }
-    return domain_ok(at + 1);
+    return email_validate(s, why) == 0;
 }
 
 static int store_string(struct load *l, enum key_id id, const char *s)
