@@ -63,6 +63,7 @@ enum key_kind {
     KIND_RATE,     /* a number >= 0 */
     KIND_BOOL,     /* true/false, yes/no, on/off */
     KIND_TLS,      /* starttls, implicit, none */
+    KIND_UNCERTAIN, /* resend, hold */
 };
 
 enum key_id {
@@ -74,6 +75,8 @@ enum key_id {
     K_LIFETIME,
     K_RETRY_MIN,
     K_RETRY_MAX,
+    K_UNCERTAIN,
+    K_RETENTION,
     K_ROLES_DIR,
     K_TEMPLATES_DIR,
     K_SENDER,
@@ -123,6 +126,8 @@ static const struct key keys[K_COUNT] = {
     [K_LIFETIME] = {"queue.lifetime", K_QUEUE, KIND_DURATION, 0, FIELD(lifetime_ms), 0, 0},
     [K_RETRY_MIN] = {"queue.retry_min", K_QUEUE, KIND_DURATION, 0, FIELD(retry_min_ms), 0, 0},
     [K_RETRY_MAX] = {"queue.retry_max", K_QUEUE, KIND_DURATION, 0, FIELD(retry_max_ms), 0, 0},
+    [K_UNCERTAIN] = {"queue.uncertain", K_QUEUE, KIND_UNCERTAIN, 0, FIELD(uncertain), 0, 0},
+    [K_RETENTION] = {"queue.retention", K_QUEUE, KIND_DURATION, 0, FIELD(retention_ms), 0, 0},
     [K_ROLES_DIR] = {"roles_dir", TOP, KIND_TEXT, 1, FIELD(roles_dir), 0, 0},
     [K_TEMPLATES_DIR] = {"templates_dir", TOP, KIND_TEXT, 1, FIELD(templates_dir), 0, 0},
     [K_SENDER] = {"sender", TOP, KIND_SECTION, 1, 0, 0, 0},
@@ -159,6 +164,14 @@ static const struct {
     {"none", TLS_NONE},
 };
 
+static const struct {
+    const char *name;
+    enum uncertain_policy policy;
+} uncertain_policies[] = {
+    {"resend", UNCERTAIN_RESEND},
+    {"hold", UNCERTAIN_HOLD},
+};
+
 /* One load in progress: where each key was found, and which values were wrong. */
 struct load {
     struct yamldoc *yd;
@@ -178,6 +191,8 @@ void config_defaults(struct config *c)
     c->lifetime_ms = 5 * MS_PER_DAY;
     c->retry_min_ms = 1 * MS_PER_MINUTE;
     c->retry_max_ms = 1 * MS_PER_HOUR;
+    c->uncertain = UNCERTAIN_RESEND;
+    c->retention_ms = 30 * MS_PER_DAY;
     c->tls = TLS_STARTTLS;
     c->connect_timeout_ms = 10 * MS_PER_SECOND;
     c->timeout_ms = 60 * MS_PER_SECOND;
@@ -285,6 +300,8 @@ static const char *kind_name(enum key_kind kind)
         return "true or false";
     case KIND_TLS:
         return "one of starttls, implicit, none";
+    case KIND_UNCERTAIN:
+        return "one of resend, hold";
     }
     return "a value";
 }
@@ -493,8 +510,14 @@ static int parse_duration(struct load *l, enum key_id id, const char *s)
     char show[CONFIG_SHOW_LEN];
     int64_t ms;
 
+    /* Keeping personal data forever is a choice an operator must spell out. */
+    if (id == K_RETENTION && strcmp(s, "never") == 0) {
+        *(int64_t *)field(l->c, id) = 0;
+        return 0;
+    }
     if (parse_duration_ms(s, &ms) == -1) {
-        report_key(l, id, "expected a duration like 30s, got \"%s\"", shown(s, show));
+        report_key(l, id, "expected a duration like 30s%s, got \"%s\"",
+                   id == K_RETENTION ? " or never" : "", shown(s, show));
         return -1;
     }
     if (ms == 0) {
@@ -580,6 +603,21 @@ static int parse_tls(struct load *l, enum key_id id, const char *s)
     return -1;
 }
 
+static int parse_uncertain(struct load *l, enum key_id id, const char *s)
+{
+    char show[CONFIG_SHOW_LEN];
+    size_t i;
+
+    for (i = 0; i < NELEM(uncertain_policies); i++) {
+        if (strcmp(s, uncertain_policies[i].name) == 0) {
+            *(enum uncertain_policy *)field(l->c, id) = uncertain_policies[i].policy;
+            return 0;
+        }
+    }
+    report_key(l, id, "expected one of resend, hold, got \"%s\"", shown(s, show));
+    return -1;
+}
+
 /* Numbers and booleans must be plain: a quoted "50" is a string someone meant as text. */
 static int needs_plain(enum key_kind kind)
 {
@@ -621,6 +659,9 @@ static void parse_scalar(struct load *l, enum key_id id, const yaml_node_t *v)
         break;
     case KIND_TLS:
         parse_tls(l, id, s);
+        break;
+    case KIND_UNCERTAIN:
+        parse_uncertain(l, id, s);
         break;
     case KIND_SECTION:
         break;

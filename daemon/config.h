@@ -31,6 +31,12 @@ enum tls_mode {
     TLS_NONE,     /* cleartext, allowed only to a loopback server */
 };
 
+/* What a claim recovered after a crash, whose message may have gone out, becomes. */
+enum uncertain_policy {
+    UNCERTAIN_RESEND, /* sent again, with the same Message-ID: at least once */
+    UNCERTAIN_HOLD,   /* held for the operator: at most once */
+};
+
 struct config {
     char *path; /* the file this came from */
 
@@ -42,6 +48,8 @@ struct config {
     int64_t lifetime_ms;      /* undelivered this long: failed as expired */
     int64_t retry_min_ms;     /* first backoff */
     int64_t retry_max_ms;     /* backoff ceiling */
+    enum uncertain_policy uncertain;
+    int64_t retention_ms; /* a settled signup's personal data is kept this long; 0 = forever */
 
     char *roles_dir;     /* one YAML file per role */
     char *templates_dir; /* subject, text and HTML templates, partials/ */

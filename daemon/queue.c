@@ -101,6 +101,12 @@ static const char *const migrations[] = {
      * lifetime starts again there rather than at its creation.
      */
     "ALTER TABLE signups ADD COLUMN requeued_at INTEGER;",
+    /*
+     * 3: when the current claim's message started to go out (NULL: not
+     * yet).  A claim recovered after a crash with this set may have been
+     * delivered: it is uncertain, and queue.uncertain decides.
+     */
+    "ALTER TABLE signups ADD COLUMN attempt_started_at INTEGER;",
 };
 /* clang-format on */
 
