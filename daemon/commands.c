@@ -12,7 +12,7 @@
 #include "message.h"
 #include "queue.h"
 #include "runtime.h"
-#include "smtp.h"
+#include "smtp_capture.h"
 
 /* Command outcomes beyond sysexits: the signup is not in a state that allows it. */
 #define EXIT_REFUSED 1

@@ -73,11 +73,4 @@ void smtp_close_idle(struct smtp *s, int force);
  */
 enum smtp_status smtp_classify(CURLcode rc, long code, const char *reply, const char *command);
 
-/*
- * The exact bytes libcurl would send for m after DATA (headers and MIME
- * body, CRLF, dot-unstuffed), captured by an in-process SMTP peer on an
- * abstract Unix socket: what `reportd preview --eml` shows.
- */
-int smtp_capture(const struct message *m, struct buf *out, char *err);
-
 #endif
