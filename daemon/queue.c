@@ -139,6 +139,7 @@ static const struct {
     {SIGNUP_SENDING,  SIGNUP_FAILED},
     {SIGNUP_SENDING,  SIGNUP_REJECTED},
     {SIGNUP_SENDING,  SIGNUP_QUEUED},   /* handed back unattempted, or recovered */
+    {SIGNUP_SENDING,  SIGNUP_HELD},     /* outcome unknown, and queue.uncertain is hold */
     {SIGNUP_QUEUED,   SIGNUP_REJECTED},
     {SIGNUP_DEFERRED, SIGNUP_REJECTED},
     {SIGNUP_QUEUED,   SIGNUP_FAILED},   /* expired */
@@ -291,7 +292,7 @@ static void end_log_line(struct queue *q)
 static void log_transition(struct queue *q, int64_t id, const char *from, const char *to,
                            const char *detail)
 {
-    (void)buf_printf(&q->pending, "id=%lld from=%s to=%s detail=", (long long)id, from, to);
+    (void)buf_printf(&q->pending, "id=%lld state=%s prev=%s detail=", (long long)id, to, from);
     put_log_quoted(&q->pending, detail ? detail : "");
     end_log_line(q);
 }
@@ -545,7 +546,7 @@ const char *queue_path(const struct queue *q)
 #define RECORD_COLUMNS_SQL                                                                         \
     "id, email, name, role, level, tasks, skills, years, created_at, state, attempts,"             \
     " next_attempt_at, updated_at, sent_at, message_id, last_reply, reason, claimed_by,"           \
-    " claim_until, requeued_at,"                                                                   \
+    " claim_until, requeued_at, attempt_started_at,"                                               \
     " " JSON_ARRAY_PROBLEM_SQL("tasks") ", " JSON_ARRAY_PROBLEM_SQL("skills")
 
 enum record_column {
@@ -569,6 +570,7 @@ enum record_column {
     COL_CLAIMED_BY,
     COL_CLAIM_UNTIL,
     COL_REQUEUED,
+    COL_ATTEMPT_STARTED,
     COL_TASKS_PROBLEM,
     COL_SKILLS_PROBLEM,
 };
@@ -844,6 +846,7 @@ static int load_own_columns(struct queue *q, sqlite3_stmt *row, struct signup_re
     r->sent_ms = sqlite3_column_int64(row, COL_SENT);
     r->claim_until_ms = sqlite3_column_int64(row, COL_CLAIM_UNTIL);
     r->requeued_ms = sqlite3_column_int64(row, COL_REQUEUED);
+    r->attempt_started_ms = sqlite3_column_int64(row, COL_ATTEMPT_STARTED);
     if (copy_own_text(row, COL_MESSAGE_ID, &r->message_id) == -1 ||
         copy_own_text(row, COL_LAST_REPLY, &r->last_reply) == -1 ||
         copy_own_text(row, COL_REASON, &r->reason) == -1 ||
@@ -888,7 +891,8 @@ static int load_by_id(struct queue *q, int64_t id, struct signup_record *r, char
 
 #define TRANSITION_SQL                                                                             \
     "UPDATE signups SET state = ?3, updated_at = ?4, attempts = attempts + ?5,"                    \
-    " reason = coalesce(?6, reason), last_reply = coalesce(?7, last_reply),"                       \
+    " reason = CASE WHEN ?3 = 'sent' THEN NULL ELSE coalesce(?6, reason) END,"                     \
+    " last_reply = coalesce(?7, last_reply),"                                                      \
     " message_id = coalesce(?8, message_id),"                                                      \
     " next_attempt_at = CASE WHEN ?3 IN ('queued', 'deferred') AND ?9 >= 0 THEN ?9"                \
     "  ELSE next_attempt_at END,"                                                                  \
@@ -898,7 +902,9 @@ static int load_by_id(struct queue *q, int64_t id, struct signup_record *r, char
     "  ELSE claimed_by END,"                                                                       \
     " claim_until = CASE WHEN ?3 = 'sending' THEN ?11 WHEN ?2 = 'sending' THEN NULL"               \
     "  ELSE claim_until END,"                                                                      \
-    " sent_at = CASE WHEN ?3 = 'sent' THEN ?4 ELSE sent_at END"                                    \
+    " sent_at = CASE WHEN ?3 = 'sent' THEN ?4 ELSE sent_at END,"                                   \
+    " attempt_started_at = CASE WHEN ?3 = 'sending' OR ?2 = 'sending' THEN NULL"                   \
+    "  ELSE attempt_started_at END"                                                                \
     " WHERE id = ?1 AND state = ?2 AND (?12 IS NULL OR claimed_by = ?12)"
 
 #define EVENT_SQL                                                                                  \
@@ -1283,6 +1289,11 @@ int queue_stats(struct queue *q, struct queue_stats *s, char *err)
                        "stats", &s->oldest_waiting_ms, err);
     if (rc == 0)
         rc = stats_last_error(q, s, err);
+    if (rc == 0)
+        rc = query_int(q,
+                       "SELECT count(*) FROM signups WHERE state = 'held'"
+                       " AND reason LIKE '" QUEUE_UNCERTAIN_PREFIX "%'",
+                       "stats", &s->uncertain, err);
     return end_read(q, began, rc, "stats", err);
 }
 
@@ -1557,6 +1568,7 @@ struct claim {
     char *owner; /* NULL when the row has none */
     int has_until;
     int64_t until;
+    int attempted; /* the attempt mark is set: its message may have gone out */
 };
 
 static void claims_free(struct claim *v, size_t n)
@@ -1572,7 +1584,8 @@ static void claims_free(struct claim *v, size_t n)
 static int select_claims(struct queue *q, struct claim **out, size_t *n, char *err)
 {
     sqlite3_stmt *st = prepare(q,
-                               "SELECT id, attempts, claimed_by, claim_until FROM signups"
+                               "SELECT id, attempts, claimed_by, claim_until,"
+                               " attempt_started_at IS NOT NULL FROM signups"
                                " WHERE state = 'sending' ORDER BY id",
                                "recover", err);
     struct claim *v = NULL, *grown;
@@ -1589,7 +1602,8 @@ static int select_claims(struct queue *q, struct claim **out, size_t *n, char *e
         v[*n] = (struct claim){.id = sqlite3_column_int64(st, 0),
                                .attempts = sqlite3_column_int(st, 1),
                                .has_until = sqlite3_column_type(st, 3) != SQLITE_NULL,
-                               .until = sqlite3_column_int64(st, 3)};
+                               .until = sqlite3_column_int64(st, 3),
+                               .attempted = sqlite3_column_int(st, 4)};
         if (copy_own_text(st, 2, &v[*n].owner) == -1)
             break;
         (*n)++;
@@ -1606,49 +1620,99 @@ static int select_claims(struct queue *q, struct claim **out, size_t *n, char *e
     return 0;
 }
 
-/* An owner "host:pid" on this host whose process no longer exists. */
-static int owner_gone(const char *owner, const char *host)
+/* What an owner "host:pid:start" (or the older "host:pid") says about its process. */
+enum owner_status {
+    OWNER_ELSEWHERE, /* another host, or not an owner we can read: trust the lease */
+    OWNER_ALIVE,     /* that very process still runs here */
+    OWNER_GONE,      /* it ran here and is gone (its pid unused, or reused by another) */
+};
+
+static enum owner_status owner_status(const char *owner, const char *host)
 {
-    const char *colon;
+    size_t hlen = host ? strlen(host) : 0;
+    unsigned long long start = 0, now_start;
+    const char *p;
     char *end;
     long pid;
 
-    if (owner == NULL || host == NULL || (colon = strrchr(owner, ':')) == NULL)
-        return 0;
-    if ((size_t)(colon - owner) != strlen(host) || strncmp(owner, host, strlen(host)) != 0)
-        return 0;
+    if (owner == NULL || host == NULL || strncmp(owner, host, hlen) != 0 || owner[hlen] != ':')
+        return OWNER_ELSEWHERE;
+    p = owner + hlen + 1;
     errno = 0;
-    pid = strtol(colon + 1, &end, 10);
-    if (errno || end == colon + 1 || *end != '\0' || pid <= 0 || (long)(pid_t)pid != pid)
+    pid = strtol(p, &end, 10);
+    if (errno || end == p || pid <= 0 || (long)(pid_t)pid != pid)
+        return OWNER_ELSEWHERE;
+    if (*end == ':') {
+        p = end + 1;
+        start = strtoull(p, &end, 10);
+        if (errno || end == p)
+            return OWNER_ELSEWHERE;
+    }
+    if (*end != '\0')
+        return OWNER_ELSEWHERE;
+    if (kill((pid_t)pid, 0) == -1 && errno == ESRCH)
+        return OWNER_GONE;
+    /* The pid may have been reused: the start time tells the owner from a newcomer. */
+    if (start != 0 && process_start_time((pid_t)pid, &now_start) == 0 && now_start != start)
+        return OWNER_GONE;
+    return OWNER_ALIVE;
+}
+
+/* Why a claim may be taken back, into detail; 0 when it is still held. */
+static int claim_abandoned(const struct claim *c, const char *host, int64_t now, char *detail,
+                           size_t len)
+{
+    const char *owner = c->owner ? c->owner : "(nobody)";
+
+    switch (owner_status(c->owner, host)) {
+    case OWNER_ALIVE:
         return 0;
-    return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+    case OWNER_GONE:
+        snprintf(detail, len, "claiming process %s is gone", owner);
+        return 1;
+    case OWNER_ELSEWHERE:
+        break;
+    }
+    if (c->has_until && c->until >= now)
+        return 0;
+    snprintf(detail, len, "claim by %s expired", owner);
+    return 1;
 }
 
 /* 1 taken back, 0 still held, -1 error. */
 static int recover_one(struct queue *q, const struct claim *c, const char *host, int64_t now,
-                       char *err)
+                       enum uncertain_policy policy, char *err)
 {
     struct transition t = {0};
-    char detail[ERRLEN];
-    const char *owner = c->owner ? c->owner : "(nobody)";
+    char detail[ERRLEN + 64], why[ERRLEN];
     enum signup_state to;
     int rc;
 
-    if (!c->has_until || c->until < now)
-        snprintf(detail, sizeof(detail), "claim by %s expired", owner);
-    else if (owner_gone(c->owner, host))
-        snprintf(detail, sizeof(detail), "claiming process %s is gone", owner);
-    else
+    if (!claim_abandoned(c, host, now, why, sizeof(why)))
         return 0;
-    t.detail = detail;
-    /* Never attempted: queued again, else a retry; either way due now, in its old place. */
-    to = c->attempts == 0 ? SIGNUP_QUEUED : SIGNUP_DEFERRED;
     t.next_attempt_ms = TRANSITION_KEEP_DUE;
+    if (!c->attempted) {
+        /* Never attempted: queued again, else a retry; either way due now, in its old place. */
+        snprintf(detail, sizeof(detail), "%s", why);
+        to = c->attempts == 0 ? SIGNUP_QUEUED : SIGNUP_DEFERRED;
+    } else if (policy == UNCERTAIN_HOLD) {
+        snprintf(detail, sizeof(detail), "%.*s; " QUEUE_UNCERTAIN_REASON ", held", ERRLEN - 1, why);
+        t.reason = QUEUE_UNCERTAIN_REASON;
+        to = SIGNUP_HELD;
+    } else {
+        snprintf(detail, sizeof(detail), "%.*s; " QUEUE_UNCERTAIN_REASON ", sent again", ERRLEN - 1,
+                 why);
+        t.reason = QUEUE_UNCERTAIN_REASON "; sent again";
+        t.count_attempt = 1;
+        to = SIGNUP_DEFERRED;
+    }
+    t.detail = detail;
     rc = apply_transition(q, c->id, SIGNUP_SENDING, to, &t, now, err);
     return rc == -1 ? -1 : rc == 0;
 }
 
-int queue_recover(struct queue *q, const char *host, int64_t now, int *n, char *err)
+int queue_recover(struct queue *q, const char *host, int64_t now, enum uncertain_policy policy,
+                  int *n, char *err)
 {
     struct claim *claims = NULL;
     size_t nclaims = 0, i;
@@ -1662,7 +1726,7 @@ int queue_recover(struct queue *q, const char *host, int64_t now, int *n, char *
         return -1;
     }
     for (i = 0; i < nclaims && rc != -1; i++) {
-        rc = recover_one(q, &claims[i], host, now, err);
+        rc = recover_one(q, &claims[i], host, now, policy, err);
         if (rc == 1)
             (*n)++;
     }
@@ -1673,6 +1737,28 @@ int queue_recover(struct queue *q, const char *host, int64_t now, int *n, char *
         return -1;
     }
     return 0;
+}
+
+#define MARK_ATTEMPT_SQL                                                                           \
+    "UPDATE signups SET attempt_started_at = ?3"                                                   \
+    " WHERE id = ?1 AND state = 'sending' AND claimed_by = ?2"
+
+int queue_mark_attempt(struct queue *q, int64_t id, const char *owner, int64_t now, char *err)
+{
+    sqlite3_stmt *st = prepare(q, MARK_ATTEMPT_SQL, "mark attempt", err);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK || bind_text(st, 2, owner) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, now) != SQLITE_OK)
+        return bind_fail(q, st, "mark attempt", err);
+    /* One statement outside a transaction is its own transaction: committed when it returns. */
+    rc = step(q, st, "mark attempt", err);
+    finish(st);
+    if (rc == -1)
+        return -1;
+    return sqlite3_changes(q->db) == 1 ? 0 : 1;
 }
 
 /* 1 the signup exists, 0 not, -1 error. */

@@ -61,8 +61,10 @@ struct signup_record {
     char *message_id;
     char *last_reply; /* the server's last reply, verbatim */
     char *reason;     /* why it was deferred, failed or rejected */
-    char *claimed_by; /* "host:pid" */
+    char *claimed_by; /* "host:pid:start" (see queue_recover) */
     int64_t claim_until_ms;
+    /* When the current claim's message started to go out; 0 not yet (see queue_mark_attempt). */
+    int64_t attempt_started_ms;
 };
 
 void signup_record_free(struct signup_record *r);
@@ -102,6 +104,7 @@ struct queue_stats {
     int64_t last_error_id;     /* 0 when nothing ever failed */
     int64_t last_error_ms;
     char last_error[ERRLEN];
+    int64_t uncertain; /* held because their outcome is unknown */
 };
 
 int queue_stats(struct queue *q, struct queue_stats *st, char *err);
@@ -160,6 +163,20 @@ int queue_transition(struct queue *q, int64_t id, enum signup_state from, enum s
 /* --- daemon side -------------------------------------------------------- */
 
 /*
+ * A signup whose message may have gone out but whose outcome was never
+ * recorded (its sender died after the data started, or the relay went
+ * silent after the final ".") is uncertain; queue.uncertain decides.
+ */
+enum uncertain_policy {
+    UNCERTAIN_RESEND, /* sent again, with the same Message-ID: at least once */
+    UNCERTAIN_HOLD,   /* held for the operator: at most once */
+};
+
+/* The reason an uncertain signup is held or resent with; status counts held ones by it. */
+#define QUEUE_UNCERTAIN_REASON "outcome unknown after a crash"
+#define QUEUE_UNCERTAIN_PREFIX "outcome unknown"
+
+/*
  * Claims up to max due signups (queued or deferred, next_attempt_ms <= now_ms)
  * for owner until now_ms + lease_ms, in one transaction, oldest due first.
  * For each candidate: when another signup for the same address (compared as
@@ -174,12 +191,24 @@ int queue_claim(struct queue *q, const char *owner, int64_t now_ms, int64_t leas
 void queue_claim_free(struct signup_record *v, size_t n);
 
 /*
- * Takes back claims whose lease ran out, and at once those held by a process
- * on this host (owner "host:pid") that no longer exists.  They return to the
- * queued state (or deferred, due now, when already attempted).  *n gets the
- * number taken back.
+ * Marks the start of a claimed signup's delivery attempt, committed before
+ * any of its data goes out: a claim recovered with this mark is uncertain.
+ * 0 marked, 1 no longer claimed by owner, -1 error.
  */
-int queue_recover(struct queue *q, const char *host, int64_t now_ms, int *n, char *err);
+int queue_mark_attempt(struct queue *q, int64_t id, const char *owner, int64_t now_ms, char *err);
+
+/*
+ * Takes back claims nobody is working on any more.  An owner on this host
+ * ("host:pid:start") is asked directly: its claims are taken back at once
+ * when that process is gone, and never while it lives, whatever the clocks
+ * say.  An owner on another host is trusted until its lease (wall clock)
+ * runs out.  A claim taken back without an attempt mark returns to queued
+ * (or deferred, due now, when attempted before); one with a mark is
+ * uncertain: deferred, due now and counted as an attempt (resend), or held
+ * with QUEUE_UNCERTAIN_REASON (hold).  *n gets the number taken back.
+ */
+int queue_recover(struct queue *q, const char *host, int64_t now_ms, enum uncertain_policy policy,
+                  int *n, char *err);
 
 /*
  * Deletes a signup and its history (a subscriber's personal data), unless it
