@@ -21,19 +21,8 @@
 
 #include "config.h"
 #include "message.h"
+#include "smtp_reply.h"
 #include "util.h"
-
-/* Long enough for any SMTP reply line we keep (RFC 5321 says 512). */
-#define SMTP_REPLY_MAX 512
-
-enum smtp_status {
-    SMTP_SENT,     /* 2xx after DATA */
-    SMTP_DEFER,    /* connection failure, timeout, 4xx: try again later */
-    SMTP_FAIL,     /* 5xx: permanent */
-    SMTP_THROTTLE, /* the relay asks the whole sender to slow down (421/450/451/454 rate wording) */
-    SMTP_CONFIG,   /* authentication or TLS problem: ours to fix, not the signup's */
-    SMTP_UNREACHABLE, /* no word from the relay (connect, greeting): nothing was sent */
-};
 
 struct smtp_result {
     int64_t signup_id;
@@ -84,12 +73,5 @@ int smtp_poll(struct smtp *s, int timeout_ms, smtp_done_fn done, void *arg, char
  * without, nothing: each worker closes its own after idle_timeout.
  */
 void smtp_close_idle(struct smtp *s, int force);
-
-/*
- * The classification of one finished transfer, pure so it can be tested:
- * libcurl's result, the last reply code (0 when none), the last reply line
- * and the command it answered ("" for the greeting, "AUTH", "MAIL", ...).
- */
-enum smtp_status smtp_classify(CURLcode rc, long code, const char *reply, const char *command);
 
 #endif
