@@ -236,7 +236,7 @@ static void print_status_json(const struct queue_stats *st, int64_t now)
     for (i = 0; i < SIGNUP_NSTATES; i++)
         printf("%s\"%s\":%lld", i ? "," : "", signup_state_name((enum signup_state)i),
                (long long)st->count[i]);
-    printf("},\"oldest_waiting_seconds\":");
+    printf("},\"uncertain\":%lld,\"oldest_waiting_seconds\":", (long long)st->uncertain);
     if (st->oldest_waiting_ms)
         printf("%lld", (long long)((now - st->oldest_waiting_ms) / 1000));
     else
@@ -262,6 +262,10 @@ static void print_status_text(const struct queue_stats *st, int64_t now)
 
     for (i = 0; i < SIGNUP_NSTATES; i++)
         printf("%-9s %lld\n", signup_state_name((enum signup_state)i), (long long)st->count[i]);
+    if (st->uncertain > 0)
+        printf("uncertain: %lld held, outcome unknown (reportd list --state held; reportd release "
+               "ID sends one again)\n",
+               (long long)st->uncertain);
     if (st->oldest_waiting_ms) {
         format_duration_ms(now - st->oldest_waiting_ms, age, sizeof(age));
         printf("oldest waiting: %s\n", age);

@@ -338,7 +338,25 @@ static void describe(struct smtp_result *r, CURLcode rc, const char *errbuf)
  * refused, else what went wrong on our side and when ("timeout after
  * DATA"), never a 3xx that only said "go ahead".
  */
-static void explain(struct smtp_result *r, const struct reply_track *t, int aborted)
+/* What kind of trouble a failed transfer without a refusal was, in the words the queue keeps. */
+static const char *trouble(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return "timeout";
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+        return "connection dropped";
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return "cannot connect";
+    default:
+        return "transfer failed";
+    }
+}
+
+static void explain(struct smtp_result *r, CURLcode rc, const struct reply_track *t, int aborted)
 {
     char when[SMTP_VERB_MAX + 32];
 
@@ -351,10 +369,11 @@ static void explain(struct smtp_result *r, const struct reply_track *t, int abor
     else if (r->code >= 400)
         snprintf(r->reason, sizeof(r->reason), "%s", r->reply);
     else if (aborted)
-        snprintf(r->reason, sizeof(r->reason), "no reply %s within smtp.timeout; connection cut",
+        snprintf(r->reason, sizeof(r->reason), "connection cut: no end %s within smtp.timeout",
                  when);
     else
-        snprintf(r->reason, sizeof(r->reason), "%.*s (%s)", ERRLEN - 64, r->detail, when);
+        snprintf(r->reason, sizeof(r->reason), "%s %s: %.*s", trouble(rc), when, ERRLEN - 128,
+                 r->detail);
 }
 
 /* Worker only: the outcome of the transfer that just ended. */
@@ -379,7 +398,7 @@ static void fill_result(struct slot *sl, const struct message *m, void *cookie, 
     r->status = smtp_classify(rc, code, sl->track.last, sl->track.command);
     r->uncertain =
         rc != CURLE_OK && code == SMTP_CODE_GO_AHEAD && strcasecmp(sl->track.command, "DATA") == 0;
-    explain(r, &sl->track, aborted);
+    explain(r, rc, &sl->track, aborted);
 }
 
 /* Worker only: sends m on this slot's connection, opening one if needed. */
