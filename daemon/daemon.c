@@ -143,6 +143,7 @@ static void on_result(void *arg, const struct smtp_result *r)
     struct job *job = r->cookie;
 
     d->in_flight--;
+    job->outcome_us = r->finished_us;
     delivery_outcome(&d->dl, job, r, now_ms(), monotonic_ms());
     job_line_push(&d->unrecorded, job);
 }
@@ -268,9 +269,12 @@ static void recover_claims(struct daemon *d)
     if (monotonic_ms() < d->next_recover_ms)
         return;
     d->next_recover_ms = monotonic_ms() + RECOVER_INTERVAL_MS;
-    if (queue_recover(d->q, d->host, now_ms(), d->rt->config.uncertain, &n, err) == -1)
+    if (queue_recover(d->q, d->host, now_ms(), d->rt->config.uncertain, &n, err) == -1) {
         queue_failed(d, "taking back abandoned claims", err);
-    else if (n > 0)
+        return;
+    }
+    queue_mended(d);
+    if (n > 0)
         log_notice("took back %d signup%s claimed by a process that is gone or whose lease ran out",
                    n, n == 1 ? "" : "s");
 }
@@ -292,6 +296,7 @@ static int claim(struct daemon *d)
         queue_failed(d, "claiming", err);
         return -1;
     }
+    queue_mended(d);
     for (i = 0; i < n; i++) {
         struct job *job = job_new(&recs[i], end);
 
@@ -317,15 +322,25 @@ static int claim(struct daemon *d)
  */
 static void send_job(struct daemon *d, struct job *job)
 {
+    const struct config *c = &d->rt->config;
     char err[ERRLEN];
     int rc;
 
+    /* Built ahead, it may have waited for a connection: the send must still end inside the claim.
+     */
+    if (monotonic_ms() + c->connect_timeout_ms + c->timeout_ms + CONFIG_LEASE_MARGIN_MS >
+        job->claim_end_mono) {
+        delivery_hand_back(job, "claim too close to its end; handed back", NULL, now_ms());
+        job_line_push(&d->unrecorded, job);
+        return;
+    }
     rc = queue_mark_attempt(d->q, job->rec.signup.id, d->owner, now_ms(), err);
     if (rc == -1) {
         job_line_push_front(&d->waiting, job);
         queue_failed(d, "marking an attempt", err);
         return;
     }
+    queue_mended(d);
     if (rc == 1) {
         log_warnx("signup %lld: no longer ours before sending (lease lost?); not sent",
                   (long long)job->rec.signup.id);
@@ -347,6 +362,10 @@ static void start_next(struct daemon *d)
 {
     struct job *job = job_line_pop(&d->waiting);
 
+    if (job->built) {
+        send_job(d, job);
+        return;
+    }
     switch (delivery_prepare(&d->dl, job, now_ms(), monotonic_ms())) {
     case PREPARE_READY:
         send_job(d, job);
@@ -523,6 +542,22 @@ static int start_something(struct daemon *d, int *claimed_nothing)
     return 1;
 }
 
+/*
+ * While every connection is busy, the next message is rendered ahead, so
+ * that it leaves the moment one is free.  Returns 1 when it did work.
+ */
+static int build_ahead(struct daemon *d)
+{
+    struct job *job = d->waiting.head;
+
+    if (job == NULL || job->built || d->write_failures || d->unrecorded.n > 0 || got_hup ||
+        got_term || delivery_paused(&d->dl, monotonic_ms()))
+        return 0;
+    if (delivery_prepare(&d->dl, job, now_ms(), monotonic_ms()) == PREPARE_SETTLED)
+        job_line_push(&d->unrecorded, job_line_pop(&d->waiting));
+    return 1;
+}
+
 /* Nothing in the daemon's hands: no transfer, no claimed signup, no unrecorded outcome. */
 static int empty_handed(const struct daemon *d)
 {
@@ -573,7 +608,7 @@ static int loop(struct daemon *d, char *err)
         rc = drain_verdict(d, claimed_nothing, err);
         if (rc != 1)
             return rc;
-        if (started != 1)
+        if (started != 1 && !build_ahead(d))
             wait_for_events(d, idle_wait(d, claimed_nothing));
     }
 }

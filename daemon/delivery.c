@@ -289,8 +289,11 @@ void delivery_outcome(struct delivery *dl, struct job *job, const struct smtp_re
 
 void delivery_log_recorded(const struct job *job)
 {
-    log_debug("signup %lld: recorded %s", (long long)job->rec.signup.id,
-              signup_state_name(job->to));
+    /* From the relay's reply to the commit: the window in which a crash leaves an uncertain signup.
+     */
+    if (job->outcome_us)
+        log_debug("id=%lld recorded=%s window=%lldus", (long long)job->rec.signup.id,
+                  signup_state_name(job->to), (long long)(monotonic_us() - job->outcome_us));
 }
 
 /* --- the whole sender --------------------------------------------------------------- */

@@ -36,6 +36,7 @@ struct job {
     int64_t claim_end_mono; /* the claim's lease, on the monotonic clock */
 
     /* The outcome, once known, until recorded. */
+    int64_t outcome_us; /* monotonic, when its transfer ended (0: never sent) */
     enum signup_state to;
     enum job_tally tally;
     struct transition t;

@@ -394,7 +394,8 @@ static void fill_result(struct slot *sl, const struct message *m, void *cookie, 
     if (rc == CURLE_OK || code >= 400)
         snprintf(r->reply, sizeof(r->reply), "%s", sl->track.last);
     describe(r, rc, sl->errbuf);
-    r->elapsed_ms = monotonic_ms() - started_ms;
+    r->finished_us = monotonic_us();
+    r->elapsed_ms = r->finished_us / 1000 - started_ms;
     r->status = smtp_classify(rc, code, sl->track.last, sl->track.command);
     r->uncertain =
         rc != CURLE_OK && code == SMTP_CODE_GO_AHEAD && strcasecmp(sl->track.command, "DATA") == 0;

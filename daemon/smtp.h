@@ -40,6 +40,7 @@ struct smtp_result {
      */
     int uncertain;
     int64_t elapsed_ms;
+    int64_t finished_us; /* monotonic_us() when the transfer ended, on its worker */
 };
 
 struct smtp;
