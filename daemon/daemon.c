@@ -159,6 +159,9 @@ static void wait_for_events(struct daemon *d, int64_t ms)
     keep_alive(d);
     if (ms > MAX_WAIT_MS)
         ms = MAX_WAIT_MS;
+    /* Never past the next keep-alive. */
+    if (d->watchdog_ms > 0 && ms > d->last_watchdog_ms + d->watchdog_ms - monotonic_ms())
+        ms = d->last_watchdog_ms + d->watchdog_ms - monotonic_ms();
     if (ms < 0)
         ms = 0;
     if (d->in_flight > 0) {
