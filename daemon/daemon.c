@@ -546,7 +546,7 @@ static int run_batch(struct daemon *d, struct signup_record *recs, size_t n, cha
 /* The queue and the transport for a configuration; nothing is kept on failure. */
 static int open_services(const struct config *c, struct queue **q, struct smtp **smtp, char *err)
 {
-    if (queue_open(q, c->queue_path, err) == -1)
+    if (queue_open(q, c->queue_path, err) != QUEUE_OPEN_OK)
         return DAEMON_NO_QUEUE;
     if (smtp_open(smtp, c, err) == -1) {
         queue_close(*q);
@@ -652,6 +652,16 @@ static void recover_claims(struct daemon *d)
                    n, n == 1 ? "" : "s");
 }
 
+/* queue.retention: the queue sweeps at most once a minute, however often it is asked. */
+static void scrub_expired(struct daemon *d)
+{
+    char err[ERRLEN];
+    int n = 0;
+
+    if (queue_scrub_expired(d->q, now_ms(), d->rt->config.retention_ms, &n, err) == -1)
+        log_warnx("scrubbing expired personal data: %s", err);
+}
+
 /*
  * How many signups to claim at once: the batch size, but with a rate limit
  * no more than can be sent while their claims still hold, or the rest would
@@ -682,6 +692,7 @@ static int round_once(struct daemon *d, size_t *claimed, char *err)
 
     *claimed = 0;
     recover_claims(d);
+    scrub_expired(d);
     if (queue_claim(d->q, d->owner, now_ms(), c->lease_ms, claim_size(c), &recs, &n, err) == -1)
         return -1;
     *claimed = n;
