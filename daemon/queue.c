@@ -536,8 +536,13 @@ static int configure(struct queue *q, char *err)
      * In WAL mode NORMAL survives a crash of any process; only a power cut
      * can lose the last commits.
      */
+    /*
+     * secure_delete: a scrubbed or purged subscriber's data is overwritten
+     * with zeros, not left in the file's free space.
+     */
     if (exec_sql(q, "PRAGMA foreign_keys = ON", "foreign keys", err) == -1 ||
-        exec_sql(q, "PRAGMA synchronous = NORMAL", "synchronous", err) == -1)
+        exec_sql(q, "PRAGMA synchronous = NORMAL", "synchronous", err) == -1 ||
+        exec_sql(q, "PRAGMA secure_delete = ON", "secure delete", err) == -1)
         return -1;
     return migrate(q, err);
 }
