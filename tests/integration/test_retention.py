@@ -198,3 +198,22 @@ def test_a_queue_file_reportd_may_not_write_is_refused_clearly(env):
         con.close()
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_a_scrubbed_failed_signup_cannot_be_retried(env):
+    env.write_config(extra_queue="  retention: 1s")
+    sid = person(env, "gone@example.com")
+    keep = person(env, "kept@example.com")
+    env.sql("UPDATE signups SET state='failed', reason='550 no such user', updated_at=?"
+            " WHERE id=?", (int(time.time() * 1000) - 2000, sid))
+    # Settled "in a minute": however slow this machine, not yet past the retention.
+    env.sql("UPDATE signups SET state='failed', reason='550 full', updated_at=? WHERE id=?",
+            (int(time.time() * 1000) + 60_000, keep))
+    assert env.run("run", "--drain").returncode == 0  # nothing due: only the sweep
+    assert env.sql("SELECT email, scrubbed_at IS NOT NULL FROM signups WHERE id=?", (sid,))[0] == (
+        "", 1)
+    p = env.run("retry", sid)
+    assert p.returncode == 1 and "scrubbed" in p.err
+    p = env.run("retry", "--failed")
+    assert p.returncode == 0 and p.out.split() == [str(keep), "queued"]
+    assert env.states() == {sid: "failed", keep: "queued"}
