@@ -550,10 +550,14 @@ static int configure(struct queue *q, char *err)
 /* 0 and hex, 1 when the text has no @ (not an address: no hash), -1 out of memory. */
 static int email_hash_hex(const struct queue *q, const char *email, char hex[SHA256_HEX_LEN])
 {
-    size_t len = strlen(email);
     unsigned char digest[SHA256_DIGEST_LEN];
-    char *key = malloc(len + 1);
+    size_t len;
+    char *key;
 
+    if (email == NULL)
+        return 1;
+    len = strlen(email);
+    key = malloc(len + 1);
     if (key == NULL)
         return -1;
     if (!q->has_hash_key || email_key(email, key, len + 1) == -1) {

@@ -44,7 +44,7 @@ static void store_be32(unsigned char *p, uint32_t v)
 static void compress(uint32_t h[8], const unsigned char *block)
 {
     uint32_t w[64], a, b, c, d, e, f, g, hh, t1, t2;
-    int i;
+    size_t i;
 
     for (i = 0; i < 16; i++)
         w[i] = load_be32(block + 4 * i);
@@ -121,7 +121,7 @@ void sha256_final(struct sha256 *c, unsigned char out[SHA256_DIGEST_LEN])
     /* The length field takes the last 8 bytes of the final block. */
     enum { LENGTH_AT = SHA256_BLOCK_LEN - 8 };
     uint64_t bits = c->total * 8;
-    int i;
+    size_t i;
 
     c->block[c->used++] = 0x80;
     if (c->used > LENGTH_AT) {
@@ -178,11 +178,11 @@ void hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
 void sha256_hex(const unsigned char digest[SHA256_DIGEST_LEN], char out[SHA256_HEX_LEN])
 {
     static const char hex[] = "0123456789abcdef";
-    int i;
+    size_t i;
 
     for (i = 0; i < SHA256_DIGEST_LEN; i++) {
         out[2 * i] = hex[digest[i] >> 4];
         out[2 * i + 1] = hex[digest[i] & 0xf];
     }
-    out[2 * SHA256_DIGEST_LEN] = '\0';
+    out[SHA256_HEX_LEN - 1] = '\0';
 }
