@@ -1621,7 +1621,9 @@ struct due {
  * Due signups, oldest due first, each with a signup already sent to its
  * address if there is one (it is a duplicate then): by the address's key,
  * or by its keyed hash when that signup was scrubbed (two lookups rather
- * than one OR, which SQLite would answer by reading every sent row).  A signup that waits
+ * than one OR, which SQLite would answer by reading every sent row).  A
+ * scrubbed email is '', whose key is '': a producer's empty address must be
+ * rejected as the invalid address it is, not as a duplicate of those.  A signup that waits
  * behind an earlier one for the same address (queued, deferred or held), or
  * behind any one in flight (an operator may have retried an older signup), is
  * left out: it is decided once that one settles, and leaving it out here lets
@@ -1630,7 +1632,7 @@ struct due {
 #define SELECT_DUE_SQL                                                                             \
     "SELECT id, state, sent_id FROM (SELECT s.id, s.state, s.next_attempt_at,"                     \
     " coalesce((SELECT min(o.id) FROM signups AS o WHERE " EMAIL_KEY_OF_OTHER                      \
-    " = " EMAIL_KEY_OF_SELF "  AND o.id <> s.id AND o.state = 'sent'),"                            \
+    " = " EMAIL_KEY_OF_SELF "  AND o.id <> s.id AND o.state = 'sent' AND o.scrubbed_at IS NULL),"  \
     "  (SELECT min(o.id) FROM signups AS o WHERE o.email_hash = " EMAIL_HASH_FUNCTION "(s.email)"  \
     "   AND o.state = 'sent')) AS sent_id,"                                                        \
     " EXISTS (SELECT 1 FROM signups AS o WHERE " EMAIL_KEY_OF_OTHER " = " EMAIL_KEY_OF_SELF        \

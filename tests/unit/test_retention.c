@@ -331,6 +331,18 @@ static void test_scrubbed_address_still_refused(void **state)
     snprintf(want, sizeof(want), "rejected: duplicate: address already has signup %lld",
              (long long)id);
     assert_string_equal(reason, want);
+
+    /* An empty address is not a duplicate of the scrubbed one's placeholder: it is claimed and
+     * then rejected by the daemon for what it is. */
+    raw_exec(f,
+             "INSERT INTO signups (email, role, level) VALUES ('', 'backend-developer', 'senior')");
+    raw = sqlite3_last_insert_rowid(f->raw);
+    if (queue_claim(f->q, OWNER, now_ms(), LEASE_MS, 10, &v, &n, err) != 0)
+        fail_msg("claim: %s", err);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].signup.id, raw);
+    assert_string_equal(v[0].signup.email, "");
+    queue_claim_free(v, n);
 }
 
 static void test_scrub_settled_states_only(void **state)
