@@ -212,7 +212,7 @@ static int queue_ready(struct daemon *d)
         return 0;
     if (monotonic_ms() < d->write_retry_ms)
         return -1;
-    if (queue_open(&d->q, d->rt->config.queue_path, err) == -1) {
+    if (queue_open(&d->q, d->rt->config.queue_path, err) != QUEUE_OPEN_OK) {
         d->q = NULL;
         queue_failed(d, "open", err);
         return -1;
@@ -282,6 +282,17 @@ static void recover_claims(struct daemon *d)
                    n, n == 1 ? "" : "s");
 }
 
+/* queue.retention: the queue sweeps at most once a minute, however often it is asked. */
+static void scrub_expired(struct daemon *d)
+{
+    char err[ERRLEN];
+    int n = 0;
+
+    if (d->q != NULL &&
+        queue_scrub_expired(d->q, now_ms(), d->rt->config.retention_ms, &n, err) == -1)
+        log_warnx("scrubbing expired personal data: %s", err);
+}
+
 /* Claims due signups into the waiting line.  Returns how many, or -1 when the queue failed. */
 static int claim(struct daemon *d)
 {
@@ -292,6 +303,7 @@ static int claim(struct daemon *d)
     size_t n = 0, i;
 
     recover_claims(d);
+    scrub_expired(d);
     if (d->q == NULL)
         return -1;
     if (queue_claim(d->q, d->owner, now_ms(), c->lease_ms, schedule_claim_size(c), &recs, &n,
@@ -418,7 +430,7 @@ static void reload(struct daemon *d)
         return;
     }
     diag_free(&diag);
-    if (queue_open(&q, fresh.config.queue_path, err) == -1 ||
+    if (queue_open(&q, fresh.config.queue_path, err) != QUEUE_OPEN_OK ||
         smtp_open(&smtp, &fresh.config, err) == -1) {
         log_critx("reload of %s failed: %s; still running the previous configuration",
                   d->config_path, err);
@@ -663,7 +675,7 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, int verbo
         runtime_free(rt);
         return DAEMON_STOPPED;
     }
-    if (queue_open(&d.q, rt->config.queue_path, err) == -1) {
+    if (queue_open(&d.q, rt->config.queue_path, err) != QUEUE_OPEN_OK) {
         /* A service waits for its queue to be mended (and says so); a drain has nothing to do. */
         if (drain) {
             smtp_free(d.smtp);

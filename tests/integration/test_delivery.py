@@ -543,7 +543,7 @@ def test_auth_trouble_while_running_waits_without_spinning(env, capture):
 def test_corrected_signup_after_an_invalid_one_is_delivered(env, capture):
     srv = capture()
     env.write_config(smtp_url=srv.url)
-    env.run("status")
+    assert env.run("run", "--drain").returncode == 0  # creates the schema
     env.sql("INSERT INTO signups (email, role, level) VALUES ('fix@example.com', ?, 'principal')",
             (ROLE,))
     env.sql("INSERT INTO signups (email, role, level) VALUES ('fix@example.com', ?, 'senior')",
