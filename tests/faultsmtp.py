@@ -78,6 +78,7 @@ class FaultServer:
         self.accepted = []      # {"rcpt": [...], "message_id": ..., "at": monotonic}
         self.data_ends = 0      # end-of-DATA seen, over all connections
         self.connections = 0    # accepted TCP connections
+        self.faulted = []       # (kind, recipients) of each stalled or dropped message
         self.stalled = threading.Event()  # set when a stall begins
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -257,8 +258,12 @@ class FaultServer:
             lo, hi = self.latency
             delay = self.rng.uniform(lo, hi) if hi > 0 else 0.0
         if self.drop_on is not None and n == self.drop_on:
+            with self.lock:
+                self.faulted.append(("drop", list(rcpts)))
             return False
         if self.stall_on is not None and n == self.stall_on:
+            with self.lock:
+                self.faulted.append(("stall", list(rcpts)))
             self.stalled.set()
             try:
                 await asyncio.wait_for(self._stop.wait(), self.stall_seconds)
