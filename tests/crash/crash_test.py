@@ -235,15 +235,18 @@ def run_crash(signups=300, kills=10, daemons=1, uncertain="resend", seed=None, w
         for point in kill_points(rng, signups, kills):
             last, last_change = relay.count(), time.monotonic()
             while relay.count() < point:
-                died = procs.revive()
-                if died:
-                    res.problems.append(f"daemon(s) exited on their own: {died}")
                 if relay.count() != last:
                     last, last_change = relay.count(), time.monotonic()
-                if time.monotonic() - last_change > STUCK_SECONDS or unsettled(db) == 0:
-                    break
+                elif time.monotonic() - last_change > 0.5:
+                    # No progress for a while: a dead daemon, or (with hold) nothing left.
+                    died = procs.revive()
+                    if died:
+                        res.problems.append(f"daemon(s) exited on their own: {died}")
+                    if unsettled(db) == 0 or time.monotonic() - last_change > STUCK_SECONDS:
+                        break
+                    time.sleep(0.1)
                 time.sleep(0.002)
-            if unsettled(db) == 0:
+            if relay.count() < point:
                 break
             time.sleep(rng.uniform(*KILL_JITTER))
             procs.kill(rng.randrange(daemons))

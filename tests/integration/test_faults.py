@@ -28,8 +28,9 @@ UNSETTLED = ("queued", "sending", "deferred")
 STOP_MARGIN_S = 3
 # SQLite's busy timeout in reportd (daemon/queue.h QUEUE_BUSY_TIMEOUT_MS), 5 s: a lock
 # held more than twice as long outlasts any wait for it, and the short claim below.
-# (The daemon before issue 6 gave up recording after about 26 s: to see it fail, run
-# with REPORTD_TEST_LOCK_SECONDS=30.)
+# (The daemon before issue 6 gave up recording after about 26 s; it failed this test at
+# 12 s now and then, through a claim taken over at the lock's release, and always at
+# REPORTD_TEST_LOCK_SECONDS=30.)
 LOCK_SECONDS = float(os.environ.get("REPORTD_TEST_LOCK_SECONDS", "12"))
 # Small batches: both daemons hold claims in flight all the time.
 SMALL_BATCH = 5
@@ -281,10 +282,17 @@ def test_filesystem_fills_during_sending_and_is_freed(relay, world, tmpfs):
     time.sleep(4)
     during = r.count() - at_full
     filler.unlink()
+    # The fault was hit: the daemon found it could not write (SQLite: "database or disk is full").
+    assert re.search(r"full|no space", daemon.log.read_text(errors="replace"), re.I)
     assert during <= 1, f"{during} messages went out while the disk was full"
     assert wait_until(w.settled, timeout=60)
     assert w.stop(daemon) == 0
     w.assert_each_delivered_once(emails)
+
+
+def sent_count(w):
+    p = w.reportd("status", "--json")
+    return json.loads(p.out)["counts"]["sent"] if p.returncode == 0 else None
 
 
 def test_read_only_database_made_writable_again(relay, world, tmp_path):
@@ -301,7 +309,8 @@ def test_read_only_database_made_writable_again(relay, world, tmp_path):
         r = relay()
         w = world(r, db=home / "queue.db", config=home / "reportd.yaml")
         emails = w.queue(20)
-        os.chown(w.db, NOBODY, NOGROUP)
+        for f in home.iterdir():
+            os.chown(f, NOBODY, NOGROUP)
         os.chmod(w.db, 0o444)
         w.prefix = AS_NOBODY
         daemon = w.start()
@@ -320,8 +329,10 @@ def test_read_only_database_made_writable_again(relay, world, tmp_path):
         assert said, "no error says the database is read-only:\n" + log[-2000:]
         # One clear error, not one per poll.
         assert len(said) <= 3, "\n".join(said[:10])
-        assert wait_until(w.settled, timeout=30), \
-            "nothing delivered after the database became writable"
+        # Watched as nobody: a root reader would create SQLite's -shm and -wal files
+        # owned by root, which the daemon could not write.
+        assert wait_until(lambda: sent_count(w) == len(emails), timeout=30, interval=0.5), \
+            "not delivered after the database became writable"
         assert w.stop(daemon) == 0
         w.assert_each_delivered_once(emails)
     finally:
@@ -485,7 +496,7 @@ def test_throttled_hand_back_records_the_reply(relay, world):
     assert wait_until(lambda: r.throttle == 0 and w.rows()[0]["state"] == "queued", timeout=10)
     row = w.rows()[0]
     assert row["attempts"] == 0
-    assert row["reason"] == r.throttle_reply, row["reason"]
+    assert row["reason"] and r.throttle_reply in row["reason"], row["reason"]
     assert wait_until(w.settled, timeout=20)
     assert w.stop(daemon) == 0
     w.assert_each_delivered_once([email])
