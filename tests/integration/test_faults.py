@@ -130,6 +130,8 @@ smtp:
     def rows(self):
         con = sqlite3.connect(self.db, timeout=30)
         con.row_factory = sqlite3.Row
+        # A producer may have written bytes that are not UTF-8.
+        con.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
         try:
             return [dict(r) for r in con.execute("SELECT * FROM signups ORDER BY id")]
         finally:
@@ -539,3 +541,28 @@ def test_unit_stop_timeout_outlasts_a_stop_during_a_stall():
     assert default, "README's configuration reference lists no smtp.timeout default"
     longest = max(timeout_s, config_duration(default.group(1)))
     assert stop[0] >= longest + STOP_MARGIN_S, (stop[0], longest)
+
+
+# --- the log ---------------------------------------------------------------------------
+
+
+def test_invalid_byte_in_a_producer_row_is_escaped_in_the_log(relay, world):
+    """A producer's row with an address that is not UTF-8 is rejected, its
+    neighbours are delivered once, and the byte reaches the log escaped."""
+    r = relay()
+    w = world(r)
+    emails = w.queue(2)
+    con = sqlite3.connect(w.db, timeout=10)
+    with con:
+        con.execute("INSERT INTO signups (email, role, level) VALUES (CAST(? AS TEXT), ?, ?)",
+                    (b"x\xff@example.com", ROLE, LEVEL))
+    con.close()
+    p = subprocess.run([str(REPORTD), "-c", str(w.config), "run", "--drain"], capture_output=True,
+                       env=clean_env(), timeout=60)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    got = r.by_recipient()
+    assert sorted(got) == sorted(emails) and all(len(v) == 1 for v in got.values()), got
+    bad = [x for x in w.rows() if x["email"] not in emails]
+    assert [x["state"] for x in bad] == ["rejected"]
+    assert b"\xff" not in p.stderr
+    assert b"\\xff" in p.stderr, p.stderr.decode(errors="replace")[-1500:]
