@@ -5,6 +5,7 @@
 #   make check      every test; ends with one "N passed, N failed" line
 #   make lint       cppcheck and clang-tidy
 #   make bench      benchmarks (not part of check)
+#   make crash-test the crash test's long form (5000 signups, 50 SIGKILLs; not part of check)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -42,7 +43,7 @@ LIB_OBJS := $(LIB_MODULES:%=$(OBJ)/%.o)
 DEPS_STAMP := $(BUILD)/.deps-build
 TEST_DEPS_STAMP := $(BUILD)/.deps-test
 
-.PHONY: all run check unit spec lint format bench install uninstall clean
+.PHONY: all run check unit spec lint format bench crash-test install uninstall clean
 # Keep the test objects: they are intermediate files, but rebuilding them each time is waste.
 .SECONDARY:
 
@@ -103,6 +104,11 @@ spec: $(BUILD)/mustache-spec
 
 check: $(TEST_DEPS_STAMP) $(BUILD)/reportd $(UNIT_BINS) $(BUILD)/mustache-spec
 	sh scripts/check.sh $(UNIT_BINS) -- $(SPEC_FILES)
+
+# The short form (300 signups, 10 kills) runs in check, from tests/integration/test_crash.py.
+crash-test: $(TEST_DEPS_STAMP) $(BUILD)/reportd
+	/usr/bin/python3 tests/crash/crash_test.py --signups 5000 --kills 50 --daemons 1 3 \
+		--uncertain resend hold
 
 run: $(BUILD)/reportd
 	sh scripts/deps.sh run

@@ -88,6 +88,7 @@ struct daemon {
     /* The queue could not be written: nothing new until write_retry_ms (monotonic). */
     int write_failures;
     int64_t write_retry_ms;
+    char write_error[ERRLEN]; /* the last one logged */
     int64_t stop_deadline_ms; /* monotonic, once SIGTERM arrived; 0 before */
     int aborted;              /* the stop cut the connections still in flight */
 
@@ -181,10 +182,12 @@ static void queue_failed(struct daemon *d, const char *what, const char *err)
 {
     d->write_failures++;
     d->write_retry_ms = monotonic_ms() + schedule_write_retry_ms(d->write_failures);
-    if (d->write_failures == 1) {
+    /* One line when writing stops, and one more only when the cause changes. */
+    if (d->write_failures == 1 || strcmp(err, d->write_error) != 0) {
         log_critx("cannot write the queue (%s): %s; nothing is sent until it can be written, and "
                   "every outcome is kept until then",
                   what, err);
+        snprintf(d->write_error, sizeof(d->write_error), "%s", err);
         update_status(d);
     }
     if (d->q != NULL) {
@@ -343,8 +346,7 @@ static void send_job(struct daemon *d, struct job *job)
 
     /* Built ahead, it may have waited for a connection: the send must still end inside the claim.
      */
-    if (monotonic_ms() + c->connect_timeout_ms + c->timeout_ms + CONFIG_LEASE_MARGIN_MS >
-        job->claim_end_mono) {
+    if (monotonic_ms() + c->timeout_ms + CONFIG_LEASE_MARGIN_MS > job->claim_end_mono) {
         delivery_hand_back(job, "claim too close to its end; handed back", NULL, now_ms());
         job_line_push(&d->unrecorded, job);
         return;
@@ -538,6 +540,12 @@ static int64_t idle_wait(struct daemon *d, int claimed_nothing)
 static int start_something(struct daemon *d, int *claimed_nothing)
 {
     *claimed_nothing = 0;
+    /* After a failed write the queue was closed: opening it again (a write) tells it is mended. */
+    if (d->write_failures && d->unrecorded.n == 0) {
+        if (queue_ready(d) == -1)
+            return 0;
+        queue_mended(d);
+    }
     if (delivery_paused(&d->dl, monotonic_ms()) && d->waiting.n > 0)
         hand_back_waiting(d, delivery_pause_reason(&d->dl), delivery_resume_at(&d->dl));
     if (!may_send(d))

@@ -91,8 +91,7 @@ enum prepare_result delivery_prepare(struct delivery *dl, struct job *job, int64
         return PREPARE_SETTLED;
     }
     /* A send must end inside our claim, or another daemon may take it and send again. */
-    if (mono + c->connect_timeout_ms + c->timeout_ms + CONFIG_LEASE_MARGIN_MS >
-        job->claim_end_mono) {
+    if (mono + c->timeout_ms + CONFIG_LEASE_MARGIN_MS > job->claim_end_mono) {
         delivery_hand_back(job, "claim too close to its end; handed back", NULL, now);
         return PREPARE_SETTLED;
     }

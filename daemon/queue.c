@@ -33,6 +33,8 @@
  * gives the -wal and -shm files the database file's mode.
  */
 #define QUEUE_FILE_MODE 0660
+/* Long enough for any path with a "-wal" or "-shm" after it. */
+#define QUEUE_PATH_MAX 4096
 
 /* SQLite's idea of now, in Unix milliseconds, for column defaults. */
 #define SQL_NOW_MS "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
@@ -670,6 +672,32 @@ static int refuse_read_only(struct queue *q, char *err)
                 q->path, why);
 }
 
+/*
+ * SQLite creates -wal and -shm with the database file's mode of the moment:
+ * a reader that came while the file was read-only leaves them read-only,
+ * and a database made writable again would still refuse every write.  Ours
+ * are given the database's mode again; someone else's are left alone.
+ */
+static void align_journal_modes(const char *path)
+{
+    static const char *const suffixes[] = {"-wal", "-shm"};
+    char side[QUEUE_PATH_MAX];
+    struct stat db, st;
+    size_t i;
+
+    if (stat(path, &db) == -1)
+        return;
+    for (i = 0; i < NELEM(suffixes); i++) {
+        if ((size_t)snprintf(side, sizeof(side), "%s%s", path, suffixes[i]) >= sizeof(side))
+            continue;
+        if (stat(side, &st) == -1 || st.st_uid != geteuid() ||
+            (st.st_mode & 0777) == (db.st_mode & 0777))
+            continue;
+        if (chmod(side, db.st_mode & 0777) == -1)
+            log_warnx("%s: cannot give it the database's mode: %s", side, strerror(errno));
+    }
+}
+
 int queue_open(struct queue **qp, const char *path, char *err)
 {
     struct queue *q;
@@ -679,6 +707,7 @@ int queue_open(struct queue **qp, const char *path, char *err)
     rc = create_file(path, err);
     if (rc != 0)
         return rc;
+    align_journal_modes(path);
     if ((q = queue_new(path, err)) == NULL)
         return QUEUE_OPEN_ERROR;
     if (open_db(q, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err) == -1) {
