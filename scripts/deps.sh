@@ -7,7 +7,7 @@ set -eu
 
 build_pkgs="gcc make pkg-config libcurl4-openssl-dev libsqlite3-dev libyaml-dev ca-certificates"
 run_pkgs="python3 python3-aiosmtpd sqlite3"
-test_pkgs="libcmocka-dev python3 python3-pytest python3-aiosmtpd postfix openssl sqlite3 valgrind"
+test_pkgs="libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-yaml postfix openssl sqlite3 valgrind"
 lint_pkgs="cppcheck clang-tidy clang-format"
 # clang and its sanitizer runtimes (libFuzzer, ASan, UBSan): `make fuzz` and
 # the sanitizer build `make check` runs.
