@@ -24,21 +24,17 @@ specs="$*"
 # Sanitizer reports go to files here as well as failing the process, so that
 # one is seen even where a test does not look at the exit status.
 san_dir=$log_dir/sanitizers
-rm -rf "$san_dir"
+rm -rf "$san_dir" "$san_dir.seen"
 mkdir -p "$san_dir"
 san_env() {
     env ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$PWD/$san_dir/asan" \
         UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$PWD/$san_dir/ubsan" "$@"
 }
-# Prints and counts the sanitizer reports written since the last call.
-san_reports() {
-    n=$(find "$san_dir" -type f | wc -l)
-    if [ "$n" -ne 0 ]; then
-        for r in "$san_dir"/*; do sed 's/^/    /' "$r" | head -n 30; done
-        mkdir -p "$san_dir.seen"
-        mv "$san_dir"/* "$san_dir.seen"/
-    fi
-    echo "$n"
+san_count() { find "$san_dir" -type f | wc -l; }
+# Appends the reports written so far to the log $1 and sets them aside.
+san_collect() {
+    mkdir -p "$san_dir.seen"
+    for r in "$san_dir"/*; do cat "$r" >>"$1" && mv "$r" "$san_dir.seen"/; done
 }
 
 # cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)".
@@ -64,8 +60,8 @@ run_unit() {
         # A crash, a valgrind error or a leak: the suite as a whole failed.
         f=1
     fi
-    if [ "$3" = asan ] && [ "$(san_reports >"$log.san"; tail -n 1 "$log.san")" -ne 0 ]; then
-        sed '$d' "$log.san" >>"$log"
+    if [ "$3" = asan ] && [ "$(san_count)" -ne 0 ]; then
+        san_collect "$log"
         [ "$f" -eq 0 ] && f=1
     fi
     echo "$label $name: $p passed, $f failed"
@@ -143,10 +139,14 @@ if [ -n "${SAN_REPORTD:-}" ]; then
     run_pytest "integration (pytest, asan+ubsan)" "$log_dir/pytest-asan.log" tests/integration \
         --ignore=tests/integration/test_install.py --ignore=tests/integration/test_valgrind.py
     unset REPORTD_BIN ASAN_OPTIONS UBSAN_OPTIONS
-    n=$(san_reports)
-    if [ "$(echo "$n" | tail -n 1)" -ne 0 ]; then
-        echo "$n" | sed '$d'
-        echo "integration (asan+ubsan): $(echo "$n" | tail -n 1) sanitizer report(s)"
+    # A report from a process whose exit status no test looked at.
+    n=$(san_count)
+    if [ "$n" -ne 0 ]; then
+        log=$log_dir/pytest-asan-reports.log
+        : >"$log"
+        san_collect "$log"
+        echo "integration (asan+ubsan): $n sanitizer report(s)"
+        sed 's/^/    /' "$log" | head -n 80
         add 0 1
     fi
 fi
