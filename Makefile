@@ -181,7 +181,7 @@ lint: $(DEPS_STAMP)
 	clang-tidy --quiet $(SRCS) -- -std=c11 -D_GNU_SOURCE -Idaemon $(PKG_CFLAGS)
 
 format:
-	clang-format -i daemon/*.c daemon/*.h tests/unit/*.c tests/*.c
+	clang-format -i daemon/*.c daemon/*.h tests/unit/*.c tests/*.c tests/fuzz/*.c tests/fuzz/*.h
 
 install: $(BUILD)/reportd
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/templates/partials \

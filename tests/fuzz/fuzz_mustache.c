@@ -24,9 +24,9 @@
 
 static const char *const parts[] = {"subject.mustache", "body.txt.mustache", "body.html.mustache",
                                     "partials/p.mustache", "partials/q.mustache"};
-static const char *const shipped_partials[] = {
-    "closing",     "contact",       "exposure_chip", "footer",   "score_meaning",
-    "skill_row",   "skill_text",    "task_row",      "task_text"};
+static const char *const shipped_partials[] = {"closing",    "contact",       "exposure_chip",
+                                               "footer",     "score_meaning", "skill_row",
+                                               "skill_text", "task_row",      "task_text"};
 
 static struct value *contexts[2];
 
