@@ -173,6 +173,29 @@ def test_enqueue_file_malformed_yaml_gives_position(env, tmp_path):
     assert f"{f}:" in p.err
 
 
+def test_enqueue_file_yaml_aliases_are_refused_before_they_multiply(env, tmp_path):
+    # 13 KB naming one 2,001-task list 1,001 times: 2 million tasks if the aliases were
+    # followed (a few more kilobytes make it gigabytes), before validation could refuse them.
+    f = tmp_path / "bomb.yaml"
+    tasks = ", ".join(["&t write-tests"] + ["*t"] * 2000)
+    f.write_text(f"- &s\n  email: a@example.com\n  role: {ROLE}\n  level: mid\n"
+                 f"  tasks: [{tasks}]\n" + "- *s\n" * 1000)
+    p = env.run("enqueue", "--file", f, timeout=20)
+    assert p.returncode == EX_DATAERR
+    assert f"{f}:1:3: " in p.err and "alias" in p.err, p.err
+    assert env.count() == 0
+    # One alias is refused too, while the same signups written out in full are taken.
+    f.write_text(f"- {{email: a@example.com, role: {ROLE}, level: mid, tasks: &t [write-tests]}}\n"
+                 f"- {{email: b@example.com, role: {ROLE}, level: mid, tasks: *t}}\n")
+    p = env.run("enqueue", "--file", f)
+    assert p.returncode == EX_DATAERR and "alias" in p.err, p.err
+    f.write_text(f"- {{email: a@example.com, role: {ROLE}, level: mid, tasks: [write-tests]}}\n"
+                 f"- {{email: b@example.com, role: {ROLE}, level: mid, tasks: [write-tests]}}\n")
+    p = env.run("enqueue", "--file", f)
+    assert p.returncode == 0, p.err
+    assert env.count() == 2
+
+
 def test_duplicate_inside_one_file(env, tmp_path):
     f = tmp_path / "d.yaml"
     f.write_text(f"- {{email: d@example.com, role: {ROLE}, level: mid}}\n"
