@@ -34,7 +34,7 @@ CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka)
 
 WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wvla -Wno-unused-parameter
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Idaemon $(PKG_CFLAGS) $(CFLAGS)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Idaemon $(PKG_CFLAGS) $(CFLAGS)
 
 SRCS := $(wildcard daemon/*.c)
 LIB_MODULES := $(filter-out main,$(basename $(notdir $(SRCS))))
@@ -68,7 +68,7 @@ $(BUILD)/libreportd.a: $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
 $(BUILD)/reportd: $(OBJ)/main.o $(BUILD)/libreportd.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm -pthread
 
 # Tests -------------------------------------------------------------------
 
@@ -83,21 +83,21 @@ $(BUILD)/tests/%.o: tests/unit/%.c | $(DEPS_STAMP) $(TEST_DEPS_STAMP)
 
 # Each test links the library archive: the linker takes only the modules it uses.
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/libreportd.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS) -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS) -lm -pthread
 
 $(BUILD)/tests/mustache_spec.o: tests/mustache_spec.c | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/mustache-spec: $(BUILD)/tests/mustache_spec.o $(BUILD)/libreportd.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm -pthread
 
 $(BUILD)/tests/bench_render.o: tests/bench_render.c | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/bench-render: $(BUILD)/tests/bench_render.o $(BUILD)/libreportd.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm -pthread
 
 unit: $(UNIT_BINS)
 spec: $(BUILD)/mustache-spec

@@ -12,7 +12,7 @@
 #include "message.h"
 #include "queue.h"
 #include "runtime.h"
-#include "smtp.h"
+#include "smtp_capture.h"
 
 /* Command outcomes beyond sysexits: the signup is not in a state that allows it. */
 #define EXIT_REFUSED 1
@@ -60,11 +60,16 @@ static int load_runtime(const struct options *o, struct runtime *rt, int with_te
     return rc;
 }
 
-static int open_queue(const struct config *c, struct queue **q)
+/* Read-only commands open without the write lock: they work while a website holds a long write. */
+enum queue_access { QUEUE_READ, QUEUE_WRITE };
+
+static int open_queue(const struct config *c, struct queue **q, enum queue_access access)
 {
     char err[ERRLEN];
+    int rc = access == QUEUE_READ ? queue_open_readonly(q, c->queue_path, err)
+                                  : queue_open(q, c->queue_path, err);
 
-    if (queue_open(q, c->queue_path, err) == -1) {
+    if (rc != 0) {
         fprintf(stderr, "reportd: %s\n", err);
         return -1;
     }
@@ -190,7 +195,7 @@ int cmd_enqueue(const struct options *o)
         status = EXIT_OSERR;
         goto out;
     }
-    if (open_queue(&rt.config, &q) == -1) {
+    if (open_queue(&rt.config, &q, QUEUE_WRITE) == -1) {
         status = EXIT_IOERR;
         goto out;
     }
@@ -236,7 +241,7 @@ static void print_status_json(const struct queue_stats *st, int64_t now)
     for (i = 0; i < SIGNUP_NSTATES; i++)
         printf("%s\"%s\":%lld", i ? "," : "", signup_state_name((enum signup_state)i),
                (long long)st->count[i]);
-    printf("},\"oldest_waiting_seconds\":");
+    printf("},\"uncertain\":%lld,\"oldest_waiting_seconds\":", (long long)st->uncertain);
     if (st->oldest_waiting_ms)
         printf("%lld", (long long)((now - st->oldest_waiting_ms) / 1000));
     else
@@ -262,6 +267,10 @@ static void print_status_text(const struct queue_stats *st, int64_t now)
 
     for (i = 0; i < SIGNUP_NSTATES; i++)
         printf("%-9s %lld\n", signup_state_name((enum signup_state)i), (long long)st->count[i]);
+    if (st->uncertain > 0)
+        printf("uncertain: %lld held, outcome unknown (reportd list --state held; reportd release "
+               "ID sends one again)\n",
+               (long long)st->uncertain);
     if (st->oldest_waiting_ms) {
         format_duration_ms(now - st->oldest_waiting_ms, age, sizeof(age));
         printf("oldest waiting: %s\n", age);
@@ -287,7 +296,7 @@ int cmd_status(const struct options *o)
 
     if (load_config(o, &c) == -1)
         return EXIT_CONFIG;
-    if (open_queue(&c, &q) == -1) {
+    if (open_queue(&c, &q, QUEUE_READ) == -1) {
         config_free(&c);
         return EXIT_IOERR;
     }
@@ -389,13 +398,18 @@ int cmd_preview(const struct options *o)
 
     if (load_runtime(o, &rt, 1) == -1)
         return EXIT_CONFIG;
-    if (open_queue(&rt.config, &q) == -1) {
+    if (open_queue(&rt.config, &q, QUEUE_READ) == -1) {
         runtime_free(&rt);
         return EXIT_IOERR;
     }
     status = lookup_record(q, o, &r);
     if (status == 0) {
-        if (r.load_error) {
+        if (r.scrubbed_ms) {
+            fprintf(stderr,
+                    "reportd: signup %lld: its personal data was scrubbed; nothing to show\n",
+                    (long long)r.signup.id);
+            status = EXIT_DATAERR;
+        } else if (r.load_error) {
             fprintf(stderr, "reportd: signup %lld: %s\n", (long long)r.signup.id, r.load_error);
             status = EXIT_DATAERR;
         } else {
@@ -452,6 +466,12 @@ static void print_record(const struct signup_record *r)
     if (s->has_years)
         printf("years: %g\n", s->years);
     print_time_field("created", s->created_ms);
+    if (r->scrubbed_ms) {
+        print_time_field("scrubbed", r->scrubbed_ms);
+        printf("personal data: deleted (address, name, tasks, skills, years); kept: the address's "
+               "keyed hash, times, Message-ID, server reply, state\n");
+        print_string_field("address hash", r->email_hash);
+    }
     printf("state: %s\n", signup_state_name(r->state));
     printf("attempts: %d\n", r->attempts);
     if (r->state == SIGNUP_DEFERRED)
@@ -480,7 +500,7 @@ static int print_event(void *arg, const struct queue_event *ev)
 }
 
 /* Runs fn on the signup named by the options, with the config and queue open. */
-static int with_signup(const struct options *o,
+static int with_signup(const struct options *o, enum queue_access access,
                        int (*fn)(struct queue *q, const struct signup_record *r,
                                  const struct options *o))
 {
@@ -491,7 +511,7 @@ static int with_signup(const struct options *o,
 
     if (load_config(o, &c) == -1)
         return EXIT_CONFIG;
-    if (open_queue(&c, &q) == -1) {
+    if (open_queue(&c, &q, access) == -1) {
         config_free(&c);
         return EXIT_IOERR;
     }
@@ -521,7 +541,7 @@ static int show_one(struct queue *q, const struct signup_record *r, const struct
 
 int cmd_show(const struct options *o)
 {
-    return with_signup(o, show_one);
+    return with_signup(o, QUEUE_READ, show_one);
 }
 
 /*
@@ -580,6 +600,11 @@ static int retry_one(struct queue *q, const struct signup_record *r, const struc
     static const enum signup_state from[] = {SIGNUP_FAILED, SIGNUP_DEFERRED};
 
     (void)o;
+    if (r->scrubbed_ms) {
+        fprintf(stderr, "reportd: signup %lld: its personal data was scrubbed; it cannot be sent\n",
+                (long long)r->signup.id);
+        return EXIT_REFUSED;
+    }
     return move_signup(q, r, from, NELEM(from), SIGNUP_QUEUED, "retry requested by operator");
 }
 
@@ -595,13 +620,19 @@ static int purge_one(struct queue *q, const struct signup_record *r, const struc
         return EXIT_TEMPFAIL;
     }
     switch (queue_purge(q, r->signup.id, err)) {
-    case 0:
+    case PURGE_DELETED:
         printf("%lld purged\n", (long long)r->signup.id);
         return 0;
-    case 1:
+    case PURGE_SCRUBBED:
+        printf(
+            "%lld scrubbed (sent: the address's keyed hash, Message-ID, times and reply are kept "
+            "as proof of delivery)\n",
+            (long long)r->signup.id);
+        return 0;
+    case PURGE_NONE:
         fprintf(stderr, "reportd: no signup %lld\n", (long long)r->signup.id);
         return EXIT_NOINPUT;
-    case 2:
+    case PURGE_IN_FLIGHT:
         /* Claimed between our look and the delete: the same answer as above. */
         fprintf(stderr, "reportd: signup %lld is being sent right now; try again shortly\n",
                 (long long)r->signup.id);
@@ -614,17 +645,17 @@ static int purge_one(struct queue *q, const struct signup_record *r, const struc
 
 int cmd_hold(const struct options *o)
 {
-    return with_signup(o, hold_one);
+    return with_signup(o, QUEUE_WRITE, hold_one);
 }
 
 int cmd_release(const struct options *o)
 {
-    return with_signup(o, release_one);
+    return with_signup(o, QUEUE_WRITE, release_one);
 }
 
 int cmd_purge(const struct options *o)
 {
-    return with_signup(o, purge_one);
+    return with_signup(o, QUEUE_WRITE, purge_one);
 }
 
 /* --- list and retry --failed --------------------------------------------- */
@@ -636,7 +667,10 @@ static int print_list_line(void *arg, const struct signup_record *r)
     (void)arg;
     format_time_ms(r->signup.created_ms, when, sizeof(when));
     printf("%lld\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", (long long)r->signup.id,
-           signup_state_name(r->state), r->signup.email ? r->signup.email : "",
+           signup_state_name(r->state),
+           r->scrubbed_ms    ? "(scrubbed)"
+           : r->signup.email ? r->signup.email
+                             : "",
            r->signup.role ? r->signup.role : "", r->signup.level ? r->signup.level : "",
            r->attempts, when, r->reason ? r->reason : "");
     return 0;
@@ -672,6 +706,9 @@ static int collect_id(void *arg, const struct signup_record *r)
     struct id_list *l = arg;
     int64_t *nv;
 
+    /* A scrubbed signup has no address left to send to. */
+    if (r->scrubbed_ms)
+        return 0;
     if (l->n == l->cap) {
         size_t ncap = l->cap ? l->cap * 2 : 64;
 
@@ -703,7 +740,7 @@ static int list_or_retry_all(const struct options *o, int retry)
         state = SIGNUP_FAILED;
     if (load_config(o, &c) == -1)
         return EXIT_CONFIG;
-    if (open_queue(&c, &q) == -1) {
+    if (open_queue(&c, &q, retry ? QUEUE_WRITE : QUEUE_READ) == -1) {
         config_free(&c);
         return EXIT_IOERR;
     }
@@ -738,7 +775,7 @@ int cmd_retry(const struct options *o)
 {
     if (o->all_failed)
         return list_or_retry_all(o, 1);
-    return with_signup(o, retry_one);
+    return with_signup(o, QUEUE_WRITE, retry_one);
 }
 
 /* --- run ------------------------------------------------------------------ */

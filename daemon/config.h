@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "queue.h"
 #include "util.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/reportd/reportd.yaml"
@@ -29,12 +30,6 @@ enum tls_mode {
     TLS_STARTTLS, /* smtp:// and STARTTLS required: never fall back to cleartext */
     TLS_IMPLICIT, /* smtps:// */
     TLS_NONE,     /* cleartext, allowed only to a loopback server */
-};
-
-/* What a claim recovered after a crash, whose message may have gone out, becomes. */
-enum uncertain_policy {
-    UNCERTAIN_RESEND, /* sent again, with the same Message-ID: at least once */
-    UNCERTAIN_HOLD,   /* held for the operator: at most once */
 };
 
 struct config {

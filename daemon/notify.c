@@ -39,7 +39,12 @@ int notify_send(const char *state)
     fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd == -1)
         return -1;
-    n = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sun, len);
+    /*
+     * Never wait for the manager: a full socket queue (net.unix.max_dgram_qlen
+     * is 10 here) would stop the daemon's loop.  A keep-alive lost that way is
+     * followed by the next one.
+     */
+    n = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sun, len);
     close(fd);
     return n == (ssize_t)strlen(state) ? 0 : -1;
 }

@@ -18,12 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "log.h"
+#include "sha256.h"
 
 /*
  * A website's process in reportd's group inserts into the same file.  The
@@ -49,6 +51,22 @@
 #define EMAIL_KEY_OF_OTHER  EMAIL_KEY_SQL("o.email")
 
 #define STATE_NAMES_SQL "('queued', 'sending', 'deferred', 'held', 'sent', 'failed', 'rejected')"
+
+/* The states a signup ends in; retention counts from the move into one of them. */
+#define SETTLED_STATES_SQL "('sent', 'failed', 'rejected')"
+
+/*
+ * The keyed address hash is HMAC-SHA-256 with a random key of this many bytes
+ * (the hash's own size: a longer key adds nothing), made once per database.
+ */
+#define HASH_KEY_LEN  32
+#define HASH_KEY_NAME "email_hash_key"
+/* The schema version that brought the hash key: databases migrated past it get one. */
+#define HASH_KEY_SCHEMA 4
+/* The SQL function the claim uses to compare a producer's address with scrubbed ones. */
+#define EMAIL_HASH_FUNCTION "reportd_email_hash"
+/* What a scrubbed address is replaced by in reasons, replies and history details. */
+#define ADDRESS_PLACEHOLDER "(address)"
 
 /*
  * Schema migrations, applied in order; PRAGMA user_version counts the ones a
@@ -107,6 +125,19 @@ static const char *const migrations[] = {
      * delivered: it is uncertain, and queue.uncertain decides.
      */
     "ALTER TABLE signups ADD COLUMN attempt_started_at INTEGER;",
+    /*
+     * 4: retention.  A scrubbed signup keeps a keyed hash of its address
+     * (email_hash; email becomes '') and the time it was scrubbed.  The key
+     * is made at migration (see store_hash_key) and shared by every process
+     * that opens the file.  The partial index finds settled signups still
+     * holding personal data without reading the scrubbed ones.
+     */
+    "ALTER TABLE signups ADD COLUMN email_hash TEXT;"
+    "ALTER TABLE signups ADD COLUMN scrubbed_at INTEGER;"
+    "CREATE INDEX signups_email_hash ON signups (email_hash) WHERE email_hash IS NOT NULL;"
+    "CREATE INDEX signups_unscrubbed ON signups (updated_at)"
+    " WHERE scrubbed_at IS NULL AND state IN " SETTLED_STATES_SQL ";"
+    "CREATE TABLE reportd_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);",
 };
 /* clang-format on */
 
@@ -119,6 +150,9 @@ struct queue {
      * tells of a change the database does not have.
      */
     struct buf pending;
+    unsigned char hash_key[HASH_KEY_LEN];
+    int has_hash_key;
+    int64_t last_scrub_ms; /* when the retention sweep last ran on this handle, 0 never */
 };
 
 static const char *const state_names[SIGNUP_NSTATES] = {
@@ -139,6 +173,7 @@ static const struct {
     {SIGNUP_SENDING,  SIGNUP_FAILED},
     {SIGNUP_SENDING,  SIGNUP_REJECTED},
     {SIGNUP_SENDING,  SIGNUP_QUEUED},   /* handed back unattempted, or recovered */
+    {SIGNUP_SENDING,  SIGNUP_HELD},     /* outcome unknown, and queue.uncertain is hold */
     {SIGNUP_QUEUED,   SIGNUP_REJECTED},
     {SIGNUP_DEFERRED, SIGNUP_REJECTED},
     {SIGNUP_QUEUED,   SIGNUP_FAILED},   /* expired */
@@ -189,6 +224,7 @@ void signup_record_free(struct signup_record *r)
     free(r->last_reply);
     free(r->reason);
     free(r->claimed_by);
+    free(r->email_hash);
     *r = (struct signup_record){0};
     signup_init(&r->signup);
 }
@@ -291,7 +327,7 @@ static void end_log_line(struct queue *q)
 static void log_transition(struct queue *q, int64_t id, const char *from, const char *to,
                            const char *detail)
 {
-    (void)buf_printf(&q->pending, "id=%lld from=%s to=%s detail=", (long long)id, from, to);
+    (void)buf_printf(&q->pending, "id=%lld state=%s prev=%s detail=", (long long)id, to, from);
     put_log_quoted(&q->pending, detail ? detail : "");
     end_log_line(q);
 }
@@ -353,18 +389,23 @@ static int query_int(struct queue *q, const char *sql, const char *what, int64_t
 
 /* --- opening and the schema --------------------------------------------- */
 
-/* Creates the file with the group-writable mode before SQLite creates it 0644. */
+/*
+ * Creates the file with the group-writable mode before SQLite creates it
+ * 0644.  0, -1 with err, or QUEUE_OPEN_READ_ONLY on a read-only filesystem.
+ */
 static int create_file(const char *path, char *err)
 {
-    int fd;
+    int fd, saved;
 
     if (strcmp(path, ":memory:") == 0)
         return 0;
     fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, QUEUE_FILE_MODE);
     if (fd == -1) {
-        if (errno == EEXIST)
+        saved = errno;
+        if (saved == EEXIST)
             return 0;
-        return errf(err, "%s: cannot create: %s", path, strerror(errno));
+        errf(err, "%s: cannot create: %s", path, strerror(saved));
+        return saved == EROFS ? QUEUE_OPEN_READ_ONLY : -1;
     }
     close(fd);
     return 0;
@@ -410,6 +451,27 @@ static int set_wal(struct queue *q, char *err)
     return 0;
 }
 
+/* A new random key for the address hash, stored in the database it belongs to. */
+static int store_hash_key(struct queue *q, char *err)
+{
+    unsigned char key[HASH_KEY_LEN];
+    sqlite3_stmt *st;
+    int rc;
+
+    if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
+        return errf(err, "%s: address hash key: getrandom: %s", q->path, strerror(errno));
+    st = prepare(q, "INSERT INTO reportd_secrets (name, value) VALUES (?1, ?2)", "hash key", err);
+    if (st == NULL)
+        return -1;
+    if (bind_text(st, 1, HASH_KEY_NAME) != SQLITE_OK ||
+        sqlite3_bind_blob(st, 2, key, sizeof(key), SQLITE_TRANSIENT) != SQLITE_OK)
+        return bind_fail(q, st, "hash key", err);
+    rc = step(q, st, "hash key", err);
+    finish(st);
+    memset(key, 0, sizeof(key));
+    return rc == -1 ? -1 : 0;
+}
+
 static int migrate(struct queue *q, char *err)
 {
     char sql[64];
@@ -434,6 +496,8 @@ static int migrate(struct queue *q, char *err)
         if (exec_sql(q, migrations[i], sql, err) == -1)
             goto fail;
     }
+    if (version < HASH_KEY_SCHEMA && store_hash_key(q, err) == -1)
+        goto fail;
     /* A pragma takes no parameters; the number is ours, not data. */
     snprintf(sql, sizeof(sql), "PRAGMA user_version = %zu", NELEM(migrations));
     if (exec_sql(q, sql, "set schema version", err) == -1 || commit(q, "migrate", err) == -1)
@@ -467,18 +531,143 @@ static int set_wal_waiting(struct queue *q, char *err)
 
 static int configure(struct queue *q, char *err)
 {
-    if (sqlite3_busy_timeout(q->db, QUEUE_BUSY_TIMEOUT_MS) != SQLITE_OK)
-        return db_fail(q, "busy timeout", err);
     if (set_wal_waiting(q, err) == -1)
         return -1;
     /*
      * In WAL mode NORMAL survives a crash of any process; only a power cut
      * can lose the last commits.
      */
+    /*
+     * secure_delete: a scrubbed or purged subscriber's data is overwritten
+     * with zeros, not left in the file's free space.
+     */
     if (exec_sql(q, "PRAGMA foreign_keys = ON", "foreign keys", err) == -1 ||
-        exec_sql(q, "PRAGMA synchronous = NORMAL", "synchronous", err) == -1)
+        exec_sql(q, "PRAGMA synchronous = NORMAL", "synchronous", err) == -1 ||
+        exec_sql(q, "PRAGMA secure_delete = ON", "secure delete", err) == -1)
         return -1;
     return migrate(q, err);
+}
+
+/* 0 and hex, 1 when the text has no @ (not an address: no hash), -1 out of memory. */
+static int email_hash_hex(const struct queue *q, const char *email, char hex[SHA256_HEX_LEN])
+{
+    unsigned char digest[SHA256_DIGEST_LEN];
+    size_t len;
+    char *key;
+
+    if (email == NULL)
+        return 1;
+    len = strlen(email);
+    key = malloc(len + 1);
+    if (key == NULL)
+        return -1;
+    if (!q->has_hash_key || email_key(email, key, len + 1) == -1) {
+        free(key);
+        return 1;
+    }
+    hmac_sha256(q->hash_key, sizeof(q->hash_key), key, len, digest);
+    free(key);
+    sha256_hex(digest, hex);
+    return 0;
+}
+
+/* reportd_email_hash(email): the keyed hash of an address, NULL for text without an @. */
+static void sql_email_hash(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const struct queue *q = sqlite3_user_data(ctx);
+    const unsigned char *email;
+    char hex[SHA256_HEX_LEN];
+
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    email = sqlite3_value_text(argv[0]);
+    if (email == NULL) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    switch (email_hash_hex(q, (const char *)email, hex)) {
+    case 0:
+        sqlite3_result_text(ctx, hex, -1, SQLITE_TRANSIENT);
+        break;
+    case 1:
+        sqlite3_result_null(ctx);
+        break;
+    default:
+        sqlite3_result_error_nomem(ctx);
+    }
+}
+
+/* Reads the database's address hash key and gives the SQL side its function. */
+static int load_hash_key(struct queue *q, char *err)
+{
+    sqlite3_stmt *st =
+        prepare(q, "SELECT value FROM reportd_secrets WHERE name = ?1", "hash key", err);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    if (bind_text(st, 1, HASH_KEY_NAME) != SQLITE_OK)
+        return bind_fail(q, st, "hash key", err);
+    rc = step(q, st, "hash key", err);
+    if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == HASH_KEY_LEN) {
+        memcpy(q->hash_key, sqlite3_column_blob(st, 0), HASH_KEY_LEN);
+        q->has_hash_key = 1;
+    }
+    finish(st);
+    if (rc == -1)
+        return -1;
+    if (!q->has_hash_key)
+        return errf(err, "%s: the address hash key is missing or damaged", q->path);
+    if (sqlite3_create_function_v2(q->db, EMAIL_HASH_FUNCTION, 1,
+                                   SQLITE_UTF8 | SQLITE_DETERMINISTIC, q, sql_email_hash, NULL,
+                                   NULL, NULL) != SQLITE_OK)
+        return db_fail(q, "register " EMAIL_HASH_FUNCTION, err);
+    return 0;
+}
+
+static struct queue *queue_new(const char *path, char *err)
+{
+    struct queue *q = calloc(1, sizeof(*q));
+
+    if (q == NULL || (q->path = strdup(path)) == NULL) {
+        free(q);
+        errf(err, "%s: out of memory", path);
+        return NULL;
+    }
+    buf_init(&q->pending);
+    return q;
+}
+
+static int open_db(struct queue *q, int flags, char *err)
+{
+    int rc = sqlite3_open_v2(q->path, &q->db, flags, NULL);
+
+    if (rc != SQLITE_OK)
+        return errf(err, "%s: cannot open: %s", q->path,
+                    q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+    if (sqlite3_extended_result_codes(q->db, 1) != SQLITE_OK ||
+        sqlite3_busy_timeout(q->db, QUEUE_BUSY_TIMEOUT_MS) != SQLITE_OK)
+        return db_fail(q, "open", err);
+    return 0;
+}
+
+/*
+ * SQLite opens a file it may not write read-only without a word, and every
+ * write fails later; a writer must know now, and why.
+ */
+static int refuse_read_only(struct queue *q, char *err)
+{
+    const char *why = "SQLite could open it only for reading";
+
+    if (access(q->path, W_OK) == -1)
+        why = strerror(errno);
+    return errf(err,
+                "%s: the queue database is read-only (%s): reportd must be able to write it; "
+                "check the file's owner and mode and that its filesystem is mounted read-write",
+                q->path, why);
 }
 
 int queue_open(struct queue **qp, const char *path, char *err)
@@ -487,26 +676,66 @@ int queue_open(struct queue **qp, const char *path, char *err)
     int rc;
 
     *qp = NULL;
-    if (create_file(path, err) == -1)
-        return -1;
-    q = calloc(1, sizeof(*q));
-    if (q == NULL || (q->path = strdup(path)) == NULL) {
-        free(q);
-        return errf(err, "%s: out of memory", path);
-    }
-    buf_init(&q->pending);
-    rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-    if (rc != SQLITE_OK) {
-        errf(err, "%s: cannot open: %s", path, q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+    rc = create_file(path, err);
+    if (rc != 0)
+        return rc;
+    if ((q = queue_new(path, err)) == NULL)
+        return QUEUE_OPEN_ERROR;
+    if (open_db(q, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err) == -1) {
         queue_close(q);
-        return -1;
+        return QUEUE_OPEN_ERROR;
     }
-    if (sqlite3_extended_result_codes(q->db, 1) != SQLITE_OK) {
-        db_fail(q, "open", err);
+    if (sqlite3_db_readonly(q->db, "main") == 1) {
+        refuse_read_only(q, err);
         queue_close(q);
-        return -1;
+        return QUEUE_OPEN_READ_ONLY;
     }
-    if (configure(q, err) == -1) {
+    if (configure(q, err) == -1 || load_hash_key(q, err) == -1) {
+        queue_close(q);
+        return QUEUE_OPEN_ERROR;
+    }
+    *qp = q;
+    return QUEUE_OPEN_OK;
+}
+
+/* A reader works only with the schema it was written for; migrating is a writer's job. */
+static int check_schema_readonly(struct queue *q, char *err)
+{
+    int64_t version = 0;
+
+    if (query_int(q, "PRAGMA user_version", "schema version", &version, err) == -1)
+        return -1;
+    if (version == 0)
+        return errf(err,
+                    "%s: not set up as a queue yet: start the daemon (reportd run), which creates "
+                    "the schema; read-only commands never write",
+                    q->path);
+    if (version < 0 || (uint64_t)version > NELEM(migrations))
+        return errf(err, "%s: schema version %lld is newer than this reportd knows (%zu)", q->path,
+                    (long long)version, NELEM(migrations));
+    if ((size_t)version < NELEM(migrations))
+        return errf(err,
+                    "%s: schema version %lld is older than this reportd's (%zu): start the daemon "
+                    "(reportd run) or run a writing command (such as enqueue) to migrate it; "
+                    "read-only commands never write",
+                    q->path, (long long)version, NELEM(migrations));
+    return 0;
+}
+
+int queue_open_readonly(struct queue **qp, const char *path, char *err)
+{
+    struct queue *q;
+
+    *qp = NULL;
+    if (access(path, F_OK) == -1)
+        return errf(err, "%s: cannot open: %s (the daemon creates it when it starts)", path,
+                    strerror(errno));
+    if ((q = queue_new(path, err)) == NULL)
+        return -1;
+    /* query_only: a statement that would write fails rather than wait for the lock. */
+    if (open_db(q, SQLITE_OPEN_READONLY, err) == -1 || check_schema_readonly(q, err) == -1 ||
+        exec_sql(q, "PRAGMA query_only = 1", "query only", err) == -1 ||
+        load_hash_key(q, err) == -1) {
         queue_close(q);
         return -1;
     }
@@ -545,7 +774,7 @@ const char *queue_path(const struct queue *q)
 #define RECORD_COLUMNS_SQL                                                                         \
     "id, email, name, role, level, tasks, skills, years, created_at, state, attempts,"             \
     " next_attempt_at, updated_at, sent_at, message_id, last_reply, reason, claimed_by,"           \
-    " claim_until, requeued_at,"                                                                   \
+    " claim_until, requeued_at, attempt_started_at, scrubbed_at, email_hash,"                      \
     " " JSON_ARRAY_PROBLEM_SQL("tasks") ", " JSON_ARRAY_PROBLEM_SQL("skills")
 
 enum record_column {
@@ -569,6 +798,9 @@ enum record_column {
     COL_CLAIMED_BY,
     COL_CLAIM_UNTIL,
     COL_REQUEUED,
+    COL_ATTEMPT_STARTED,
+    COL_SCRUBBED,
+    COL_EMAIL_HASH,
     COL_TASKS_PROBLEM,
     COL_SKILLS_PROBLEM,
 };
@@ -844,7 +1076,10 @@ static int load_own_columns(struct queue *q, sqlite3_stmt *row, struct signup_re
     r->sent_ms = sqlite3_column_int64(row, COL_SENT);
     r->claim_until_ms = sqlite3_column_int64(row, COL_CLAIM_UNTIL);
     r->requeued_ms = sqlite3_column_int64(row, COL_REQUEUED);
+    r->attempt_started_ms = sqlite3_column_int64(row, COL_ATTEMPT_STARTED);
+    r->scrubbed_ms = sqlite3_column_int64(row, COL_SCRUBBED);
     if (copy_own_text(row, COL_MESSAGE_ID, &r->message_id) == -1 ||
+        copy_own_text(row, COL_EMAIL_HASH, &r->email_hash) == -1 ||
         copy_own_text(row, COL_LAST_REPLY, &r->last_reply) == -1 ||
         copy_own_text(row, COL_REASON, &r->reason) == -1 ||
         copy_own_text(row, COL_CLAIMED_BY, &r->claimed_by) == -1)
@@ -888,7 +1123,8 @@ static int load_by_id(struct queue *q, int64_t id, struct signup_record *r, char
 
 #define TRANSITION_SQL                                                                             \
     "UPDATE signups SET state = ?3, updated_at = ?4, attempts = attempts + ?5,"                    \
-    " reason = coalesce(?6, reason), last_reply = coalesce(?7, last_reply),"                       \
+    " reason = CASE WHEN ?3 = 'sent' THEN NULL ELSE coalesce(?6, reason) END,"                     \
+    " last_reply = coalesce(?7, last_reply),"                                                      \
     " message_id = coalesce(?8, message_id),"                                                      \
     " next_attempt_at = CASE WHEN ?3 IN ('queued', 'deferred') AND ?9 >= 0 THEN ?9"                \
     "  ELSE next_attempt_at END,"                                                                  \
@@ -898,7 +1134,9 @@ static int load_by_id(struct queue *q, int64_t id, struct signup_record *r, char
     "  ELSE claimed_by END,"                                                                       \
     " claim_until = CASE WHEN ?3 = 'sending' THEN ?11 WHEN ?2 = 'sending' THEN NULL"               \
     "  ELSE claim_until END,"                                                                      \
-    " sent_at = CASE WHEN ?3 = 'sent' THEN ?4 ELSE sent_at END"                                    \
+    " sent_at = CASE WHEN ?3 = 'sent' THEN ?4 ELSE sent_at END,"                                   \
+    " attempt_started_at = CASE WHEN ?3 = 'sending' OR ?2 = 'sending' THEN NULL"                   \
+    "  ELSE attempt_started_at END"                                                                \
     " WHERE id = ?1 AND state = ?2 AND (?12 IS NULL OR claimed_by = ?12)"
 
 #define EVENT_SQL                                                                                  \
@@ -1004,10 +1242,16 @@ int queue_transition(struct queue *q, int64_t id, enum signup_state from, enum s
 
 /* --- producer side ------------------------------------------------------ */
 
+/*
+ * A signup for the address ?1, by its key or, once scrubbed, by its keyed
+ * hash ?2.  (A scrubbed email is '', whose key never equals an address's.)
+ */
+#define SAME_ADDRESS_SQL "(" EMAIL_KEY_OF_COLUMN " = " EMAIL_KEY_OF_PARAM " OR email_hash = ?2)"
+
 /* The states in which a signup blocks another for the same address; failed and rejected don't. */
 #define FIND_ACTIVE_SQL                                                                            \
-    "SELECT id FROM signups WHERE " EMAIL_KEY_OF_COLUMN " = " EMAIL_KEY_OF_PARAM                   \
-    " AND state IN ('queued', 'sending', 'deferred', 'held', 'sent') ORDER BY id DESC LIMIT 1"
+    "SELECT max(id) FROM signups WHERE " SAME_ADDRESS_SQL                                          \
+    " AND state IN ('queued', 'sending', 'deferred', 'held', 'sent')"
 
 static void json_string(struct buf *b, const char *s)
 {
@@ -1068,21 +1312,38 @@ static char *skills_json(const struct signup *s)
     return buf_steal(&b);
 }
 
-/* 0 and *id of the newest signup that blocks this address, 1 none, -1 error. */
-static int find_active(struct queue *q, const char *email, int64_t *id, char *err)
+/*
+ * Runs a SELECT max(id) for the address email (?1, and its hash ?2): 0 and
+ * *id, 1 none, -1 error.  max() rather than ORDER BY id, so that SQLite
+ * looks the address up in both indexes instead of walking the table by id.
+ */
+static int find_address(struct queue *q, const char *sql, const char *email, int64_t *id,
+                        const char *what, char *err)
 {
-    sqlite3_stmt *st = prepare(q, FIND_ACTIVE_SQL, "find duplicate", err);
-    int rc;
+    char hex[SHA256_HEX_LEN];
+    sqlite3_stmt *st;
+    int rc = email_hash_hex(q, email, hex);
 
+    if (rc == -1)
+        return errf(err, "%s: %s: out of memory", q->path, what);
+    st = prepare(q, sql, what, err);
     if (st == NULL)
         return -1;
-    if (bind_text(st, 1, email) != SQLITE_OK)
-        return bind_fail(q, st, "find duplicate", err);
-    rc = step(q, st, "find duplicate", err);
+    if (bind_text(st, 1, email) != SQLITE_OK || bind_text(st, 2, rc == 0 ? hex : NULL) != SQLITE_OK)
+        return bind_fail(q, st, what, err);
+    rc = step(q, st, what, err);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_NULL)
+        rc = SQLITE_DONE;
     if (rc == SQLITE_ROW)
         *id = sqlite3_column_int64(st, 0);
     finish(st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+}
+
+/* 0 and *id of the newest signup that blocks this address, 1 none, -1 error. */
+static int find_active(struct queue *q, const char *email, int64_t *id, char *err)
+{
+    return find_address(q, FIND_ACTIVE_SQL, email, id, "find duplicate", err);
 }
 
 static int insert_signup(struct queue *q, const struct signup *s, int64_t now, int64_t *id,
@@ -1206,24 +1467,11 @@ int queue_get(struct queue *q, int64_t id, struct signup_record *r, char *err)
     return end_read(q, began, rc, "get", err);
 }
 
-#define FIND_EMAIL_SQL                                                                             \
-    "SELECT id FROM signups WHERE " EMAIL_KEY_OF_COLUMN " = " EMAIL_KEY_OF_PARAM                   \
-    " ORDER BY id DESC LIMIT 1"
+#define FIND_EMAIL_SQL "SELECT max(id) FROM signups WHERE " SAME_ADDRESS_SQL
 
 int queue_find_email(struct queue *q, const char *email, int64_t *id, char *err)
 {
-    sqlite3_stmt *st = prepare(q, FIND_EMAIL_SQL, "find address", err);
-    int rc;
-
-    if (st == NULL)
-        return -1;
-    if (bind_text(st, 1, email) != SQLITE_OK)
-        return bind_fail(q, st, "find address", err);
-    rc = step(q, st, "find address", err);
-    if (rc == SQLITE_ROW)
-        *id = sqlite3_column_int64(st, 0);
-    finish(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+    return find_address(q, FIND_EMAIL_SQL, email, id, "find address", err);
 }
 
 static int stats_counts(struct queue *q, struct queue_stats *s, char *err)
@@ -1283,6 +1531,11 @@ int queue_stats(struct queue *q, struct queue_stats *s, char *err)
                        "stats", &s->oldest_waiting_ms, err);
     if (rc == 0)
         rc = stats_last_error(q, s, err);
+    if (rc == 0)
+        rc = query_int(q,
+                       "SELECT count(*) FROM signups WHERE state = 'held'"
+                       " AND reason LIKE '" QUEUE_UNCERTAIN_PREFIX "%'",
+                       "stats", &s->uncertain, err);
     return end_read(q, began, rc, "stats", err);
 }
 
@@ -1377,7 +1630,11 @@ struct due {
 
 /*
  * Due signups, oldest due first, each with a signup already sent to its
- * address if there is one (it is a duplicate then).  A signup that waits
+ * address if there is one (it is a duplicate then): by the address's key,
+ * or by its keyed hash when that signup was scrubbed (two lookups rather
+ * than one OR, which SQLite would answer by reading every sent row).  A
+ * scrubbed email is '', whose key is '': a producer's empty address must be
+ * rejected as the invalid address it is, not as a duplicate of those.  A signup that waits
  * behind an earlier one for the same address (queued, deferred or held), or
  * behind any one in flight (an operator may have retried an older signup), is
  * left out: it is decided once that one settles, and leaving it out here lets
@@ -1385,8 +1642,10 @@ struct due {
  */
 #define SELECT_DUE_SQL                                                                             \
     "SELECT id, state, sent_id FROM (SELECT s.id, s.state, s.next_attempt_at,"                     \
-    " (SELECT o.id FROM signups AS o WHERE " EMAIL_KEY_OF_OTHER " = " EMAIL_KEY_OF_SELF            \
-    "  AND o.id <> s.id AND o.state = 'sent' ORDER BY o.id LIMIT 1) AS sent_id,"                   \
+    " coalesce((SELECT min(o.id) FROM signups AS o WHERE " EMAIL_KEY_OF_OTHER                      \
+    " = " EMAIL_KEY_OF_SELF "  AND o.id <> s.id AND o.state = 'sent' AND o.scrubbed_at IS NULL),"  \
+    "  (SELECT min(o.id) FROM signups AS o WHERE o.email_hash = " EMAIL_HASH_FUNCTION "(s.email)"  \
+    "   AND o.state = 'sent')) AS sent_id,"                                                        \
     " EXISTS (SELECT 1 FROM signups AS o WHERE " EMAIL_KEY_OF_OTHER " = " EMAIL_KEY_OF_SELF        \
     "  AND ((o.id < s.id AND o.state IN ('queued', 'deferred', 'held'))"                           \
     "   OR (o.id <> s.id AND o.state = 'sending'))) AS waits"                                      \
@@ -1557,6 +1816,7 @@ struct claim {
     char *owner; /* NULL when the row has none */
     int has_until;
     int64_t until;
+    int attempted; /* the attempt mark is set: its message may have gone out */
 };
 
 static void claims_free(struct claim *v, size_t n)
@@ -1572,7 +1832,8 @@ static void claims_free(struct claim *v, size_t n)
 static int select_claims(struct queue *q, struct claim **out, size_t *n, char *err)
 {
     sqlite3_stmt *st = prepare(q,
-                               "SELECT id, attempts, claimed_by, claim_until FROM signups"
+                               "SELECT id, attempts, claimed_by, claim_until,"
+                               " attempt_started_at IS NOT NULL FROM signups"
                                " WHERE state = 'sending' ORDER BY id",
                                "recover", err);
     struct claim *v = NULL, *grown;
@@ -1589,7 +1850,8 @@ static int select_claims(struct queue *q, struct claim **out, size_t *n, char *e
         v[*n] = (struct claim){.id = sqlite3_column_int64(st, 0),
                                .attempts = sqlite3_column_int(st, 1),
                                .has_until = sqlite3_column_type(st, 3) != SQLITE_NULL,
-                               .until = sqlite3_column_int64(st, 3)};
+                               .until = sqlite3_column_int64(st, 3),
+                               .attempted = sqlite3_column_int(st, 4)};
         if (copy_own_text(st, 2, &v[*n].owner) == -1)
             break;
         (*n)++;
@@ -1606,49 +1868,99 @@ static int select_claims(struct queue *q, struct claim **out, size_t *n, char *e
     return 0;
 }
 
-/* An owner "host:pid" on this host whose process no longer exists. */
-static int owner_gone(const char *owner, const char *host)
+/* What an owner "host:pid:start" (or the older "host:pid") says about its process. */
+enum owner_status {
+    OWNER_ELSEWHERE, /* another host, or not an owner we can read: trust the lease */
+    OWNER_ALIVE,     /* that very process still runs here */
+    OWNER_GONE,      /* it ran here and is gone (its pid unused, or reused by another) */
+};
+
+static enum owner_status owner_status(const char *owner, const char *host)
 {
-    const char *colon;
+    size_t hlen = host ? strlen(host) : 0;
+    unsigned long long start = 0, now_start;
+    const char *p;
     char *end;
     long pid;
 
-    if (owner == NULL || host == NULL || (colon = strrchr(owner, ':')) == NULL)
-        return 0;
-    if ((size_t)(colon - owner) != strlen(host) || strncmp(owner, host, strlen(host)) != 0)
-        return 0;
+    if (owner == NULL || host == NULL || strncmp(owner, host, hlen) != 0 || owner[hlen] != ':')
+        return OWNER_ELSEWHERE;
+    p = owner + hlen + 1;
     errno = 0;
-    pid = strtol(colon + 1, &end, 10);
-    if (errno || end == colon + 1 || *end != '\0' || pid <= 0 || (long)(pid_t)pid != pid)
+    pid = strtol(p, &end, 10);
+    if (errno || end == p || pid <= 0 || (long)(pid_t)pid != pid)
+        return OWNER_ELSEWHERE;
+    if (*end == ':') {
+        p = end + 1;
+        start = strtoull(p, &end, 10);
+        if (errno || end == p)
+            return OWNER_ELSEWHERE;
+    }
+    if (*end != '\0')
+        return OWNER_ELSEWHERE;
+    if (kill((pid_t)pid, 0) == -1 && errno == ESRCH)
+        return OWNER_GONE;
+    /* The pid may have been reused: the start time tells the owner from a newcomer. */
+    if (start != 0 && process_start_time((pid_t)pid, &now_start) == 0 && now_start != start)
+        return OWNER_GONE;
+    return OWNER_ALIVE;
+}
+
+/* Why a claim may be taken back, into detail; 0 when it is still held. */
+static int claim_abandoned(const struct claim *c, const char *host, int64_t now, char *detail,
+                           size_t len)
+{
+    const char *owner = c->owner ? c->owner : "(nobody)";
+
+    switch (owner_status(c->owner, host)) {
+    case OWNER_ALIVE:
         return 0;
-    return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+    case OWNER_GONE:
+        snprintf(detail, len, "claiming process %s is gone", owner);
+        return 1;
+    case OWNER_ELSEWHERE:
+        break;
+    }
+    if (c->has_until && c->until >= now)
+        return 0;
+    snprintf(detail, len, "claim by %s expired", owner);
+    return 1;
 }
 
 /* 1 taken back, 0 still held, -1 error. */
 static int recover_one(struct queue *q, const struct claim *c, const char *host, int64_t now,
-                       char *err)
+                       enum uncertain_policy policy, char *err)
 {
     struct transition t = {0};
-    char detail[ERRLEN];
-    const char *owner = c->owner ? c->owner : "(nobody)";
+    char detail[ERRLEN + 64], why[ERRLEN];
     enum signup_state to;
     int rc;
 
-    if (!c->has_until || c->until < now)
-        snprintf(detail, sizeof(detail), "claim by %s expired", owner);
-    else if (owner_gone(c->owner, host))
-        snprintf(detail, sizeof(detail), "claiming process %s is gone", owner);
-    else
+    if (!claim_abandoned(c, host, now, why, sizeof(why)))
         return 0;
-    t.detail = detail;
-    /* Never attempted: queued again, else a retry; either way due now, in its old place. */
-    to = c->attempts == 0 ? SIGNUP_QUEUED : SIGNUP_DEFERRED;
     t.next_attempt_ms = TRANSITION_KEEP_DUE;
+    if (!c->attempted) {
+        /* Never attempted: queued again, else a retry; either way due now, in its old place. */
+        snprintf(detail, sizeof(detail), "%s", why);
+        to = c->attempts == 0 ? SIGNUP_QUEUED : SIGNUP_DEFERRED;
+    } else if (policy == UNCERTAIN_HOLD) {
+        snprintf(detail, sizeof(detail), "%.*s; " QUEUE_UNCERTAIN_REASON ", held", ERRLEN - 1, why);
+        t.reason = QUEUE_UNCERTAIN_REASON;
+        to = SIGNUP_HELD;
+    } else {
+        snprintf(detail, sizeof(detail), "%.*s; " QUEUE_UNCERTAIN_REASON ", sent again", ERRLEN - 1,
+                 why);
+        t.reason = QUEUE_UNCERTAIN_REASON "; sent again";
+        t.count_attempt = 1;
+        to = SIGNUP_DEFERRED;
+    }
+    t.detail = detail;
     rc = apply_transition(q, c->id, SIGNUP_SENDING, to, &t, now, err);
     return rc == -1 ? -1 : rc == 0;
 }
 
-int queue_recover(struct queue *q, const char *host, int64_t now, int *n, char *err)
+int queue_recover(struct queue *q, const char *host, int64_t now, enum uncertain_policy policy,
+                  int *n, char *err)
 {
     struct claim *claims = NULL;
     size_t nclaims = 0, i;
@@ -1662,7 +1974,7 @@ int queue_recover(struct queue *q, const char *host, int64_t now, int *n, char *
         return -1;
     }
     for (i = 0; i < nclaims && rc != -1; i++) {
-        rc = recover_one(q, &claims[i], host, now, err);
+        rc = recover_one(q, &claims[i], host, now, policy, err);
         if (rc == 1)
             (*n)++;
     }
@@ -1675,33 +1987,261 @@ int queue_recover(struct queue *q, const char *host, int64_t now, int *n, char *
     return 0;
 }
 
-/* 1 the signup exists, 0 not, -1 error. */
-static int signup_exists(struct queue *q, int64_t id, const char *what, char *err)
+#define MARK_ATTEMPT_SQL                                                                           \
+    "UPDATE signups SET attempt_started_at = ?3"                                                   \
+    " WHERE id = ?1 AND state = 'sending' AND claimed_by = ?2"
+
+int queue_mark_attempt(struct queue *q, int64_t id, const char *owner, int64_t now, char *err)
 {
-    sqlite3_stmt *st = prepare(q, "SELECT 1 FROM signups WHERE id = ?1", what, err);
+    sqlite3_stmt *st = prepare(q, MARK_ATTEMPT_SQL, "mark attempt", err);
     int rc;
 
     if (st == NULL)
         return -1;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
-        return bind_fail(q, st, what, err);
-    rc = step(q, st, what, err);
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK || bind_text(st, 2, owner) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, now) != SQLITE_OK)
+        return bind_fail(q, st, "mark attempt", err);
+    /* One statement outside a transaction is its own transaction: committed when it returns. */
+    rc = step(q, st, "mark attempt", err);
     finish(st);
-    return rc == -1 ? -1 : rc == SQLITE_ROW;
+    if (rc == -1)
+        return -1;
+    return sqlite3_changes(q->db) == 1 ? 0 : 1;
+}
+
+/* --- retention and purge ------------------------------------------------- */
+
+/*
+ * col with the address ?2 replaced wherever it appears as stored, as its key
+ * and in lowercase (a relay may quote it in a reply, a reason may quote the
+ * reply).  Only for text with an @, so that a producer's junk address
+ * ("x") does not blank every x of a reason.
+ */
+#define REDACT_SQL(col)                                                                            \
+    "CASE WHEN instr(?2, '@') = 0 THEN " col " ELSE replace(replace(replace(" col                  \
+    ", ?2, '" ADDRESS_PLACEHOLDER                                                                  \
+    "'), " EMAIL_KEY_SQL("?2") ", '" ADDRESS_PLACEHOLDER "'), lower(?2), '" ADDRESS_PLACEHOLDER    \
+                               "') END"
+
+#define SCRUB_EVENTS_SQL                                                                           \
+    "UPDATE signup_events SET detail = " REDACT_SQL("detail") " WHERE signup_id = ?1"
+
+/* Producers insert email NOT NULL: '' stands in, and its key never equals an address's. */
+#define SCRUB_SIGNUP_SQL                                                                           \
+    "UPDATE signups SET email = '', name = NULL, tasks = '[]', skills = '[]', years = NULL,"       \
+    " email_hash = ?3, scrubbed_at = ?4, reason = " REDACT_SQL(                                    \
+        "reason") ","                                                                              \
+                  " last_reply = " REDACT_SQL(                                                     \
+                      "last_reply") " WHERE id = ?1 AND scrubbed_at IS NULL"
+
+/*
+ * Settled signups still holding personal data, settled at ?1 or before;
+ * oldest first.  Without statistics SQLite would walk signups_due through
+ * every sent row; the partial index holds only the ones still to scrub.
+ */
+#define SCRUB_DUE_SQL                                                                              \
+    "SELECT id, email, state FROM signups INDEXED BY signups_unscrubbed"                           \
+    " WHERE scrubbed_at IS NULL AND state IN " SETTLED_STATES_SQL                                  \
+    " AND updated_at <= ?1 ORDER BY updated_at LIMIT ?2"
+
+/*
+ * Runs a scrub statement binding id ?1 and the address ?2, and for the
+ * signup's row (with_row) its hash ?3 (NULL: none) and the time ?4.
+ */
+static int run_scrub(struct queue *q, const char *sql, int64_t id, const char *email, int with_row,
+                     const char *hash, int64_t now, char *err)
+{
+    sqlite3_stmt *st = prepare(q, sql, "scrub", err);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK || bind_text(st, 2, email) != SQLITE_OK ||
+        (with_row &&
+         (bind_text(st, 3, hash) != SQLITE_OK || sqlite3_bind_int64(st, 4, now) != SQLITE_OK)))
+        return bind_fail(q, st, "scrub", err);
+    rc = step(q, st, "scrub", err);
+    finish(st);
+    return rc == -1 ? -1 : 0;
 }
 
 /*
- * Deletes a signup unless it is being sent: its sender would record the
- * outcome of a delivery whose record is gone.  A claim whose lease ran out
- * has no sender any more, and must not keep personal data from being
- * deleted.  0, 1 none, 2 sending, -1.
+ * Scrubs one settled signup inside the caller's transaction: the address
+ * becomes its keyed hash, the rest of the personal data goes, the address
+ * is cut out of reasons, replies and history, and the history tells when
+ * and why.  The state does not change.
  */
+static int scrub_one(struct queue *q, int64_t id, const char *email, enum signup_state state,
+                     const char *why, int64_t now, char *err)
+{
+    char hex[SHA256_HEX_LEN];
+    /* Text without an @ was never an address: there is no hash to keep. */
+    int rc = email_hash_hex(q, email, hex);
+
+    if (rc == -1)
+        return errf(err, "%s: scrub: out of memory", q->path);
+    if (run_scrub(q, SCRUB_EVENTS_SQL, id, email, 0, NULL, now, err) == -1 ||
+        run_scrub(q, SCRUB_SIGNUP_SQL, id, email, 1, rc == 0 ? hex : NULL, now, err) == -1)
+        return -1;
+    if (record_event(q, id, 1, state, state, why, now, err) == -1)
+        return -1;
+    (void)buf_printf(&q->pending, "id=%lld scrubbed detail=", (long long)id);
+    put_log_quoted(&q->pending, why);
+    end_log_line(q);
+    return 0;
+}
+
+struct scrub_row {
+    int64_t id;
+    char *email;
+    enum signup_state state;
+};
+
+static void scrub_rows_free(struct scrub_row *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        free(v[i].email);
+}
+
+/* Reads up to QUEUE_SCRUB_BATCH signups due for scrubbing; *n of them. */
+static int select_scrub_due(struct queue *q, int64_t cutoff, struct scrub_row *v, size_t *n,
+                            char *err)
+{
+    sqlite3_stmt *st = prepare(q, SCRUB_DUE_SQL, "scrub", err);
+    int rc;
+
+    *n = 0;
+    if (st == NULL)
+        return -1;
+    if (sqlite3_bind_int64(st, 1, cutoff) != SQLITE_OK ||
+        sqlite3_bind_int(st, 2, QUEUE_SCRUB_BATCH) != SQLITE_OK)
+        return bind_fail(q, st, "scrub", err);
+    while ((rc = step(q, st, "scrub", err)) == SQLITE_ROW && *n < QUEUE_SCRUB_BATCH) {
+        const char *state = (const char *)sqlite3_column_text(st, 2);
+        struct scrub_row *r = &v[*n];
+
+        r->id = sqlite3_column_int64(st, 0);
+        if (state == NULL || signup_state_parse(state, &r->state) == -1) {
+            rc =
+                errf(err, "%s: scrub: signup %lld has an unknown state", q->path, (long long)r->id);
+            break;
+        }
+        /* A producer's email may be anything; as text it is what the key and hash see. */
+        if (copy_own_text(st, 1, &r->email) == -1 ||
+            (r->email == NULL && (r->email = strdup("")) == NULL)) {
+            rc = errf(err, "%s: scrub: out of memory", q->path);
+            break;
+        }
+        (*n)++;
+    }
+    finish(st);
+    if (rc == -1) {
+        scrub_rows_free(v, *n);
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* One transaction of the sweep: returns how many were scrubbed, or -1. */
+static int scrub_batch(struct queue *q, int64_t cutoff, const char *why, int64_t now, char *err)
+{
+    struct scrub_row rows[QUEUE_SCRUB_BATCH];
+    size_t n = 0, i;
+    int rc = 0;
+
+    if (begin_write(q, "scrub", err) == -1)
+        return -1;
+    if (select_scrub_due(q, cutoff, rows, &n, err) == -1) {
+        rollback(q);
+        return -1;
+    }
+    for (i = 0; i < n && rc == 0; i++)
+        rc = scrub_one(q, rows[i].id, rows[i].email, rows[i].state, why, now, err);
+    scrub_rows_free(rows, n);
+    if (rc == -1 || commit(q, "scrub", err) == -1) {
+        rollback(q);
+        return -1;
+    }
+    return (int)n;
+}
+
+int queue_scrub_expired(struct queue *q, int64_t now, int64_t retention_ms, int *n, char *err)
+{
+    char why[ERRLEN], age[64];
+    int batch;
+
+    *n = 0;
+    if (retention_ms <= 0)
+        return 0;
+    if (q->last_scrub_ms != 0 && now >= q->last_scrub_ms &&
+        now - q->last_scrub_ms < QUEUE_SCRUB_INTERVAL_MS)
+        return 0;
+    if (in_transaction(q))
+        return errf(err, "%s: scrub: not inside a transaction", q->path);
+    /* Set first: a sweep that fails (the lock is busy) is tried again next interval. */
+    q->last_scrub_ms = now;
+    format_duration_ms(retention_ms, age, sizeof(age));
+    snprintf(why, sizeof(why), "personal data scrubbed: settled more than %s ago (queue.retention)",
+             age);
+    do {
+        batch = scrub_batch(q, now - retention_ms, why, now, err);
+        if (batch == -1)
+            return -1;
+        *n += batch;
+    } while (batch == QUEUE_SCRUB_BATCH);
+    if (*n > 0)
+        log_notice("%s: scrubbed the personal data of %d signup%s settled more than %s ago",
+                   q->path, *n, *n == 1 ? "" : "s", age);
+    return 0;
+}
+
+struct purge_target {
+    enum signup_state state;
+    int64_t claim_until;
+    int64_t scrubbed;
+    char *email;
+};
+
+/* 0 loaded, 1 no such signup, -1 error. */
+static int load_purge_target(struct queue *q, int64_t id, struct purge_target *t, char *err)
+{
+    sqlite3_stmt *st =
+        prepare(q, "SELECT state, claim_until, scrubbed_at, email FROM signups WHERE id = ?1",
+                "purge", err);
+    const char *state;
+    int rc;
+
+    *t = (struct purge_target){0};
+    if (st == NULL)
+        return -1;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+        return bind_fail(q, st, "purge", err);
+    rc = step(q, st, "purge", err);
+    if (rc == SQLITE_ROW) {
+        state = (const char *)sqlite3_column_text(st, 0);
+        t->claim_until = sqlite3_column_int64(st, 1);
+        t->scrubbed = sqlite3_column_int64(st, 2);
+        if (state == NULL || signup_state_parse(state, &t->state) == -1)
+            rc = errf(err, "%s: purge: signup %lld has an unknown state", q->path, (long long)id);
+        else if (copy_own_text(st, 3, &t->email) == -1 ||
+                 (t->email == NULL && (t->email = strdup("")) == NULL))
+            rc = errf(err, "%s: purge: out of memory", q->path);
+    }
+    finish(st);
+    if (rc == -1) {
+        free(t->email);
+        t->email = NULL;
+        return -1;
+    }
+    return rc == SQLITE_ROW ? 0 : 1;
+}
+
 static int delete_signup(struct queue *q, int64_t id, char *err)
 {
-    sqlite3_stmt *st = prepare(q,
-                               "DELETE FROM signups WHERE id = ?1 AND (state <> 'sending' OR "
-                               "claim_until < " SQL_NOW_MS ")",
-                               "purge", err);
+    sqlite3_stmt *st = prepare(q, "DELETE FROM signups WHERE id = ?1", "purge", err);
     int rc;
 
     if (st == NULL)
@@ -1712,27 +2252,51 @@ static int delete_signup(struct queue *q, int64_t id, char *err)
     finish(st);
     if (rc == -1)
         return -1;
-    /* The history goes by ON DELETE CASCADE, which sqlite3_changes() does not count. */
-    if (sqlite3_changes(q->db) == 1) {
-        log_purge(q, id);
-        return 0;
-    }
-    rc = signup_exists(q, id, "purge", err);
-    if (rc == 1)
+    /* The history goes by ON DELETE CASCADE. */
+    log_purge(q, id);
+    return 0;
+}
+
+/*
+ * A signup being sent is left alone: its sender would record the outcome of
+ * a delivery whose record is gone.  A claim whose lease ran out has no
+ * sender any more, and must not keep personal data from being deleted.  A
+ * sent signup keeps its proof of delivery, so that the address is not sent
+ * a second report; any other never reached the subscriber and goes whole.
+ */
+static int purge_signup(struct queue *q, int64_t id, char *err)
+{
+    struct purge_target t;
+    int64_t now = now_ms();
+    int rc = load_purge_target(q, id, &t, err);
+
+    if (rc != 0)
+        return rc == 1 ? PURGE_NONE : -1;
+    if (t.state == SIGNUP_SENDING && t.claim_until >= now) {
         errf(err, "%s: signup %lld is being sent", q->path, (long long)id);
-    return rc == -1 ? -1 : rc == 1 ? 2 : 1;
+        rc = PURGE_IN_FLIGHT;
+    } else if (t.state == SIGNUP_SENT) {
+        rc = t.scrubbed ? 0
+                        : scrub_one(q, id, t.email, t.state,
+                                    "personal data scrubbed: purged by operator", now, err);
+        rc = rc == -1 ? -1 : PURGE_SCRUBBED;
+    } else {
+        rc = delete_signup(q, id, err) == -1 ? -1 : PURGE_DELETED;
+    }
+    free(t.email);
+    return rc;
 }
 
 int queue_purge(struct queue *q, int64_t id, char *err)
 {
     int rc;
 
-    /* Inside a caller's transaction the deletion commits or rolls back with it. */
+    /* Inside a caller's transaction the purge commits or rolls back with it. */
     if (in_transaction(q))
-        return delete_signup(q, id, err);
+        return purge_signup(q, id, err);
     if (begin_write(q, "purge", err) == -1)
         return -1;
-    rc = delete_signup(q, id, err);
+    rc = purge_signup(q, id, err);
     if (rc == -1 || commit(q, "purge", err) == -1) {
         rollback(q);
         return -1;

@@ -23,6 +23,13 @@
 #define QUEUE_OPEN_RETRY_MS 20
 /* The most signups one claim takes, whatever the config asks. */
 #define QUEUE_MAX_BATCH 1000
+/*
+ * Signups scrubbed per transaction: each batch is a few milliseconds of
+ * write lock, so a website's INSERT never waits behind a long sweep.
+ */
+#define QUEUE_SCRUB_BATCH 100
+/* The periodic sweep runs at most this often per open queue. */
+#define QUEUE_SCRUB_INTERVAL_MS 60000
 
 enum signup_state {
     SIGNUP_QUEUED,   /* waiting for an attempt, due at next_attempt */
@@ -61,16 +68,47 @@ struct signup_record {
     char *message_id;
     char *last_reply; /* the server's last reply, verbatim */
     char *reason;     /* why it was deferred, failed or rejected */
-    char *claimed_by; /* "host:pid" */
+    char *claimed_by; /* "host:pid:start" (see queue_recover) */
     int64_t claim_until_ms;
+    /* When the current claim's message started to go out; 0 not yet (see queue_mark_attempt). */
+    int64_t attempt_started_ms;
+    /*
+     * When its personal data was scrubbed (retention or purge), 0 never.  A
+     * scrubbed signup has an empty email, no name, tasks, skills or years;
+     * email_hash stands in for the address.
+     */
+    int64_t scrubbed_ms;
+    char *email_hash; /* HMAC-SHA-256 of email_key(), hex; NULL unless scrubbed */
 };
 
 void signup_record_free(struct signup_record *r);
 
 struct queue;
 
-/* Opens (creating and migrating) the database.  -1 with err on failure. */
+enum queue_open_status {
+    QUEUE_OPEN_OK = 0,
+    QUEUE_OPEN_ERROR = -1, /* cannot create, open, configure or migrate: err says why */
+    /*
+     * The file cannot be written (its mode, its owner, a read-only mount):
+     * SQLite would silently open it read-only, and every later write would
+     * fail.  err names the file and the cause.
+     */
+    QUEUE_OPEN_READ_ONLY = -2,
+};
+
+/*
+ * Opens the database for writing, creating and migrating it.  Returns an
+ * enum queue_open_status: anything but QUEUE_OPEN_OK is a failure.
+ */
 int queue_open(struct queue **qp, const char *path, char *err);
+/*
+ * Opens an existing database only to read it (status, list, show,
+ * preview): never writes, never migrates, never takes the write lock, so it
+ * works while another process holds a long write.  A missing file, or one
+ * whose schema is older or newer than this reportd's, is refused (-1, err
+ * says to start the daemon, which migrates it).
+ */
+int queue_open_readonly(struct queue **qp, const char *path, char *err);
 void queue_close(struct queue *q);
 const char *queue_path(const struct queue *q);
 
@@ -93,7 +131,10 @@ int queue_enqueue(struct queue *q, const struct signup *s, size_t n, int64_t *id
 
 /* 0 found, 1 no such signup, -1 error. */
 int queue_get(struct queue *q, int64_t id, struct signup_record *r, char *err);
-/* The newest signup for an address (compared as email_key()): 0, 1 none, -1. */
+/*
+ * The newest signup for an address (compared as email_key(), or by its keyed
+ * hash once scrubbed): 0, 1 none, -1.
+ */
 int queue_find_email(struct queue *q, const char *email, int64_t *id, char *err);
 
 struct queue_stats {
@@ -102,6 +143,7 @@ struct queue_stats {
     int64_t last_error_id;     /* 0 when nothing ever failed */
     int64_t last_error_ms;
     char last_error[ERRLEN];
+    int64_t uncertain; /* held because their outcome is unknown */
 };
 
 int queue_stats(struct queue *q, struct queue_stats *st, char *err);
@@ -160,6 +202,20 @@ int queue_transition(struct queue *q, int64_t id, enum signup_state from, enum s
 /* --- daemon side -------------------------------------------------------- */
 
 /*
+ * A signup whose message may have gone out but whose outcome was never
+ * recorded (its sender died after the data started, or the relay went
+ * silent after the final ".") is uncertain; queue.uncertain decides.
+ */
+enum uncertain_policy {
+    UNCERTAIN_RESEND, /* sent again, with the same Message-ID: at least once */
+    UNCERTAIN_HOLD,   /* held for the operator: at most once */
+};
+
+/* The reason an uncertain signup is held or resent with; status counts held ones by it. */
+#define QUEUE_UNCERTAIN_REASON "outcome unknown after a crash"
+#define QUEUE_UNCERTAIN_PREFIX "outcome unknown"
+
+/*
  * Claims up to max due signups (queued or deferred, next_attempt_ms <= now_ms)
  * for owner until now_ms + lease_ms, in one transaction, oldest due first.
  * For each candidate: when another signup for the same address (compared as
@@ -174,18 +230,56 @@ int queue_claim(struct queue *q, const char *owner, int64_t now_ms, int64_t leas
 void queue_claim_free(struct signup_record *v, size_t n);
 
 /*
- * Takes back claims whose lease ran out, and at once those held by a process
- * on this host (owner "host:pid") that no longer exists.  They return to the
- * queued state (or deferred, due now, when already attempted).  *n gets the
- * number taken back.
+ * Marks the start of a claimed signup's delivery attempt, committed before
+ * any of its data goes out: a claim recovered with this mark is uncertain.
+ * 0 marked, 1 no longer claimed by owner, -1 error.
  */
-int queue_recover(struct queue *q, const char *host, int64_t now_ms, int *n, char *err);
+int queue_mark_attempt(struct queue *q, int64_t id, const char *owner, int64_t now_ms, char *err);
 
 /*
- * Deletes a signup and its history (a subscriber's personal data), unless it
- * is being sent under a live claim (one whose lease ran out does not count).
- * 0 purged, 1 no such signup, 2 in flight (sending; err says so too), -1 error.
+ * Takes back claims nobody is working on any more.  An owner on this host
+ * ("host:pid:start") is asked directly: its claims are taken back at once
+ * when that process is gone, and never while it lives, whatever the clocks
+ * say.  An owner on another host is trusted until its lease (wall clock)
+ * runs out.  A claim taken back without an attempt mark returns to queued
+ * (or deferred, due now, when attempted before); one with a mark is
+ * uncertain: deferred, due now and counted as an attempt (resend), or held
+ * with QUEUE_UNCERTAIN_REASON (hold).  *n gets the number taken back.
+ */
+int queue_recover(struct queue *q, const char *host, int64_t now_ms, enum uncertain_policy policy,
+                  int *n, char *err);
+
+enum purge_result {
+    PURGE_DELETED,   /* never sent: the signup and its history are gone */
+    PURGE_NONE,      /* no such signup */
+    PURGE_IN_FLIGHT, /* being sent under a live claim; err says so too */
+    PURGE_SCRUBBED,  /* sent: personal data scrubbed, the proof of delivery kept */
+};
+
+/*
+ * Deletes a subscriber's personal data at once, unless the signup is being
+ * sent under a live claim (one whose lease ran out does not count).  A
+ * signup that was sent is scrubbed (see queue_scrub_expired), so that its
+ * address still counts as served; any other is deleted with its history.
+ * Returns an enum purge_result, or -1 on error.
  */
 int queue_purge(struct queue *q, int64_t id, char *err);
+
+/* --- retention ---------------------------------------------------------- */
+
+/*
+ * Scrubs the personal data of settled signups (sent, failed, rejected) that
+ * settled at least retention_ms before now_ms: the address, name, tasks,
+ * skills and years are deleted, and the address in reasons, replies and
+ * history details is replaced.  What proves delivery stays: the keyed hash
+ * of the address (so one report per address still holds, for enqueue and
+ * for the claim), the Message-ID, the times, the server's reply and the
+ * state.  Works in transactions of QUEUE_SCRUB_BATCH signups.  Runs at most
+ * once per QUEUE_SCRUB_INTERVAL_MS of now_ms on one open queue, so the daemon
+ * may call it every round: a sooner call (not one with an earlier now_ms,
+ * after the clock was set back) returns 0 at once.  retention_ms 0 keeps
+ * everything.  *n gets the number scrubbed.
+ */
+int queue_scrub_expired(struct queue *q, int64_t now_ms, int64_t retention_ms, int *n, char *err);
 
 #endif

@@ -1,66 +1,74 @@
 /*
- * smtp.c - delivers messages over SMTP with libcurl: a pool of easy handles
- * on one multi handle, the server's replies captured from libcurl's debug
- * stream, each outcome classified, and an in-process SMTP peer that
- * captures the exact bytes of a message for previews.
+ * smtp.c - delivers messages over SMTP with libcurl: one worker thread and
+ * easy handle per connection, the server's replies captured from libcurl's
+ * debug stream, and each outcome classified.
  */
 #include "smtp.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <stddef.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #define LOG_MODULE "smtp"
 #include "log.h"
 
-/* A password is a line, not a document: anything longer is the wrong file. */
-#define SMTP_PASSWORD_MAX 4096
-/* Long enough for "STARTTLS", the longest SMTP verb we track. */
-#define SMTP_VERB_MAX 16
-/* RFC 4954 4: the server's "334" asks for the next line of a SASL exchange. */
-#define SMTP_SASL_CONTINUE 334
 /* A path under $CREDENTIALS_DIRECTORY. */
 #define SMTP_PATH_MAX 4096
 
-/* A preview that has not finished by then never will: the peer is in-process. */
-#define CAPTURE_TIMEOUT_MS 10000
-/* How long one wait for either side of the capture may take. */
-#define CAPTURE_POLL_MS 100
-/* Far above any report; stops a runaway capture. */
-#define CAPTURE_MAX_BYTES ((size_t)16 * 1024 * 1024)
-/* RFC 5321 4.5.3.1.4: a command line is at most 512 octets with its CRLF. */
-#define CAPTURE_COMMAND_MAX 512
-/* The size of one read from the capture socket. */
-#define CAPTURE_CHUNK 16384
+/* A password is a line, not a document: anything longer is the wrong file. */
+#define SMTP_PASSWORD_MAX 4096
+/* Happy eyeballs may open an IPv6 and an IPv4 socket for one connection. */
+#define SLOT_MAX_SOCKETS 4
+/* How long a worker may take to say QUIT when told to stop, before its socket is cut. */
+#define SMTP_QUIT_GRACE_MS 2000
+/*
+ * A transfer still running this long after its own timeout is stuck where
+ * libcurl has no timeout (a QUIT after a failure): its socket is cut.
+ */
+#define SMTP_STUCK_GRACE_MS 5000
 
-/* What the debug stream told us about the current transaction. */
-struct reply_track {
-    char partial[SMTP_REPLY_MAX]; /* the reply line being received */
-    size_t plen;
-    char last[SMTP_REPLY_MAX];   /* the last complete reply line */
-    long code;                   /* its code */
-    char command[SMTP_VERB_MAX]; /* the last command sent, "" before any */
-    int quitting;                /* QUIT sent: what follows is not the transaction's */
+enum slot_state {
+    SLOT_IDLE,    /* waiting for a message */
+    SLOT_WORKING, /* the worker is sending m */
+    SLOT_DONE,    /* result holds the outcome, not yet collected */
 };
 
+/*
+ * One connection: a worker thread with its own easy handle.  Fields marked
+ * (L) are shared with the main thread under smtp->lock; the rest belong to
+ * the worker alone.
+ */
 struct slot {
+    struct smtp *s;
+    pthread_t thread;
+    int started; /* the thread was created (main thread only) */
+    pthread_cond_t wake;
+
+    enum slot_state state;               /* (L) */
+    const struct message *m;             /* (L) while WORKING and DONE */
+    void *cookie;                        /* (L) */
+    int64_t started_ms;                  /* (L) monotonic, when the transfer began */
+    int close_now;                       /* (L) close the connection while idle */
+    int aborted;                         /* (L) the main thread cut the socket */
+    struct smtp_result result;           /* (L) when DONE */
+    curl_socket_t fds[SLOT_MAX_SOCKETS]; /* (L) open sockets; cut by smtp_abort */
+
     CURL *easy;
-    int busy;
-    const struct message *m;
-    void *cookie;
+    int connected;       /* a connection may be open */
+    int64_t last_use_ms; /* monotonic, when the last transfer ended */
     curl_mime *mime;
     struct curl_slist *rcpt;
-    int64_t started_ms;
     char errbuf[CURL_ERROR_SIZE];
     struct reply_track track;
 };
@@ -75,214 +83,12 @@ struct smtp {
     int64_t timeout_ms;
     int64_t idle_timeout_ms;
 
-    CURLM *multi;
+    pthread_mutex_t lock;
+    int quit;         /* (L) the workers end */
+    int wake_pipe[2]; /* a byte per finished transfer: wakes the main thread */
     struct slot *slots;
     int nslots;
-    int connected;       /* transfers ran since the connections were last closed */
-    int64_t last_use_ms; /* when the last transfer finished (monotonic) */
 };
-
-/* --- classification ----------------------------------------------------- */
-
-/* libcurl results that mean our TLS or authentication setup is wrong. */
-static const CURLcode config_errors[] = {
-    CURLE_LOGIN_DENIED,
-    CURLE_AUTH_ERROR,
-    CURLE_USE_SSL_FAILED, /* STARTTLS not offered: never fall back to cleartext */
-    CURLE_PEER_FAILED_VERIFICATION,
-    CURLE_SSL_CONNECT_ERROR,
-    CURLE_SSL_ENGINE_NOTFOUND,
-    CURLE_SSL_ENGINE_SETFAILED,
-    CURLE_SSL_CERTPROBLEM,
-    CURLE_SSL_CIPHER,
-    CURLE_SSL_ENGINE_INITFAILED,
-    CURLE_SSL_CACERT_BADFILE,
-    CURLE_SSL_CRL_BADFILE,
-    CURLE_SSL_ISSUER_ERROR,
-    CURLE_SSL_PINNEDPUBKEYNOTMATCH,
-    CURLE_SSL_INVALIDCERTSTATUS,
-    CURLE_SSL_CLIENTCERT,
-    CURLE_UNSUPPORTED_PROTOCOL,
-    CURLE_NOT_BUILT_IN,
-    CURLE_URL_MALFORMAT,
-};
-
-/* Reply codes about authentication wherever they come (RFC 4954 6). */
-static const long auth_codes[] = {530, 534, 535, 538};
-
-/* Transient codes a relay uses when it wants the sender to back off. */
-static const long throttle_codes[] = {421, 450, 451, 454};
-
-/* Commands before the recipient is named: a refusal there refuses every message. */
-static const char *const session_commands[] = {"", "EHLO", "HELO", "STARTTLS", "AUTH", "MAIL"};
-
-/* RFC 5321 3.8: the server is closing the transmission channel. */
-#define SMTP_CODE_CLOSING 421
-
-/* RFC 5321 4.5.3.1.10: 552 to MAIL is the message's own size, not the sender. */
-#define SMTP_CODE_TOO_BIG 552
-
-static int in_codes(long code, const long *codes, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (codes[i] == code)
-            return 1;
-    return 0;
-}
-
-static int is_config_error(CURLcode rc)
-{
-    size_t i;
-
-    for (i = 0; i < NELEM(config_errors); i++)
-        if (config_errors[i] == rc)
-            return 1;
-    return 0;
-}
-
-static int is_session_command(const char *command)
-{
-    size_t i;
-
-    for (i = 0; i < NELEM(session_commands); i++)
-        if (strcasecmp(command, session_commands[i]) == 0)
-            return 1;
-    return 0;
-}
-
-/* "rate" only as the start of a word: "generate" says nothing about rates. */
-static int mentions_rate(const char *text)
-{
-    const char *p;
-
-    for (p = strcasestr(text, "rate"); p != NULL; p = strcasestr(p + 1, "rate"))
-        if (p == text || !isalpha((unsigned char)p[-1]))
-            return 1;
-    return 0;
-}
-
-/*
- * Rate-limit wording only: "try again later" alone is what any temporary
- * failure says, and treating it as throttling would never count an attempt.
- */
-static int asks_to_slow_down(const char *reply)
-{
-    static const char *const phrases[] = {"throttl", "too many", "slow down"};
-    size_t i;
-
-    for (i = 0; i < NELEM(phrases); i++)
-        if (strcasestr(reply, phrases[i]) != NULL)
-            return 1;
-    return mentions_rate(reply);
-}
-
-enum smtp_status smtp_classify(CURLcode rc, long code, const char *reply, const char *command)
-{
-    if (reply == NULL)
-        reply = "";
-    if (command == NULL)
-        command = "";
-    if (rc == CURLE_OK)
-        return SMTP_SENT;
-    if (is_config_error(rc) || in_codes(code, auth_codes, NELEM(auth_codes)))
-        return SMTP_CONFIG;
-    if (code >= 500 && code < 600) {
-        if (strcasecmp(command, "MAIL") == 0 && code == SMTP_CODE_TOO_BIG)
-            return SMTP_FAIL;
-        return is_session_command(command) ? SMTP_CONFIG : SMTP_FAIL;
-    }
-    if (code >= 400 && code < 500) {
-        /*
-         * Throttling pauses the whole sender, so only a refusal of the session
-         * counts (421 closes it; anything before the recipient is named).  A
-         * rate refusal at RCPT or DATA is about that recipient's mailbox
-         * ("receiving mail at a rate ..."): that signup alone is deferred.
-         */
-        if (in_codes(code, throttle_codes, NELEM(throttle_codes)) && asks_to_slow_down(reply) &&
-            (code == SMTP_CODE_CLOSING || is_session_command(command)))
-            return SMTP_THROTTLE;
-        return SMTP_DEFER;
-    }
-    /* No failing reply: the connection, a timeout or the transfer itself failed. */
-    return SMTP_DEFER;
-}
-
-/* --- the server's replies, from libcurl's debug stream -------------------- */
-
-static void track_reset(struct reply_track *t)
-{
-    memset(t, 0, sizeof(*t));
-}
-
-/* A greeting ends a QUIT's silence: a closed connection was replaced. */
-#define SMTP_CODE_GREETING 220
-
-static void track_line_done(struct reply_track *t)
-{
-    long code;
-
-    t->partial[t->plen] = '\0';
-    if (t->plen >= 3 && isdigit((unsigned char)t->partial[0]) &&
-        isdigit((unsigned char)t->partial[1]) && isdigit((unsigned char)t->partial[2])) {
-        code = (t->partial[0] - '0') * 100 + (t->partial[1] - '0') * 10 + (t->partial[2] - '0');
-        if (t->quitting && code == SMTP_CODE_GREETING)
-            t->quitting = 0;
-        if (!t->quitting) {
-            memcpy(t->last, t->partial, t->plen + 1);
-            t->code = code;
-        }
-    }
-    t->plen = 0;
-}
-
-static void track_reply(struct reply_track *t, const char *data, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)data[i];
-
-        if (c == '\n')
-            track_line_done(t);
-        else if (c != '\r' && t->plen < sizeof(t->partial) - 1)
-            t->partial[t->plen++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-    }
-}
-
-/*
- * Remembers which command a reply answers.  Only known verbs are kept, and
- * nothing is read while a SASL exchange is under way: those lines are
- * credentials.  libcurl closes a connection after a failed command with
- * QUIT; the failure, not the goodbye, is what the result reports.
- */
-static void track_command(struct reply_track *t, const char *data, size_t n)
-{
-    static const char *const verbs[] = {"EHLO", "HELO", "STARTTLS", "AUTH", "MAIL",
-                                        "RCPT", "DATA", "RSET",     "NOOP", "VRFY"};
-    char verb[SMTP_VERB_MAX];
-    size_t i;
-
-    if (t->code == SMTP_SASL_CONTINUE)
-        return;
-    for (i = 0; i < n && i < sizeof(verb) - 1 && isalpha((unsigned char)data[i]); i++)
-        verb[i] = (char)toupper((unsigned char)data[i]);
-    verb[i] = '\0';
-    if (i < n && data[i] != ' ' && data[i] != '\r')
-        return;
-    if (strcmp(verb, "QUIT") == 0) {
-        t->quitting = 1;
-        return;
-    }
-    for (i = 0; i < NELEM(verbs); i++) {
-        if (strcmp(verb, verbs[i]) == 0) {
-            memcpy(t->command, verb, strlen(verb) + 1);
-            t->quitting = 0;
-            return;
-        }
-    }
-}
 
 /* Only what the server said and which verb we sent is kept; nothing is printed. */
 static int on_debug(CURL *easy, curl_infotype type, char *data, size_t size, void *arg)
@@ -290,9 +96,9 @@ static int on_debug(CURL *easy, curl_infotype type, char *data, size_t size, voi
     struct slot *sl = arg;
 
     if (type == CURLINFO_HEADER_IN)
-        track_reply(&sl->track, data, size);
+        reply_track_input(&sl->track, data, size);
     else if (type == CURLINFO_HEADER_OUT)
-        track_command(&sl->track, data, size);
+        reply_track_output(&sl->track, data, size);
     return 0;
 }
 
@@ -359,7 +165,15 @@ static int load_password(const struct config *c, char **out, char *err)
     return 0;
 }
 
-/* --- the pool ----------------------------------------------------------- */
+/* --- the workers -------------------------------------------------------- */
+
+/*
+ * libcurl's SMTP code blocks inside a transfer: it waits for the reply to
+ * the final "." and to QUIT whatever interface drives it.  So each
+ * connection is a thread of its own, and a slow, stalled or dropped
+ * connection holds up only its own message; the main thread hands out
+ * messages, collects outcomes, and can cut a stuck connection's socket.
+ */
 
 static long seconds_at_least_one(int64_t ms)
 {
@@ -367,15 +181,13 @@ static long seconds_at_least_one(int64_t ms)
 }
 
 /*
- * libcurl waits for the reply to QUIT without its transfer timeout (and up
- * to 120 s when it closes connections itself).  A peer that does not even
- * acknowledge our data within the time a connection may take is gone: the
- * kernel then fails the socket and the wait ends.
+ * A peer that does not even acknowledge our data within the time a
+ * connection may take is gone: the kernel then fails the socket.
  */
 static int tune_socket(void *arg, curl_socket_t fd, curlsocktype purpose)
 {
-    const struct smtp *s = arg;
-    unsigned int ms = (unsigned int)s->connect_timeout_ms;
+    const struct slot *sl = arg;
+    unsigned int ms = (unsigned int)sl->s->connect_timeout_ms;
 
     /* Without it only a dead peer's detection is slower: not worth failing for. */
     if (purpose == CURLSOCKTYPE_IPCXN && ms > 0)
@@ -383,18 +195,48 @@ static int tune_socket(void *arg, curl_socket_t fd, curlsocktype purpose)
     return CURL_SOCKOPT_OK;
 }
 
-static CURLM *new_multi(int nslots)
+/* Sockets are opened and closed under the lock, so smtp_abort never cuts a reused number. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
-    CURLM *multi = curl_multi_init();
+    struct slot *sl = arg;
+    curl_socket_t fd;
+    int i;
 
-    if (multi == NULL)
-        return NULL;
-    if (curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)nslots) != CURLM_OK ||
-        curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)nslots) != CURLM_OK) {
-        curl_multi_cleanup(multi);
-        return NULL;
+    (void)purpose;
+    pthread_mutex_lock(&sl->s->lock);
+    fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    for (i = 0; fd != CURL_SOCKET_BAD && i < SLOT_MAX_SOCKETS; i++) {
+        if (sl->fds[i] == CURL_SOCKET_BAD) {
+            sl->fds[i] = fd;
+            break;
+        }
     }
-    return multi;
+    pthread_mutex_unlock(&sl->s->lock);
+    return fd;
+}
+
+static int close_socket(void *arg, curl_socket_t fd)
+{
+    struct slot *sl = arg;
+    int i, rc;
+
+    pthread_mutex_lock(&sl->s->lock);
+    for (i = 0; i < SLOT_MAX_SOCKETS; i++)
+        if (sl->fds[i] == fd)
+            sl->fds[i] = CURL_SOCKET_BAD;
+    rc = close(fd);
+    pthread_mutex_unlock(&sl->s->lock);
+    return rc;
+}
+
+/* Under the lock: the worker's next read or write fails at once. */
+static void cut_sockets(struct slot *sl)
+{
+    int i;
+
+    for (i = 0; i < SLOT_MAX_SOCKETS; i++)
+        if (sl->fds[i] != CURL_SOCKET_BAD)
+            (void)shutdown(sl->fds[i], SHUT_RDWR);
 }
 
 static int configure_tls(const struct smtp *s, CURL *e)
@@ -422,9 +264,9 @@ static int configure_auth(const struct smtp *s, CURL *e)
     return 0;
 }
 
-static int configure_slot(const struct smtp *s, struct slot *sl)
+static int configure_easy(struct slot *sl, CURL *e)
 {
-    CURL *e = sl->easy;
+    const struct smtp *s = sl->s;
 
     if (curl_easy_setopt(e, CURLOPT_URL, s->url) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps") != CURLE_OK ||
@@ -433,18 +275,241 @@ static int configure_slot(const struct smtp *s, struct slot *sl)
         curl_easy_setopt(e, CURLOPT_SERVER_RESPONSE_TIMEOUT,
                          seconds_at_least_one(s->timeout_ms + 999)) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, tune_socket) != CURLE_OK ||
-        curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, s) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, sl) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, sl) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, sl) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, seconds_at_least_one(s->idle_timeout_ms)) !=
             CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, sl->errbuf) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_VERBOSE, 1L) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, on_debug) != CURLE_OK ||
-        curl_easy_setopt(e, CURLOPT_DEBUGDATA, sl) != CURLE_OK ||
-        curl_easy_setopt(e, CURLOPT_PRIVATE, sl) != CURLE_OK)
+        curl_easy_setopt(e, CURLOPT_DEBUGDATA, sl) != CURLE_OK)
         return -1;
     return configure_tls(s, e) == -1 || configure_auth(s, e) == -1 ? -1 : 0;
 }
+
+static CURL *new_easy(struct slot *sl)
+{
+    CURL *e = curl_easy_init();
+
+    if (e != NULL && configure_easy(sl, e) == -1) {
+        curl_easy_cleanup(e);
+        e = NULL;
+    }
+    return e;
+}
+
+/*
+ * An easy handle keeps its connection until it is cleaned up, which says
+ * QUIT: a fresh handle replaces it.  Worker only.
+ */
+static void close_connection(struct slot *sl)
+{
+    CURL *fresh;
+
+    if (!sl->connected)
+        return;
+    fresh = new_easy(sl);
+    if (fresh == NULL) {
+        log_warnx("cannot create a libcurl handle; the idle connection stays open");
+        return;
+    }
+    curl_easy_cleanup(sl->easy);
+    sl->easy = fresh;
+    sl->connected = 0;
+    log_debug("closed an idle SMTP connection");
+}
+
+static void describe(struct smtp_result *r, CURLcode rc, const char *errbuf)
+{
+    if (rc == CURLE_OK)
+        r->detail[0] = '\0';
+    else if (errbuf[0] != '\0')
+        snprintf(r->detail, sizeof(r->detail), "%s: %s", curl_easy_strerror(rc), errbuf);
+    else
+        snprintf(r->detail, sizeof(r->detail), "%s", curl_easy_strerror(rc));
+}
+
+/*
+ * What the queue should say about a failure: the server's refusal when it
+ * refused, else what went wrong on our side and when ("timeout after
+ * DATA"), never a 3xx that only said "go ahead".
+ */
+/* What kind of trouble a failed transfer without a refusal was, in the words the queue keeps. */
+static const char *trouble(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return "timeout";
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+        return "connection dropped";
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return "cannot connect";
+    default:
+        return "transfer failed";
+    }
+}
+
+static void explain(struct smtp_result *r, CURLcode rc, const struct reply_track *t, int aborted)
+{
+    char when[SMTP_VERB_MAX + 32];
+
+    if (t->command[0])
+        snprintf(when, sizeof(when), "after %s", t->command);
+    else
+        snprintf(when, sizeof(when), "%s the greeting", t->code ? "after" : "before");
+    if (r->status == SMTP_SENT)
+        r->reason[0] = '\0';
+    else if (r->code >= 400)
+        snprintf(r->reason, sizeof(r->reason), "%s", r->reply);
+    else if (aborted)
+        snprintf(r->reason, sizeof(r->reason), "connection cut: no end %s within smtp.timeout",
+                 when);
+    else
+        snprintf(r->reason, sizeof(r->reason), "%s %s: %.*s", trouble(rc), when, ERRLEN - 128,
+                 r->detail);
+}
+
+/* Worker only: the outcome of the transfer that just ended. */
+static void fill_result(struct slot *sl, const struct message *m, void *cookie, CURLcode rc,
+                        int64_t started_ms, int aborted, struct smtp_result *r)
+{
+    long code = 0;
+
+    memset(r, 0, sizeof(*r));
+    r->signup_id = m->signup_id;
+    r->cookie = cookie;
+    /* Our own record stops at QUIT; libcurl's may already hold the goodbye. */
+    code = sl->track.code;
+    if (code == 0 && curl_easy_getinfo(sl->easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
+        code = 0;
+    r->code = code;
+    /* A failing transfer's last reply is kept only when it is the refusal itself. */
+    if (rc == CURLE_OK || code >= 400)
+        snprintf(r->reply, sizeof(r->reply), "%s", sl->track.last);
+    describe(r, rc, sl->errbuf);
+    r->finished_us = monotonic_us();
+    r->elapsed_ms = r->finished_us / 1000 - started_ms;
+    r->status = smtp_classify(rc, code, sl->track.last, sl->track.command);
+    r->uncertain =
+        rc != CURLE_OK && code == SMTP_CODE_GO_AHEAD && strcasecmp(sl->track.command, "DATA") == 0;
+    explain(r, rc, &sl->track, aborted);
+}
+
+/* Worker only: sends m on this slot's connection, opening one if needed. */
+static void transfer(struct slot *sl, const struct message *m, void *cookie, int64_t started_ms,
+                     struct smtp_result *r)
+{
+    char err[ERRLEN];
+    CURLcode rc;
+    int aborted;
+
+    reply_track_reset(&sl->track);
+    sl->errbuf[0] = '\0';
+    if (sl->easy == NULL && (sl->easy = new_easy(sl)) == NULL) {
+        memset(r, 0, sizeof(*r));
+        r->signup_id = m->signup_id;
+        r->cookie = cookie;
+        r->status = SMTP_DEFER;
+        snprintf(r->detail, sizeof(r->detail), "cannot create a libcurl handle");
+        snprintf(r->reason, sizeof(r->reason), "%s", r->detail);
+        return;
+    }
+    if (message_attach(m, sl->easy, &sl->mime, &sl->rcpt, err) == -1) {
+        memset(r, 0, sizeof(*r));
+        r->signup_id = m->signup_id;
+        r->cookie = cookie;
+        r->status = SMTP_DEFER;
+        snprintf(r->detail, sizeof(r->detail), "%s", err);
+        snprintf(r->reason, sizeof(r->reason), "%s", err);
+        return;
+    }
+    sl->connected = 1;
+    rc = curl_easy_perform(sl->easy);
+    pthread_mutex_lock(&sl->s->lock);
+    aborted = sl->aborted;
+    sl->aborted = 0;
+    pthread_mutex_unlock(&sl->s->lock);
+    fill_result(sl, m, cookie, rc, started_ms, aborted, r);
+    message_detach(sl->easy, sl->mime, sl->rcpt);
+    sl->mime = NULL;
+    sl->rcpt = NULL;
+    sl->last_use_ms = monotonic_ms();
+}
+
+/* Under the lock: how long an idle worker may sleep before closing its connection. */
+static int idle_expired(const struct slot *sl)
+{
+    return sl->connected && monotonic_ms() - sl->last_use_ms >= sl->s->idle_timeout_ms;
+}
+
+static void wait_for_work(struct slot *sl)
+{
+    struct timespec until;
+    int64_t at;
+
+    if (!sl->connected) {
+        pthread_cond_wait(&sl->wake, &sl->s->lock);
+        return;
+    }
+    at = sl->last_use_ms + sl->s->idle_timeout_ms;
+    until.tv_sec = (time_t)(at / 1000);
+    until.tv_nsec = (long)(at % 1000) * 1000000L;
+    (void)pthread_cond_timedwait(&sl->wake, &sl->s->lock, &until);
+}
+
+static void finish_transfer(struct slot *sl, const struct smtp_result *r)
+{
+    const char byte = 1;
+
+    sl->result = *r;
+    sl->state = SLOT_DONE;
+    /* The pipe only wakes the main thread; a full pipe has already woken it. */
+    if (write(sl->s->wake_pipe[1], &byte, 1) == -1 && errno != EAGAIN)
+        log_warnx("cannot wake the main thread: %s", strerror(errno));
+}
+
+static void *worker_main(void *arg)
+{
+    struct slot *sl = arg;
+    struct smtp *s = sl->s;
+
+    pthread_mutex_lock(&s->lock);
+    while (!s->quit) {
+        if (sl->state == SLOT_WORKING) {
+            const struct message *m = sl->m;
+            void *cookie = sl->cookie;
+            int64_t started = sl->started_ms;
+            struct smtp_result r;
+
+            pthread_mutex_unlock(&s->lock);
+            transfer(sl, m, cookie, started, &r);
+            pthread_mutex_lock(&s->lock);
+            finish_transfer(sl, &r);
+        } else if (sl->state == SLOT_IDLE && (sl->close_now || idle_expired(sl))) {
+            sl->close_now = 0;
+            pthread_mutex_unlock(&s->lock);
+            close_connection(sl);
+            pthread_mutex_lock(&s->lock);
+        } else {
+            wait_for_work(sl);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    /* QUIT, politely; smtp_free cuts the socket if the server does not answer. */
+    if (sl->easy != NULL)
+        curl_easy_cleanup(sl->easy);
+    sl->easy = NULL;
+    return NULL;
+}
+
+/* --- the pool, seen from the main thread ----------------------------------- */
 
 static int copy_settings(struct smtp *s, const struct config *c, char *err)
 {
@@ -463,29 +528,72 @@ static int copy_settings(struct smtp *s, const struct config *c, char *err)
     return 0;
 }
 
+static int init_slot(struct smtp *s, struct slot *sl, char *err)
+{
+    pthread_condattr_t attr;
+    int i, rc;
+
+    sl->s = s;
+    for (i = 0; i < SLOT_MAX_SOCKETS; i++)
+        sl->fds[i] = CURL_SOCKET_BAD;
+    sl->easy = new_easy(sl);
+    if (sl->easy == NULL)
+        return errf(err, "smtp: libcurl refused the transport options for %s", s->url);
+    /* Idle deadlines are monotonic, like every other time inside the daemon. */
+    if (pthread_condattr_init(&attr) != 0 ||
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&sl->wake, &attr) != 0)
+        return errf(err, "smtp: cannot create a condition variable");
+    pthread_condattr_destroy(&attr);
+    rc = pthread_create(&sl->thread, NULL, worker_main, sl);
+    if (rc != 0) {
+        pthread_cond_destroy(&sl->wake);
+        return errf(err, "smtp: cannot start a connection thread: %s", strerror(rc));
+    }
+    sl->started = 1;
+    return 0;
+}
+
+static int open_wake_pipe(struct smtp *s, char *err)
+{
+    if (pipe2(s->wake_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
+        s->wake_pipe[0] = s->wake_pipe[1] = -1;
+        return errf(err, "smtp: pipe: %s", strerror(errno));
+    }
+    return 0;
+}
+
 int smtp_open(struct smtp **sp, const struct config *c, char *err)
 {
     struct smtp *s = calloc(1, sizeof(*s));
+    sigset_t all, old;
     int i;
 
     *sp = NULL;
     if (s == NULL)
         return errf(err, "smtp: out of memory");
-    if (copy_settings(s, c, err) == -1 || load_password(c, &s->password, err) == -1)
+    s->wake_pipe[0] = s->wake_pipe[1] = -1;
+    if (pthread_mutex_init(&s->lock, NULL) != 0) {
+        free(s);
+        return errf(err, "smtp: cannot create a mutex");
+    }
+    if (copy_settings(s, c, err) == -1 || load_password(c, &s->password, err) == -1 ||
+        open_wake_pipe(s, err) == -1)
         goto fail;
-    s->multi = new_multi(s->nslots);
     s->slots = calloc((size_t)s->nslots, sizeof(*s->slots));
-    if (s->multi == NULL || s->slots == NULL) {
-        errf(err, "smtp: cannot create the libcurl handles");
+    if (s->slots == NULL) {
+        errf(err, "smtp: out of memory");
         goto fail;
     }
-    for (i = 0; i < s->nslots; i++) {
-        s->slots[i].easy = curl_easy_init();
-        if (s->slots[i].easy == NULL || configure_slot(s, &s->slots[i]) == -1) {
-            errf(err, "smtp: libcurl refused the transport options for %s", s->url);
-            goto fail;
-        }
-    }
+    /* Signals are the main thread's: workers start with all of them blocked. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    for (i = 0; i < s->nslots; i++)
+        if (init_slot(s, &s->slots[i], err) == -1)
+            break;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (i < s->nslots)
+        goto fail;
     *sp = s;
     return 0;
 fail:
@@ -493,32 +601,62 @@ fail:
     return -1;
 }
 
-static void release_slot(struct smtp *s, struct slot *sl)
+/* Waits for the workers to end, cutting the sockets of those that do not within grace_ms. */
+static void join_workers(struct smtp *s, int64_t grace_ms)
 {
-    curl_multi_remove_handle(s->multi, sl->easy);
-    message_detach(sl->easy, sl->mime, sl->rcpt);
-    sl->mime = NULL;
-    sl->rcpt = NULL;
-    sl->m = NULL;
-    sl->cookie = NULL;
-    sl->busy = 0;
+    int64_t deadline = monotonic_ms() + grace_ms;
+    int i;
+
+    for (i = 0; i < s->nslots; i++) {
+        struct slot *sl = &s->slots[i];
+        struct timespec until;
+
+        if (!sl->started)
+            continue;
+        for (;;) {
+            int64_t at = monotonic_ms() + 50;
+
+            until.tv_sec = (time_t)(at / 1000);
+            until.tv_nsec = (long)(at % 1000) * 1000000L;
+            if (pthread_clockjoin_np(sl->thread, NULL, CLOCK_MONOTONIC, &until) == 0)
+                break;
+            if (monotonic_ms() >= deadline) {
+                pthread_mutex_lock(&s->lock);
+                cut_sockets(sl);
+                pthread_mutex_unlock(&s->lock);
+            }
+        }
+        sl->started = 0;
+        pthread_cond_destroy(&sl->wake);
+    }
 }
 
 void smtp_free(struct smtp *s)
 {
-    int i;
+    int i, busy = 0;
 
     if (s == NULL)
         return;
-    for (i = 0; s->slots != NULL && i < s->nslots; i++)
-        if (s->slots[i].busy)
-            release_slot(s, &s->slots[i]);
-    if (s->multi != NULL)
-        curl_multi_cleanup(s->multi);
+    pthread_mutex_lock(&s->lock);
+    s->quit = 1;
+    for (i = 0; s->slots != NULL && i < s->nslots; i++) {
+        busy |= s->slots[i].state == SLOT_WORKING;
+        if (s->slots[i].started)
+            pthread_cond_signal(&s->slots[i].wake);
+    }
+    pthread_mutex_unlock(&s->lock);
+    /* A transfer still running is abandoned at once; an idle connection gets to say QUIT. */
+    if (s->slots != NULL)
+        join_workers(s, busy ? 0 : SMTP_QUIT_GRACE_MS);
     for (i = 0; s->slots != NULL && i < s->nslots; i++)
         if (s->slots[i].easy != NULL)
             curl_easy_cleanup(s->slots[i].easy);
     free(s->slots);
+    if (s->wake_pipe[0] != -1)
+        close(s->wake_pipe[0]);
+    if (s->wake_pipe[1] != -1)
+        close(s->wake_pipe[1]);
+    pthread_mutex_destroy(&s->lock);
     free(s->url);
     free(s->ca_file);
     free(s->username);
@@ -527,102 +665,103 @@ void smtp_free(struct smtp *s)
     free(s);
 }
 
-int smtp_in_flight(const struct smtp *s)
+int smtp_in_flight(struct smtp *s)
 {
     int i, n = 0;
 
+    pthread_mutex_lock(&s->lock);
     for (i = 0; i < s->nslots; i++)
-        n += s->slots[i].busy;
+        n += s->slots[i].state != SLOT_IDLE;
+    pthread_mutex_unlock(&s->lock);
     return n;
 }
 
-int smtp_free_slots(const struct smtp *s)
+int smtp_free_slots(struct smtp *s)
 {
     return s->nslots - smtp_in_flight(s);
 }
 
-static struct slot *free_slot(struct smtp *s)
+int smtp_submit(struct smtp *s, const struct message *m, void *cookie, char *err)
 {
     int i;
 
-    for (i = 0; i < s->nslots; i++)
-        if (!s->slots[i].busy)
-            return &s->slots[i];
-    return NULL;
-}
+    pthread_mutex_lock(&s->lock);
+    for (i = 0; i < s->nslots; i++) {
+        struct slot *sl = &s->slots[i];
 
-int smtp_submit(struct smtp *s, const struct message *m, void *cookie, char *err)
-{
-    struct slot *sl = free_slot(s);
-    CURLMcode mc;
-
-    if (sl == NULL)
-        return errf(err, "smtp: all %d connections are busy", s->nslots);
-    if (message_attach(m, sl->easy, &sl->mime, &sl->rcpt, err) == -1)
-        return -1;
-    track_reset(&sl->track);
-    sl->errbuf[0] = '\0';
-    sl->m = m;
-    sl->cookie = cookie;
-    sl->started_ms = monotonic_ms();
-    mc = curl_multi_add_handle(s->multi, sl->easy);
-    if (mc != CURLM_OK) {
-        message_detach(sl->easy, sl->mime, sl->rcpt);
-        sl->mime = NULL;
-        sl->rcpt = NULL;
-        return errf(err, "smtp: %s", curl_multi_strerror(mc));
+        if (sl->state != SLOT_IDLE)
+            continue;
+        sl->m = m;
+        sl->cookie = cookie;
+        sl->started_ms = monotonic_ms();
+        sl->state = SLOT_WORKING;
+        pthread_cond_signal(&sl->wake);
+        pthread_mutex_unlock(&s->lock);
+        return 0;
     }
-    sl->busy = 1;
-    s->connected = 1;
-    return 0;
+    pthread_mutex_unlock(&s->lock);
+    return errf(err, "smtp: all %d connections are busy", s->nslots);
 }
 
-static void describe(struct smtp_result *r, CURLcode rc, const char *errbuf)
+/*
+ * A transfer past its own timeout is stuck where libcurl has none (a
+ * reply to QUIT after a failure): cut it, so it ends now and says so.
+ */
+static void cut_stuck(struct smtp *s)
 {
-    if (rc == CURLE_OK)
-        r->detail[0] = '\0';
-    else if (errbuf[0] != '\0')
-        snprintf(r->detail, sizeof(r->detail), "%s: %s", curl_easy_strerror(rc), errbuf);
-    else
-        snprintf(r->detail, sizeof(r->detail), "%s", curl_easy_strerror(rc));
+    int64_t limit = s->connect_timeout_ms + s->timeout_ms + SMTP_STUCK_GRACE_MS;
+    int64_t now = monotonic_ms();
+    int i;
+
+    pthread_mutex_lock(&s->lock);
+    for (i = 0; i < s->nslots; i++) {
+        struct slot *sl = &s->slots[i];
+
+        if (sl->state == SLOT_WORKING && !sl->aborted && now - sl->started_ms > limit) {
+            log_warnx("signup %lld: no end to the transfer after %llds; cutting its connection",
+                      (long long)sl->m->signup_id, (long long)((now - sl->started_ms) / 1000));
+            sl->aborted = 1;
+            cut_sockets(sl);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
 }
 
-static void fill_result(struct slot *sl, CURLcode rc, struct smtp_result *r)
+void smtp_abort(struct smtp *s)
 {
-    long code = 0;
+    int i;
 
-    memset(r, 0, sizeof(*r));
-    r->signup_id = sl->m->signup_id;
-    r->cookie = sl->cookie;
-    /* Our own record stops at QUIT; libcurl's may already hold the goodbye. */
-    code = sl->track.code;
-    if (code == 0 && curl_easy_getinfo(sl->easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
-        code = 0;
-    r->code = code;
-    snprintf(r->reply, sizeof(r->reply), "%s", sl->track.last);
-    describe(r, rc, sl->errbuf);
-    r->elapsed_ms = monotonic_ms() - sl->started_ms;
-    r->status = smtp_classify(rc, code, r->reply, sl->track.command);
+    pthread_mutex_lock(&s->lock);
+    for (i = 0; i < s->nslots; i++) {
+        if (s->slots[i].state == SLOT_WORKING) {
+            s->slots[i].aborted = 1;
+            cut_sockets(&s->slots[i]);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
 }
 
 /* Reports every finished transfer; the slot is free again before done() runs. */
 static int reap(struct smtp *s, smtp_done_fn done, void *arg)
 {
-    CURLMsg *msg;
-    int left, reported = 0;
+    int i, reported = 0;
 
-    while ((msg = curl_multi_info_read(s->multi, &left)) != NULL) {
-        struct slot *sl = NULL;
+    for (i = 0; i < s->nslots; i++) {
+        struct slot *sl = &s->slots[i];
         struct smtp_result r;
+        int finished;
 
-        if (msg->msg != CURLMSG_DONE)
+        pthread_mutex_lock(&s->lock);
+        finished = sl->state == SLOT_DONE;
+        if (finished) {
+            r = sl->result;
+            sl->state = SLOT_IDLE;
+            sl->m = NULL;
+            sl->cookie = NULL;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (!finished)
             continue;
-        if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&sl) != CURLE_OK ||
-            sl == NULL)
-            continue;
-        fill_result(sl, msg->data.result, &r);
-        release_slot(s, sl);
-        s->last_use_ms = monotonic_ms();
         reported++;
         if (done != NULL)
             done(arg, &r);
@@ -630,387 +769,53 @@ static int reap(struct smtp *s, smtp_done_fn done, void *arg)
     return reported;
 }
 
-static int perform(struct smtp *s, char *err)
+static void drain_wake_pipe(struct smtp *s)
 {
-    int running;
-    CURLMcode mc = curl_multi_perform(s->multi, &running);
+    char bytes[64];
 
-    if (mc != CURLM_OK)
-        return errf(err, "smtp: %s", curl_multi_strerror(mc));
-    return 0;
+    while (read(s->wake_pipe[0], bytes, sizeof(bytes)) > 0)
+        ;
+}
+
+int smtp_fd(const struct smtp *s)
+{
+    return s->wake_pipe[0];
 }
 
 int smtp_poll(struct smtp *s, int timeout_ms, smtp_done_fn done, void *arg, char *err)
 {
-    CURLMcode mc;
+    struct pollfd p;
 
+    (void)err;
     if (smtp_in_flight(s) == 0)
         return 0;
-    if (perform(s, err) == -1)
-        return -1;
+    cut_stuck(s);
+    drain_wake_pipe(s);
     if (reap(s, done, arg) > 0)
         return 0;
-    mc = curl_multi_poll(s->multi, NULL, 0, timeout_ms, NULL);
-    if (mc != CURLM_OK)
-        return errf(err, "smtp: %s", curl_multi_strerror(mc));
-    if (perform(s, err) == -1)
-        return -1;
+    p.fd = s->wake_pipe[0];
+    p.events = POLLIN;
+    p.revents = 0;
+    if (poll(&p, 1, timeout_ms) == -1 && errno != EINTR)
+        return errf(err, "smtp: poll: %s", strerror(errno));
+    drain_wake_pipe(s);
     reap(s, done, arg);
     return 0;
 }
 
-/*
- * The multi handle owns the connection cache, and libcurl has no call that
- * closes idle connections: replacing the multi handle closes them all (with
- * QUIT).  That is done only when no transfer is running, which is also the
- * only time every connection is idle.
- */
 void smtp_close_idle(struct smtp *s, int force)
 {
-    CURLM *fresh;
+    int i;
 
-    if (!s->connected || smtp_in_flight(s) > 0)
+    /* Without force each worker closes its own connection once it has been idle long enough. */
+    if (!force)
         return;
-    if (!force && monotonic_ms() - s->last_use_ms < s->idle_timeout_ms)
-        return;
-    fresh = new_multi(s->nslots);
-    if (fresh == NULL) {
-        log_warnx("cannot replace the multi handle; idle connections stay open");
-        return;
-    }
-    curl_multi_cleanup(s->multi);
-    s->multi = fresh;
-    s->connected = 0;
-    log_debug("closed idle SMTP connections");
-}
-
-/* --- preview: a real SMTP exchange with an in-process peer ---------------- */
-
-/*
- * The peer listens on an abstract Unix socket that libcurl connects to
- * (CURLOPT_ABSTRACT_UNIX_SOCKET).  A socketpair handed over through
- * CURLOPT_OPENSOCKETFUNCTION would be simpler, but libcurl 7.88 calls
- * connect() even when CURLOPT_SOCKOPTFUNCTION says the socket is already
- * connected (curl issue 10626, fixed in 8.0), which fails on it.
- */
-
-/* The server end, played by this code between libcurl's steps. */
-struct peer {
-    int listener;   /* until libcurl has connected */
-    int fd;         /* the accepted connection */
-    struct buf in;  /* received, not yet a whole line */
-    struct buf out; /* to send */
-    size_t sent;    /* bytes of out already sent */
-    int in_data;    /* between DATA's 354 and the "." line */
-    int messages;   /* messages received */
-    int failed;     /* protocol, size or socket trouble */
-    struct buf *message;
-};
-
-static void peer_say(struct peer *p, const char *line)
-{
-    buf_puts(&p->out, line);
-    buf_puts(&p->out, "\r\n");
-}
-
-static void peer_command(struct peer *p, const char *line)
-{
-    static const struct {
-        const char *verb;
-        const char *reply;
-    } replies[] = {
-        {"EHLO", "250 localhost"},
-        {"HELO", "250 localhost"},
-        {"MAIL", "250 2.1.0 Ok"},
-        {"RCPT", "250 2.1.5 Ok"},
-        {"RSET", "250 2.0.0 Ok"},
-        {"NOOP", "250 2.0.0 Ok"},
-        {"QUIT", "221 2.0.0 Bye"},
-        /*
-         * The final reply goes out with the 354: libcurl 7.88 sends the
-         * terminating "." and then blocks inside curl_multi_perform() until
-         * it reads the reply, so a peer in the same thread could never
-         * answer after the "." (libcurl keeps the early line until then).
-         */
-        {"DATA", "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: captured"},
-    };
-    size_t i;
-
-    for (i = 0; i < NELEM(replies); i++) {
-        if (strncasecmp(line, replies[i].verb, 4) == 0 &&
-            (line[4] == '\0' || line[4] == ' ' || line[4] == '\r')) {
-            peer_say(p, replies[i].reply);
-            p->in_data = strcmp(replies[i].verb, "DATA") == 0;
-            return;
+    pthread_mutex_lock(&s->lock);
+    for (i = 0; i < s->nslots; i++) {
+        if (s->slots[i].state == SLOT_IDLE) {
+            s->slots[i].close_now = 1;
+            pthread_cond_signal(&s->slots[i].wake);
         }
     }
-    peer_say(p, "502 5.5.2 Command not recognized");
-}
-
-/* One line of message data, exactly as received but for RFC 5321 4.5.2 dot-stuffing. */
-static void peer_data_line(struct peer *p, const char *line, size_t len)
-{
-    if (len == 3 && memcmp(line, ".\r\n", 3) == 0) {
-        p->in_data = 0;
-        p->messages++;
-        return;
-    }
-    if (line[0] == '.') {
-        line++;
-        len--;
-    }
-    if (p->message->len + len > CAPTURE_MAX_BYTES)
-        p->failed = 1;
-    else
-        buf_append(p->message, line, len);
-}
-
-static void peer_lines(struct peer *p)
-{
-    size_t start = 0;
-    char *nl;
-
-    if (p->in.data == NULL)
-        return;
-    while (start < p->in.len && (nl = memchr(p->in.data + start, '\n', p->in.len - start))) {
-        size_t len = (size_t)(nl + 1 - (p->in.data + start));
-
-        if (p->in_data) {
-            peer_data_line(p, p->in.data + start, len);
-        } else {
-            *nl = '\0';
-            peer_command(p, p->in.data + start);
-        }
-        start += len;
-    }
-    memmove(p->in.data, p->in.data + start, p->in.len - start);
-    p->in.len -= start;
-    p->in.data[p->in.len] = '\0';
-    if (!p->in_data && p->in.len > CAPTURE_COMMAND_MAX)
-        p->failed = 1;
-}
-
-static int would_block(void)
-{
-    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-}
-
-/* Takes libcurl's connection, and only ours: the abstract namespace is shared. */
-static void peer_accept(struct peer *p)
-{
-    struct ucred cred;
-    socklen_t len = sizeof(cred);
-    int fd = accept4(p->listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-    if (fd == -1) {
-        if (!would_block())
-            p->failed = 1;
-        return;
-    }
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 || cred.pid != getpid()) {
-        close(fd);
-        return;
-    }
-    close(p->listener);
-    p->listener = -1;
-    p->fd = fd;
-    peer_say(p, "220 localhost ESMTP reportd preview");
-}
-
-static void peer_read(struct peer *p)
-{
-    char chunk[CAPTURE_CHUNK];
-    ssize_t n;
-
-    while ((n = recv(p->fd, chunk, sizeof(chunk), 0)) > 0) {
-        buf_append(&p->in, chunk, (size_t)n);
-        peer_lines(p);
-        if (p->failed || buf_failed(&p->in))
-            return;
-    }
-    if (n < 0 && !would_block())
-        p->failed = 1;
-}
-
-static void peer_write(struct peer *p)
-{
-    while (p->sent < p->out.len) {
-        ssize_t n = send(p->fd, p->out.data + p->sent, p->out.len - p->sent, MSG_NOSIGNAL);
-
-        if (n < 0) {
-            if (!would_block())
-                p->failed = 1;
-            return;
-        }
-        p->sent += (size_t)n;
-    }
-    buf_reset(&p->out);
-    p->sent = 0;
-}
-
-/* Accepts, reads and answers whatever is ready; never waits. */
-static void peer_step(struct peer *p)
-{
-    if (p->fd == -1)
-        peer_accept(p);
-    if (p->fd == -1)
-        return;
-    peer_read(p);
-    peer_write(p);
-}
-
-static int peer_broken(const struct peer *p)
-{
-    return p->failed || buf_failed(&p->in) || buf_failed(&p->out) || buf_failed(p->message);
-}
-
-static void peer_waitfd(const struct peer *p, struct curl_waitfd *w)
-{
-    w->fd = p->fd != -1 ? p->fd : p->listener;
-    w->events = CURL_WAIT_POLLIN;
-    if (p->fd != -1 && p->out.len > p->sent)
-        w->events |= CURL_WAIT_POLLOUT;
-    w->revents = 0;
-}
-
-/* Listens on a fresh abstract socket; *name gets its name (without the NUL). */
-static int peer_listen(struct peer *p, char *name, size_t namelen, char *err)
-{
-    struct sockaddr_un sa;
-    unsigned char rnd[8];
-    socklen_t salen;
-    int n;
-
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-        return errf(err, "preview: getrandom: %s", strerror(errno));
-    n = snprintf(name, namelen, "reportd-preview-%ld-%02x%02x%02x%02x%02x%02x%02x%02x",
-                 (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-    if (n < 0 || (size_t)n >= namelen || (size_t)n + 1 > sizeof(sa.sun_path))
-        return errf(err, "preview: socket name too long");
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path + 1, name, (size_t)n);
-    /* Abstract names are length-counted: exactly the bytes libcurl will use. */
-    salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-    p->listener = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (p->listener == -1 || bind(p->listener, (struct sockaddr *)&sa, salen) == -1 ||
-        listen(p->listener, 1) == -1)
-        return errf(err, "preview: listen: %s", strerror(errno));
-    return 0;
-}
-
-static void peer_close(struct peer *p)
-{
-    if (p->listener != -1)
-        close(p->listener);
-    if (p->fd != -1)
-        close(p->fd);
-    p->listener = -1;
-    p->fd = -1;
-    buf_free(&p->in);
-    buf_free(&p->out);
-}
-
-static int capture_easy(CURL *e, const char *socket_name, char *errbuf)
-{
-    if (curl_easy_setopt(e, CURLOPT_URL, "smtp://localhost") != CURLE_OK ||
-        curl_easy_setopt(e, CURLOPT_ABSTRACT_UNIX_SOCKET, socket_name) != CURLE_OK ||
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)CAPTURE_TIMEOUT_MS) != CURLE_OK ||
-        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK)
-        return -1;
-    return 0;
-}
-
-/*
- * Runs libcurl and the peer in turn until the transfer ends.  Returns
- * libcurl's result (0 or a positive CURLcode), or -1 with err.
- */
-static int capture_run(CURLM *multi, struct peer *p, char *err)
-{
-    int64_t deadline = monotonic_ms() + CAPTURE_TIMEOUT_MS;
-
-    for (;;) {
-        struct curl_waitfd w;
-        CURLMsg *msg;
-        int running, left;
-        CURLMcode mc = curl_multi_perform(multi, &running);
-
-        if (mc != CURLM_OK)
-            return errf(err, "preview: %s", curl_multi_strerror(mc));
-        while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
-            if (msg->msg == CURLMSG_DONE) {
-                /* What libcurl sent last is already in our socket buffer. */
-                peer_step(p);
-                return (int)msg->data.result;
-            }
-        }
-        peer_step(p);
-        if (peer_broken(p))
-            return errf(err, "preview: the capture failed (protocol, size or memory)");
-        if (monotonic_ms() > deadline)
-            return errf(err, "preview: no result after %d ms", CAPTURE_TIMEOUT_MS);
-        peer_waitfd(p, &w);
-        mc = curl_multi_poll(multi, &w, 1, CAPTURE_POLL_MS, NULL);
-        if (mc != CURLM_OK)
-            return errf(err, "preview: %s", curl_multi_strerror(mc));
-    }
-}
-
-static int capture_with(const struct message *m, CURLM *multi, CURL *e, struct peer *p,
-                        const char *socket_name, char *err)
-{
-    char errbuf[CURL_ERROR_SIZE] = "";
-    curl_mime *mime = NULL;
-    struct curl_slist *rcpt = NULL;
-    int rc;
-
-    if (capture_easy(e, socket_name, errbuf) == -1)
-        return errf(err, "preview: libcurl refused the capture options");
-    if (message_attach(m, e, &mime, &rcpt, err) == -1)
-        return -1;
-    if (curl_multi_add_handle(multi, e) != CURLM_OK) {
-        message_detach(e, mime, rcpt);
-        return errf(err, "preview: cannot start the transfer");
-    }
-    rc = capture_run(multi, p, err);
-    curl_multi_remove_handle(multi, e);
-    message_detach(e, mime, rcpt);
-    if (rc > 0)
-        return errf(err, "preview: %s%s%s", curl_easy_strerror((CURLcode)rc), errbuf[0] ? ": " : "",
-                    errbuf);
-    if (rc == 0 && p->messages != 1)
-        return errf(err, "preview: libcurl finished without sending the message");
-    return rc;
-}
-
-int smtp_capture(const struct message *m, struct buf *out, char *err)
-{
-    char name[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
-    struct peer p;
-    CURLM *multi = NULL;
-    CURL *e = NULL;
-    int rc = -1;
-
-    memset(&p, 0, sizeof(p));
-    p.listener = -1;
-    p.fd = -1;
-    p.message = out;
-    buf_init(&p.in);
-    buf_init(&p.out);
-    if (peer_listen(&p, name, sizeof(name), err) == 0) {
-        multi = curl_multi_init();
-        e = curl_easy_init();
-        if (multi == NULL || e == NULL)
-            errf(err, "preview: cannot create the libcurl handles");
-        else
-            rc = capture_with(m, multi, e, &p, name, err);
-    }
-    /* The peer goes first so that libcurl's QUIT at cleanup fails at once. */
-    peer_close(&p);
-    if (e != NULL)
-        curl_easy_cleanup(e);
-    if (multi != NULL)
-        curl_multi_cleanup(multi);
-    return rc;
+    pthread_mutex_unlock(&s->lock);
 }

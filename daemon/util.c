@@ -1,13 +1,15 @@
-/* util.c - error strings, diagnostics, durations, clocks, files, UTF-8. */
+/* util.c - error strings, diagnostics, durations, clocks, files, UTF-8, processes. */
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 int errf(char *err, const char *fmt, ...)
 {
@@ -146,10 +148,15 @@ int64_t now_ms(void)
 
 int64_t monotonic_ms(void)
 {
+    return monotonic_us() / 1000;
+}
+
+int64_t monotonic_us(void)
+{
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void format_time_ms(int64_t ms, char *out, size_t outlen)
@@ -243,4 +250,48 @@ int utf8_valid(const char *s, size_t len)
 char *xstrdup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
+}
+
+/*
+ * /proc/PID/stat field 22: when the process started, in clock ticks since
+ * boot.  With the pid it names one process for as long as the system runs.
+ */
+#define PROC_STAT_MAX         1024
+#define PROC_STAT_START_FIELD 22
+/* Fields after the ")" that closes the command name start at field 3. */
+#define PROC_STAT_FIRST_AFTER_NAME 3
+
+int process_start_time(pid_t pid, unsigned long long *ticks)
+{
+    char path[64], text[PROC_STAT_MAX], *p, *end;
+    ssize_t n;
+    int fd, field;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1)
+        return -1;
+    n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    text[n] = '\0';
+    /* The command name may hold spaces and parentheses: count from the last ")". */
+    p = strrchr(text, ')');
+    if (p == NULL)
+        return -1;
+    p++;
+    for (field = PROC_STAT_FIRST_AFTER_NAME; field <= PROC_STAT_START_FIELD; field++) {
+        while (*p == ' ')
+            p++;
+        if (*p == '\0')
+            return -1;
+        if (field == PROC_STAT_START_FIELD)
+            break;
+        while (*p != ' ' && *p != '\0')
+            p++;
+    }
+    errno = 0;
+    *ticks = strtoull(p, &end, 10);
+    return errno || end == p ? -1 : 0;
 }

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "buf.h"
 
@@ -61,6 +62,10 @@ void format_duration_ms(int64_t ms, char *out, size_t outlen);
 /* Wall clock in milliseconds since the epoch, and a monotonic clock. */
 int64_t now_ms(void);
 int64_t monotonic_ms(void);
+/* The same clock in microseconds, for measuring short intervals. */
+int64_t monotonic_us(void);
+/* When process pid started (ticks since boot, /proc): 0, or -1 when it cannot be read. */
+int process_start_time(pid_t pid, unsigned long long *ticks);
 /* RFC 3339 UTC ("2026-11-24T21:13:38Z") for a Unix time in milliseconds. */
 void format_time_ms(int64_t ms, char *out, size_t outlen);
 

@@ -409,7 +409,8 @@ def test_hold_release_retry_purge(env):
 
 def test_producer_insert_contract(env):
     """The README's INSERT, run by a producer that knows nothing else."""
-    env.run("status")  # creates the schema, as the daemon or any command does
+    # The daemon creates the schema when it starts; producers never do.
+    assert env.run("run", "--drain").returncode == 0
     con = sqlite3.connect(env.db)
     con.execute("INSERT INTO signups (email, name, role, level, tasks, skills, years) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -287,15 +287,20 @@ def test_throttling_slows_the_sender_without_burning_attempts(env, capture):
     assert any("421" in h[0] for h in history)
 
 
-def test_connection_refused_defers(env):
+def test_unreachable_relay_charges_no_attempt(env):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env.write_config(smtp_url=f"smtp://127.0.0.1:{port}")
     sid = env.enqueue("down@example.com")
-    assert env.run("run", "--drain").returncode == 0
-    state, attempts = env.sql("SELECT state, attempts FROM signups WHERE id=?", (sid,))[0]
-    assert (state, attempts) == ("deferred", 1)
+    p = env.run("run", "--drain")
+    # A drain stops at once: nothing can be delivered while the relay is down.
+    assert p.returncode == EX_TEMPFAIL, p.err
+    assert "unreachable" in p.err
+    state, attempts, reason = env.sql(
+        "SELECT state, attempts, reason FROM signups WHERE id=?", (sid,))[0]
+    assert (state, attempts) == ("queued", 0)
+    assert "relay unreachable" in reason and "connect" in reason
 
 
 def test_expired_signup_fails(env, capture):
@@ -514,7 +519,7 @@ def test_sd_notify_and_journal_prefixes(env, capture, tmp_path):
     err = d.stderr.read().decode()
     lines = [ln for ln in err.splitlines() if ln]
     assert lines and all(re.match(r"<[0-7]>", ln) for ln in lines)
-    attempt = [ln for ln in lines if "state=sent" in ln]
+    attempt = [ln for ln in lines if "status=sent" in ln]
     assert attempt and "id=" in attempt[0] and "to=<notify@example.com>" in attempt[0]
     assert "reply=" in attempt[0] and "delay=" in attempt[0]
 
@@ -562,7 +567,7 @@ def test_auth_trouble_while_running_waits_without_spinning(env, capture):
 def test_corrected_signup_after_an_invalid_one_is_delivered(env, capture):
     srv = capture()
     env.write_config(smtp_url=srv.url)
-    env.run("status")
+    assert env.run("run", "--drain").returncode == 0  # creates the schema
     env.sql("INSERT INTO signups (email, role, level) VALUES ('fix@example.com', ?, 'principal')",
             (ROLE,))
     env.sql("INSERT INTO signups (email, role, level) VALUES ('fix@example.com', ?, 'senior')",

@@ -15,7 +15,7 @@
 #include <strings.h>
 
 #include "message.h"
-#include "smtp.h"
+#include "smtp_capture.h"
 
 /* --- helpers ------------------------------------------------------------ */
 

@@ -20,6 +20,8 @@
 #define OWNER    "testhost:1"
 #define LEASE_MS ((int64_t)60000)
 #define HOUR_MS  ((int64_t)3600000)
+/* The schema version queue.c migrates to; changing it here is a conscious act. */
+#define SCHEMA_VERSION 4
 
 struct fixture {
     char dir[64];
@@ -262,16 +264,22 @@ static void test_open_creates_schema(void **state)
     struct fixture *f = *state;
     char mode[16];
 
-    assert_int_equal(raw_int(f, "PRAGMA user_version"), 2);
-    assert_int_equal(
-        raw_int(f, "SELECT count(*) FROM pragma_table_info('signups') WHERE name = 'requeued_at'"),
-        1);
+    assert_int_equal(raw_int(f, "PRAGMA user_version"), SCHEMA_VERSION);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM pragma_table_info('signups') WHERE name IN"
+                                " ('requeued_at', 'attempt_started_at', 'email_hash',"
+                                " 'scrubbed_at')"),
+                     4);
     raw_text(f, "PRAGMA journal_mode", mode, sizeof(mode));
     assert_string_equal(mode, "wal");
     assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_master WHERE name IN"
                                 " ('signups', 'signup_events', 'signups_due',"
-                                " 'signups_email_key', 'signups_created')"),
-                     5);
+                                " 'signups_email_key', 'signups_created', 'signups_email_hash',"
+                                " 'signups_unscrubbed', 'reportd_secrets')"),
+                     8);
+    /* One random key for the address hash, made with the schema. */
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM reportd_secrets"
+                                " WHERE name = 'email_hash_key' AND length(value) = 32"),
+                     1);
     assert_string_equal(queue_path(f->q), f->path);
 }
 
@@ -307,8 +315,10 @@ static void test_reopen_is_idempotent(void **state)
     assert_int_equal(queue_open(&f->q, f->path, err), 0);
     queue_close(f->q);
     assert_int_equal(queue_open(&f->q, f->path, err), 0);
-    assert_int_equal(raw_int(f, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(f, "PRAGMA user_version"), SCHEMA_VERSION);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM signups"), 1);
+    /* Reopening never makes a second key: hashes made before stay comparable. */
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM reportd_secrets"), 1);
     assert_int_equal(queue_get(f->q, id, &r, err), 0);
     assert_string_equal(r.signup.email, "ada@example.com");
     signup_record_free(&r);
@@ -393,10 +403,11 @@ static void test_open_migrates_version_1(void **state)
     queue_close(q);
 
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(db_int(db, "PRAGMA user_version"), 2);
+    assert_int_equal(db_int(db, "PRAGMA user_version"), SCHEMA_VERSION);
     assert_int_equal(
         db_int(db, "SELECT count(*) FROM pragma_table_info('signups') WHERE name = 'requeued_at'"),
         1);
+    assert_int_equal(db_int(db, "SELECT count(*) FROM reportd_secrets"), 1);
     /* A producer's INSERT of version 1 still works and leaves the new column NULL. */
     assert_int_equal(sqlite3_exec(db,
                                   "INSERT INTO signups (email, role, level)"
@@ -530,7 +541,7 @@ static void test_enqueue_batch_all_or_nothing(void **state)
     assert_int_equal(rc, -1);
     assert_non_null(strstr(err, f->path));
     /* The first one was inserted, then rolled back: the log must not tell of it. */
-    assert_null(strstr(log, "to=queued"));
+    assert_null(strstr(log, "state=queued"));
     assert_int_equal(raw_int(f, "SELECT count(*) FROM signups"), 0);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM signup_events"), 0);
     signup_free(&s[0]);
@@ -556,7 +567,7 @@ static void test_enqueue_batch_all_or_nothing(void **state)
     capture_end(&cap, log, sizeof(log));
     signup_free(&s[0]);
     assert_int_equal(rc, 0);
-    snprintf(want, sizeof(want), "id=%lld from=none to=queued detail=\"enqueued\"\n",
+    snprintf(want, sizeof(want), "id=%lld state=queued prev=none detail=\"enqueued\"\n",
              (long long)ids[0]);
     assert_non_null(strstr(log, want));
 }
@@ -679,7 +690,7 @@ static void test_transition_table(void **state)
     /* Written out independently of queue.c: [from][to]. */
     static const int allowed[SIGNUP_NSTATES][SIGNUP_NSTATES] = {
         /*                  queued sending deferred held sent failed rejected */
-        [SIGNUP_QUEUED] = {0, 1, 0, 1, 0, 1, 1},   [SIGNUP_SENDING] = {1, 0, 1, 0, 1, 1, 1},
+        [SIGNUP_QUEUED] = {0, 1, 0, 1, 0, 1, 1},   [SIGNUP_SENDING] = {1, 0, 1, 1, 1, 1, 1},
         [SIGNUP_DEFERRED] = {1, 1, 0, 1, 0, 1, 1}, [SIGNUP_HELD] = {1, 0, 0, 0, 0, 0, 0},
         [SIGNUP_SENT] = {0, 0, 0, 0, 0, 0, 0},     [SIGNUP_FAILED] = {1, 0, 0, 0, 0, 0, 0},
         [SIGNUP_REJECTED] = {0, 0, 0, 0, 0, 0, 0},
@@ -779,7 +790,7 @@ static void test_transition_fields(void **state)
     assert_int_equal(r.attempts, 2);
     assert_string_equal(r.message_id, "<m1@example>");
     assert_string_equal(r.last_reply, "250 2.0.0 ok");
-    assert_string_equal(r.reason, "421 busy"); /* unset fields stay */
+    assert_null(r.reason); /* a sent signup keeps no failure text */
     assert_true(r.sent_ms >= now);
     assert_true(r.updated_ms >= now);
     assert_null(r.claimed_by);
@@ -1223,9 +1234,11 @@ static void test_recover_expired_lease(void **state)
     signup_record_free(&r);
     assert_int_equal(claim_ids(f, OWNER, now_ms(), 10, got), 1);
 
-    assert_int_equal(queue_recover(f->q, "elsewhere", now + LEASE_MS / 2, &n, err), 0);
+    assert_int_equal(
+        queue_recover(f->q, "elsewhere", now + LEASE_MS / 2, UNCERTAIN_RESEND, &n, err), 0);
     assert_int_equal(n, 0);
-    assert_int_equal(queue_recover(f->q, "elsewhere", now + 2 * LEASE_MS, &n, err), 0);
+    assert_int_equal(
+        queue_recover(f->q, "elsewhere", now + 2 * LEASE_MS, UNCERTAIN_RESEND, &n, err), 0);
     assert_int_equal(n, 2);
 
     assert_int_equal(queue_get(f->q, a, &r, err), 0);
@@ -1264,15 +1277,125 @@ static void test_recover_dead_process(void **state)
     assert_int_equal(got[0], b);
 
     /* Another host's pids mean nothing here. */
-    assert_int_equal(queue_recover(f->q, "otherhost", now, &n, err), 0);
+    assert_int_equal(queue_recover(f->q, "otherhost", now, UNCERTAIN_RESEND, &n, err), 0);
     assert_int_equal(n, 0);
-    assert_int_equal(queue_recover(f->q, "testhost", now, &n, err), 0);
+    assert_int_equal(queue_recover(f->q, "testhost", now, UNCERTAIN_RESEND, &n, err), 0);
     assert_int_equal(n, 1);
     assert_int_equal(state_of(f, a), SIGNUP_QUEUED);
     assert_int_equal(state_of(f, b), SIGNUP_SENDING);
     assert_int_equal(queue_history(f->q, a, last_detail, detail, err), 0);
     snprintf(want, sizeof(want), "claiming process %s is gone", owner);
     assert_string_equal(detail, want);
+}
+
+static void test_mark_attempt(void **state)
+{
+    struct fixture *f = *state;
+    struct signup_record r;
+    char err[ERRLEN];
+    int64_t id = enqueue_one(f, "a@example.com", ENQUEUE_ADDED), got[1], now = now_ms();
+
+    /* Only a claimed signup, and only by its owner. */
+    assert_int_equal(queue_mark_attempt(f->q, id, OWNER, now, err), 1);
+    assert_int_equal(claim_ids(f, OWNER, now, 1, got), 1);
+    assert_int_equal(queue_mark_attempt(f->q, id, "testhost:2", now, err), 1);
+    assert_int_equal(queue_get(f->q, id, &r, err), 0);
+    assert_int_equal(r.attempt_started_ms, 0);
+    signup_record_free(&r);
+    assert_int_equal(queue_mark_attempt(f->q, id, OWNER, now, err), 0);
+    assert_int_equal(queue_get(f->q, id, &r, err), 0);
+    assert_int_equal(r.attempt_started_ms, now);
+    signup_record_free(&r);
+    /* Leaving sending clears it: the next claim starts unmarked. */
+    transition_ok(f, id, SIGNUP_SENDING, SIGNUP_QUEUED, NULL);
+    assert_int_equal(queue_get(f->q, id, &r, err), 0);
+    assert_int_equal(r.attempt_started_ms, 0);
+    signup_record_free(&r);
+}
+
+static void test_recover_uncertain(void **state)
+{
+    struct fixture *f = *state;
+    struct signup_record r;
+    char err[ERRLEN], detail[128];
+    int64_t plain = enqueue_one(f, "a@example.com", ENQUEUE_ADDED);
+    int64_t held = enqueue_one(f, "b@example.com", ENQUEUE_ADDED), got[2], now = now_ms();
+    int64_t resent = enqueue_one(f, "c@example.com", ENQUEUE_ADDED);
+    int n;
+
+    assert_int_equal(claim_ids(f, OWNER, now, 3, got), 3);
+    assert_int_equal(queue_mark_attempt(f->q, held, OWNER, now, err), 0);
+    assert_int_equal(queue_mark_attempt(f->q, resent, OWNER, now, err), 0);
+
+    /* With hold: the unmarked one goes back untouched, the marked one is held. */
+    force_state(f, resent, SIGNUP_QUEUED);
+    assert_int_equal(queue_recover(f->q, "elsewhere", now + 2 * LEASE_MS, UNCERTAIN_HOLD, &n, err),
+                     0);
+    assert_int_equal(n, 2);
+    assert_int_equal(queue_get(f->q, plain, &r, err), 0);
+    assert_int_equal(r.state, SIGNUP_QUEUED);
+    assert_int_equal(r.attempts, 0);
+    assert_null(r.reason);
+    signup_record_free(&r);
+    assert_int_equal(queue_get(f->q, held, &r, err), 0);
+    assert_int_equal(r.state, SIGNUP_HELD);
+    assert_string_equal(r.reason, QUEUE_UNCERTAIN_REASON);
+    assert_int_equal(r.attempt_started_ms, 0);
+    signup_record_free(&r);
+    assert_int_equal(queue_history(f->q, held, last_detail, detail, err), 0);
+    assert_non_null(strstr(detail, "held"));
+
+    /* With resend: deferred, due now, and the attempt counted. */
+    force_state(f, resent, SIGNUP_SENDING);
+    assert_int_equal(
+        queue_recover(f->q, "elsewhere", now + 2 * LEASE_MS, UNCERTAIN_RESEND, &n, err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(queue_get(f->q, resent, &r, err), 0);
+    assert_int_equal(r.state, SIGNUP_DEFERRED);
+    assert_int_equal(r.attempts, 1);
+    assert_true(r.next_attempt_ms <= now_ms());
+    assert_non_null(strstr(r.reason, QUEUE_UNCERTAIN_REASON));
+    signup_record_free(&r);
+
+    /* Status counts what waits for an operator because of it. */
+    {
+        struct queue_stats st;
+
+        assert_int_equal(queue_stats(f->q, &st, err), 0);
+        assert_int_equal(st.uncertain, 1);
+        assert_int_equal(st.count[SIGNUP_HELD], 1);
+    }
+}
+
+static void test_recover_never_takes_a_live_owner(void **state)
+{
+    struct fixture *f = *state;
+    char err[ERRLEN], live[96], reused[96];
+    int64_t a = enqueue_one(f, "a@example.com", ENQUEUE_ADDED);
+    int64_t b = enqueue_one(f, "b@example.com", ENQUEUE_ADDED), got[1], now = now_ms();
+    unsigned long long start;
+    int n;
+
+    assert_int_equal(process_start_time(getpid(), &start), 0);
+    snprintf(live, sizeof(live), "testhost:%d:%llu", (int)getpid(), start);
+    /* This pid, but started at another time: the pid was reused, the owner is gone. */
+    snprintf(reused, sizeof(reused), "testhost:%d:%llu", (int)getpid(), start + 1);
+    assert_int_equal(claim_ids(f, live, now, 1, got), 1);
+    assert_int_equal(got[0], a);
+    assert_int_equal(claim_ids(f, reused, now, 1, got), 1);
+    assert_int_equal(got[0], b);
+
+    /* Far past the lease, as after a clock jump: a live owner here keeps its claim. */
+    assert_int_equal(
+        queue_recover(f->q, "testhost", now + 100 * LEASE_MS, UNCERTAIN_RESEND, &n, err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(state_of(f, a), SIGNUP_SENDING);
+    assert_int_equal(state_of(f, b), SIGNUP_QUEUED);
+    /* Seen from another host, only the lease counts. */
+    assert_int_equal(
+        queue_recover(f->q, "elsewhere", now + 100 * LEASE_MS, UNCERTAIN_RESEND, &n, err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(state_of(f, a), SIGNUP_QUEUED);
 }
 
 /* --- reading and purging ------------------------------------------------ */
@@ -1287,16 +1410,17 @@ static void test_purge_removes_history(void **state)
 
     assert_int_equal(claim_ids(f, OWNER, now_ms(), 1, got), 1);
     /* Not while it is being sent. */
-    assert_int_equal(queue_purge(f->q, id, err), 2);
+    assert_int_equal(queue_purge(f->q, id, err), PURGE_IN_FLIGHT);
     assert_non_null(strstr(err, "being sent"));
     assert_int_equal(state_of(f, id), SIGNUP_SENDING);
     assert_int_equal(count_events(f, id), 2);
-    transition_ok(f, id, SIGNUP_SENDING, SIGNUP_SENT, NULL);
+    transition_ok(f, id, SIGNUP_SENDING, SIGNUP_DEFERRED, NULL);
     assert_int_equal(count_events(f, id), 3);
-    assert_int_equal(queue_purge(f->q, id, err), 0);
+    /* Never sent: deleted whole, with its history. */
+    assert_int_equal(queue_purge(f->q, id, err), PURGE_DELETED);
     assert_int_equal(count_events(f, id), 0);
     assert_int_equal(queue_get(f->q, id, &r, err), 1);
-    assert_int_equal(queue_purge(f->q, id, err), 1);
+    assert_int_equal(queue_purge(f->q, id, err), PURGE_NONE);
     assert_int_equal(count_events(f, keep), 1);
 }
 
@@ -1314,19 +1438,19 @@ static void test_log_one_line_per_committed_change(void **state)
 
     capture_start(f, &cap);
     n = claim_ids(f, OWNER, now, 10, got);
-    rc = queue_recover(f->q, "elsewhere", now + 2 * LEASE_MS, &recovered, err);
+    rc = queue_recover(f->q, "elsewhere", now + 2 * LEASE_MS, UNCERTAIN_RESEND, &recovered, err);
     capture_end(&cap, log, sizeof(log));
     assert_int_equal(n, 2);
     assert_int_equal(rc, 0);
     assert_int_equal(recovered, 2);
-    assert_int_equal(count_substr(log, "from=queued to=sending"), 2);
-    assert_int_equal(count_substr(log, "from=sending to=queued"), 2);
+    assert_int_equal(count_substr(log, "state=sending prev=queued"), 2);
+    assert_int_equal(count_substr(log, "state=queued prev=sending"), 2);
     assert_int_equal(count_substr(log, "\n"), 4);
-    snprintf(want, sizeof(want), "id=%lld from=queued to=sending detail=\"claimed by " OWNER "\"\n",
-             (long long)a);
+    snprintf(want, sizeof(want),
+             "id=%lld state=sending prev=queued detail=\"claimed by " OWNER "\"\n", (long long)a);
     assert_non_null(strstr(log, want));
     snprintf(want, sizeof(want),
-             "id=%lld from=sending to=queued detail=\"claim by " OWNER " expired\"\n",
+             "id=%lld state=queued prev=sending detail=\"claim by " OWNER " expired\"\n",
              (long long)b);
     assert_non_null(strstr(log, want));
 }
@@ -1349,7 +1473,8 @@ static void test_log_nothing_rolled_back(void **state)
     capture_start(f, &cap);
     rc[0] = queue_transition(f->q, a, SIGNUP_SENDING, SIGNUP_SENT, &sent, err[0]);
     rc[1] = queue_claim(f->q, OWNER, now, LEASE_MS, 10, &v, &n, err[1]);
-    rc[2] = queue_recover(f->q, "elsewhere", now + 2 * LEASE_MS, &recovered, err[2]);
+    rc[2] =
+        queue_recover(f->q, "elsewhere", now + 2 * LEASE_MS, UNCERTAIN_RESEND, &recovered, err[2]);
     rc[3] = queue_purge(f->q, b, err[3]);
     capture_end(&cap, log, sizeof(log));
 
@@ -1380,7 +1505,7 @@ static void test_log_escapes_quotes_in_detail(void **state)
     transition_ok(f, id, SIGNUP_QUEUED, SIGNUP_HELD, &t);
     capture_end(&cap, log, sizeof(log));
     snprintf(want, sizeof(want),
-             "id=%lld from=queued to=held detail=\"bad \\\" to=sent id=99 x=\\\\\"\n",
+             "id=%lld state=held prev=queued detail=\"bad \\\" to=sent id=99 x=\\\\\"\n",
              (long long)id);
     if (strstr(log, want) == NULL)
         fail_msg("log \"%s\" lacks \"%s\"", log, want);
@@ -1589,6 +1714,9 @@ int main(void)
         QUEUE_TEST(test_two_claimers_never_share),
         QUEUE_TEST(test_recover_expired_lease),
         QUEUE_TEST(test_recover_dead_process),
+        QUEUE_TEST(test_mark_attempt),
+        QUEUE_TEST(test_recover_uncertain),
+        QUEUE_TEST(test_recover_never_takes_a_live_owner),
         QUEUE_TEST(test_purge_removes_history),
         QUEUE_TEST(test_log_one_line_per_committed_change),
         QUEUE_TEST(test_log_nothing_rolled_back),

@@ -1,0 +1,174 @@
+"""The delivery engine: every SMTP connection independent of the others and
+of the daemon's own loop.
+
+The relay here is a small asyncio SMTP server run in a thread of the test,
+which can hold back its reply to the end of DATA on chosen connections. A
+message counts as delivered only once the server has answered 250 to it.
+"""
+import asyncio
+import os
+import signal
+import socket
+import threading
+import time
+
+from conftest import free_port, wait_until
+
+
+class StallingRelay:
+    """SMTP on loopback; the first `stall_conns` connections hold their first
+    end-of-DATA reply for `stall_s` seconds (then answer 250)."""
+
+    def __init__(self, stall_conns=0, stall_s=0.0):
+        self.port = free_port()
+        self.stall_conns = stall_conns
+        self.stall_s = stall_s
+        self.accepted = []  # (time, rcpt) per 250 to a message
+        self.connections = 0
+        self.lock = threading.Lock()
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(10)
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+        server = self.loop.run_until_complete(
+            asyncio.start_server(self._session, "127.0.0.1", self.port))
+        self.ready.set()
+        self.loop.run_forever()
+        server.close()
+
+    async def _session(self, reader, writer):
+        with self.lock:
+            self.connections += 1
+            stalls = self.connections <= self.stall_conns
+        writer.write(b"220 relay ESMTP\r\n")
+        rcpt = None
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    return
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    writer.write(b"250-relay\r\n250 8BITMIME\r\n")
+                elif verb == b"RCPT":
+                    rcpt = line.decode().split(":", 1)[1].strip().strip("<>")
+                    writer.write(b"250 ok\r\n")
+                elif verb == b"DATA":
+                    writer.write(b"354 go ahead\r\n")
+                    await writer.drain()
+                    while (await reader.readline()) not in (b".\r\n", b""):
+                        pass
+                    if stalls:
+                        stalls = False
+                        await asyncio.sleep(self.stall_s)
+                    with self.lock:
+                        self.accepted.append((time.monotonic(), rcpt))
+                    writer.write(b"250 2.0.0 queued\r\n")
+                elif verb == b"QUIT":
+                    writer.write(b"221 bye\r\n")
+                    await writer.drain()
+                    return
+                else:
+                    writer.write(b"250 ok\r\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            return
+        finally:
+            writer.close()
+
+    @property
+    def url(self):
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def rcpts(self):
+        with self.lock:
+            return [r for _, r in self.accepted]
+
+    def stop(self):
+        def cancel_all():
+            for task in asyncio.all_tasks(self.loop):
+                task.cancel()
+            self.loop.call_later(0.1, self.loop.stop)
+
+        self.loop.call_soon_threadsafe(cancel_all)
+        self.thread.join(10)
+
+
+def queue_many(env, n, prefix):
+    lines = "".join(f"- {{email: {prefix}{i}@example.com, role: backend-developer, level: mid}}\n"
+                    for i in range(n))
+    path = env.tmp / "many.yaml"
+    path.write_text(lines)
+    p = env.run("enqueue", "--file", str(path))
+    assert p.returncode == 0, p.err
+    return [f"{prefix}{i}@example.com" for i in range(n)]
+
+
+def test_a_stalled_connection_holds_up_only_its_own_message(env):
+    relay = StallingRelay(stall_conns=1, stall_s=6)
+    try:
+        env.write_config(smtp_url=relay.url, extra_smtp="  connections: 4\n")
+        addrs = queue_many(env, 40, "stall")
+        d = env.start("run")
+        start = time.monotonic()
+        try:
+            # While one connection waits for its reply, the other three carry on.
+            assert wait_until(lambda: len(relay.rcpts()) >= 39, timeout=30)
+            during = [t for t, _ in relay.accepted if t - start < 5]
+            assert len(during) >= 30, f"only {len(during)} accepted during the stall"
+            assert wait_until(lambda: len(relay.rcpts()) >= 40, timeout=30)
+        finally:
+            d.send_signal(signal.SIGTERM)
+            assert d.wait(30) == 0
+        # Every address exactly once, the stalled one included.
+        assert sorted(relay.rcpts()) == sorted(addrs)
+        assert env.count("state = 'sent'") == 40
+    finally:
+        relay.stop()
+
+
+def test_watchdog_and_sigterm_are_served_during_a_stall(env):
+    relay = StallingRelay(stall_conns=1, stall_s=60)
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = str(env.tmp / "notify.sock")
+    ns.bind(path)
+    ns.settimeout(0.5)
+    try:
+        env.write_config(smtp_url=relay.url)  # smtp.timeout: 10s
+        env.enqueue("stalled@example.com")
+        d = env.start("run", env={**os.environ, "NOTIFY_SOCKET": path,
+                                  "WATCHDOG_USEC": "400000"})
+        got = []
+        # The relay holds its reply: the daemon's own thread keeps pinging.
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            try:
+                got += ns.recv(4096).decode().split("\n")
+            except socket.timeout:
+                pass
+        assert relay.connections == 1 and relay.rcpts() == []
+        pings = got.count("WATCHDOG=1")
+        assert pings >= 5, f"{pings} keep-alives in 2.5 s during the stall"
+        # SIGTERM is honoured at once, and the stop ends within smtp.timeout.
+        t0 = time.monotonic()
+        d.send_signal(signal.SIGTERM)
+        assert d.wait(15) == 0
+        took = time.monotonic() - t0
+        assert took < 10 + 4, f"stop took {took:.1f}s"
+        try:
+            while True:
+                got += ns.recv(4096).decode().split("\n")
+        except socket.timeout:
+            pass
+        assert "STOPPING=1" in got
+        # The stalled message's outcome is unknown; nothing was accepted, nothing lost.
+        state, reason = env.sql("SELECT state, reason FROM signups")[0]
+        assert state == "deferred", (state, reason)
+        assert "after DATA" in reason and "354" not in reason
+    finally:
+        ns.close()
+        relay.stop()

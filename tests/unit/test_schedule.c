@@ -1,0 +1,139 @@
+/*
+ * test_schedule.c - the delivery policy: backoff, expiry, the last chance,
+ * claim sizing, whole-sender pauses and the queue's write retries.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "schedule.h"
+
+#define MIN_MS  ((int64_t)60 * 1000)
+#define HOUR_MS ((int64_t)60 * 60 * 1000)
+
+static void config_for(struct config *c)
+{
+    config_defaults(c);
+    c->retry_min_ms = MIN_MS;
+    c->retry_max_ms = HOUR_MS;
+}
+
+static void test_random_is_not_stuck(void **state)
+{
+    uint64_t s = 1, a = schedule_random(&s), b = schedule_random(&s);
+
+    (void)state;
+    assert_true(a != 0 && b != 0 && a != b);
+}
+
+static void test_backoff_doubles_with_equal_jitter(void **state)
+{
+    struct config c;
+    int attempts;
+
+    (void)state;
+    config_for(&c);
+    for (attempts = 1; attempts <= 10; attempts++) {
+        int64_t full = MIN_MS, i;
+
+        for (i = 1; i < attempts; i++)
+            full *= 2;
+        if (full > HOUR_MS)
+            full = HOUR_MS;
+        /* Half fixed, half random: never below half the delay, never above it. */
+        assert_int_equal(schedule_backoff_ms(&c, attempts, 0), full / 2);
+        assert_int_equal(schedule_backoff_ms(&c, attempts, (uint64_t)(full / 2)), full);
+        assert_in_range(schedule_backoff_ms(&c, attempts, UINT64_MAX), full / 2, full);
+    }
+}
+
+static void test_expiry_counts_from_the_later_start(void **state)
+{
+    struct config c;
+
+    (void)state;
+    config_for(&c);
+    c.lifetime_ms = HOUR_MS;
+    assert_int_equal(schedule_expiry_ms(&c, 1000, 0), 1000 + HOUR_MS);
+    /* An operator's retry starts the lifetime again. */
+    assert_int_equal(schedule_expiry_ms(&c, 1000, 5000), 5000 + HOUR_MS);
+    assert_false(schedule_expired(&c, 1000, 0, 1000 + HOUR_MS));
+    assert_true(schedule_expired(&c, 1000, 0, 1001 + HOUR_MS));
+    assert_false(schedule_expired(&c, 1000, 5000, 1001 + HOUR_MS));
+    /* A row without a creation time never expires by accident. */
+    assert_false(schedule_expired(&c, 0, 0, 1001 + HOUR_MS));
+}
+
+static void test_retry_at_takes_the_last_chance(void **state)
+{
+    (void)state;
+    assert_int_equal(schedule_retry_at(1000, 500, 10000), 1500);
+    /* The backoff would pass the end: the last try is at the end itself. */
+    assert_int_equal(schedule_retry_at(9000, 5000, 10000), 10000);
+    /* At or past the end: no more tries. */
+    assert_int_equal(schedule_retry_at(10000, 500, 10000), 0);
+}
+
+static void test_claim_size_fits_the_rate_limit(void **state)
+{
+    struct config c;
+
+    (void)state;
+    config_for(&c);
+    c.batch_size = 50;
+    assert_int_equal(schedule_claim_size(&c), 50);
+    /* 0.1/s with a 2m lease, 60s timeout and the margin: 55 s, so 5.5 + 1 fit. */
+    c.rate_limit = 0.1;
+    c.lease_ms = 2 * 60 * 1000;
+    c.timeout_ms = 60 * 1000;
+    assert_int_equal(schedule_claim_size(&c),
+                     (int)((double)(c.lease_ms - c.timeout_ms - CONFIG_LEASE_MARGIN_MS) / 1000 *
+                               c.rate_limit +
+                           1));
+    c.rate_limit = 1000;
+    assert_int_equal(schedule_claim_size(&c), 50);
+}
+
+static void test_pause_doubles_to_its_ceiling(void **state)
+{
+    int64_t p = 0;
+    int i;
+
+    (void)state;
+    p = schedule_pause_ms(p, 5000, 60000);
+    assert_int_equal(p, 5000);
+    for (i = 0; i < 10; i++)
+        p = schedule_pause_ms(p, 5000, 60000);
+    assert_int_equal(p, 60000);
+}
+
+static void test_write_retry_grows_and_stays_short(void **state)
+{
+    int n;
+
+    (void)state;
+    assert_int_equal(schedule_write_retry_ms(1), SCHEDULE_WRITE_RETRY_FIRST_MS);
+    assert_int_equal(schedule_write_retry_ms(2), 2 * SCHEDULE_WRITE_RETRY_FIRST_MS);
+    /* Never given up, never longer than the ceiling. */
+    for (n = 1; n < 1000; n++)
+        assert_in_range(schedule_write_retry_ms(n), SCHEDULE_WRITE_RETRY_FIRST_MS,
+                        SCHEDULE_WRITE_RETRY_MAX_MS);
+    assert_int_equal(schedule_write_retry_ms(999), SCHEDULE_WRITE_RETRY_MAX_MS);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_random_is_not_stuck),
+        cmocka_unit_test(test_backoff_doubles_with_equal_jitter),
+        cmocka_unit_test(test_expiry_counts_from_the_later_start),
+        cmocka_unit_test(test_retry_at_takes_the_last_chance),
+        cmocka_unit_test(test_claim_size_fits_the_rate_limit),
+        cmocka_unit_test(test_pause_doubles_to_its_ceiling),
+        cmocka_unit_test(test_write_retry_grows_and_stays_short),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
