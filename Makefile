@@ -3,6 +3,7 @@
 #   make            build build/reportd (installs missing Debian packages first)
 #   make run        the demo: queue sample signups and deliver them locally
 #   make check      every test; ends with one "N passed, N failed" line
+#   make fuzz       each libFuzzer target for FUZZ_TIME seconds (default 300)
 #   make lint       cppcheck and clang-tidy
 #   make bench      benchmarks (not part of check)
 #   make crash-test the crash test's long form (5000 signups, 50 SIGKILLs; not part of check)
@@ -43,7 +44,7 @@ LIB_OBJS := $(LIB_MODULES:%=$(OBJ)/%.o)
 DEPS_STAMP := $(BUILD)/.deps-build
 TEST_DEPS_STAMP := $(BUILD)/.deps-test
 
-.PHONY: all run check unit spec lint format bench crash-test install uninstall clean
+.PHONY: all run check unit spec lint format bench crash-test install uninstall clean fuzz fuzz-build asan
 # Keep the test objects: they are intermediate files, but rebuilding them each time is waste.
 .SECONDARY:
 
@@ -102,8 +103,70 @@ $(BUILD)/bench-render: $(BUILD)/tests/bench_render.o $(BUILD)/libreportd.a
 unit: $(UNIT_BINS)
 spec: $(BUILD)/mustache-spec
 
-check: $(TEST_DEPS_STAMP) $(BUILD)/reportd $(UNIT_BINS) $(BUILD)/mustache-spec
-	sh scripts/check.sh $(UNIT_BINS) -- $(SPEC_FILES)
+# Sanitizer build: the daemon and the unit tests again, with AddressSanitizer
+# and UndefinedBehaviorSanitizer, in a directory of their own.  Any report aborts.
+SAN_CC ?= clang
+SAN := $(BUILD)/asan
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+SAN_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Idaemon $(PKG_CFLAGS) $(SAN_FLAGS)
+SAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(SAN)/tests/%)
+FUZZ_DEPS_STAMP := $(BUILD)/.deps-fuzz
+
+$(FUZZ_DEPS_STAMP): scripts/deps.sh
+	@mkdir -p $(BUILD)
+	sh scripts/deps.sh fuzz
+	@touch $@
+
+$(SAN)/obj/%.o: daemon/%.c | $(DEPS_STAMP) $(FUZZ_DEPS_STAMP)
+	@mkdir -p $(SAN)/obj
+	$(SAN_CC) $(SAN_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(SAN)/libreportd.a: $(LIB_MODULES:%=$(SAN)/obj/%.o)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(SAN)/reportd: $(SAN)/obj/main.o $(SAN)/libreportd.a
+	$(SAN_CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm -pthread
+
+$(SAN)/tests/%.o: tests/unit/%.c | $(DEPS_STAMP) $(TEST_DEPS_STAMP) $(FUZZ_DEPS_STAMP)
+	@mkdir -p $(SAN)/tests
+	$(SAN_CC) $(SAN_CFLAGS) $(CMOCKA_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(SAN)/tests/test_%: $(SAN)/tests/test_%.o $(SAN)/libreportd.a
+	$(SAN_CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS) -lm -pthread
+
+asan: $(SAN)/reportd $(SAN_UNIT_BINS)
+
+# Fuzz targets (libFuzzer): the library once more, instrumented for coverage.
+FUZZ := $(BUILD)/fuzz
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ)/fuzz_%)
+FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Idaemon $(PKG_CFLAGS) $(FUZZ_FLAGS)
+# Seconds each target runs in `make fuzz`; `make check` gives each a few.
+FUZZ_TIME ?= 300
+
+$(FUZZ)/obj/%.o: daemon/%.c | $(DEPS_STAMP) $(FUZZ_DEPS_STAMP)
+	@mkdir -p $(FUZZ)/obj
+	$(SAN_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ)/libreportd.a: $(LIB_MODULES:%=$(FUZZ)/obj/%.o)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_file.h $(FUZZ)/libreportd.a | $(FUZZ_DEPS_STAMP)
+	$(SAN_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(FUZZ)/libreportd.a \
+		$(PKG_LIBS) -lm -pthread
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: $(FUZZ_BINS)
+	sh tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ) $(FUZZ_BINS)
+
+check: $(TEST_DEPS_STAMP) $(BUILD)/reportd $(UNIT_BINS) $(BUILD)/mustache-spec \
+		$(SAN)/reportd $(SAN_UNIT_BINS) $(FUZZ_BINS)
+	SAN_UNITS="$(SAN_UNIT_BINS)" SAN_REPORTD=$(SAN)/reportd FUZZ_BINS="$(FUZZ_BINS)" \
+		sh scripts/check.sh $(UNIT_BINS) -- $(SPEC_FILES)
 
 # The short form (300 signups, 10 kills) runs in check, from tests/integration/test_crash.py.
 crash-test: $(TEST_DEPS_STAMP) $(BUILD)/reportd
@@ -124,7 +187,7 @@ lint: $(DEPS_STAMP)
 	clang-tidy --quiet $(SRCS) -- -std=c11 -D_GNU_SOURCE -Idaemon $(PKG_CFLAGS)
 
 format:
-	clang-format -i daemon/*.c daemon/*.h tests/unit/*.c tests/*.c
+	clang-format -i daemon/*.c daemon/*.h tests/unit/*.c tests/*.c tests/fuzz/*.c tests/fuzz/*.h
 
 install: $(BUILD)/reportd
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/templates/partials \
@@ -155,4 +218,4 @@ uninstall:
 clean:
 	rm -rf $(BUILD)
 
--include $(wildcard $(OBJ)/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(OBJ)/*.d $(BUILD)/tests/*.d $(SAN)/obj/*.d $(SAN)/tests/*.d $(FUZZ)/obj/*.d)

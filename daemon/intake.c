@@ -240,14 +240,25 @@ static int load_doc(struct yamldoc *yd, const char *path, char *err)
 int intake_load(struct intake *in, const char *path, char *err)
 {
     struct yamldoc yd;
-    yaml_node_t *root;
+    yaml_node_t *root, *shared;
     yaml_node_item_t *it;
     size_t n, i = 0;
+    int oom;
 
     memset(in, 0, sizeof(*in));
     if (load_doc(&yd, path, err) == -1)
         return -1;
     root = yamldoc_root(&yd);
+    shared = yamldoc_shared_node(&yd, &oom);
+    if (shared != NULL || oom) {
+        if (oom)
+            errf(err, "%s: out of memory", path);
+        else
+            yamldoc_errf(err, &yd, shared,
+                         "this is used again through a YAML alias; write each signup out in full");
+        yamldoc_free(&yd);
+        return -1;
+    }
     if (root == NULL || root->type != YAML_SEQUENCE_NODE) {
         yamldoc_errf(err, &yd, root, "expected a list of signups, got %s", yamldoc_type_name(root));
         yamldoc_free(&yd);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 /* A log line longer than this is cut: one event must stay one line. */
 #define LOG_LINE_MAX 2048
 
@@ -30,6 +32,66 @@ void log_setmax(enum log_priority max)
     log_max = max;
 }
 
+/* Bytes of the well-formed UTF-8 character at p, or 0 when p does not start one. */
+static size_t utf8_char_at(const char *p)
+{
+    unsigned char c = (unsigned char)*p;
+    size_t n;
+
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    return strnlen(p, n) == n && utf8_valid(p, n) ? n : 0;
+}
+
+/*
+ * Copies s into out from *n on, stopping while there is still room for keep
+ * more bytes.  Control characters (which would split an event across
+ * journal lines or drive a terminal) and bytes that are not UTF-8 become
+ * \xNN, byte by byte, so that one event stays one line of valid text that
+ * still says which bytes it got; other UTF-8 stays as it is.  quote also
+ * escapes " and \, as a quoted value needs.
+ */
+static void escape_into(const char *s, int quote, char *out, size_t outlen, size_t *n, size_t keep)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    while (s && *s) {
+        unsigned char c = (unsigned char)*s;
+        size_t len = c >= 0x80 ? utf8_char_at(s) : 1, i;
+        /* C1 controls (U+0080-U+009F: \xc2\x80-\xc2\x9f) drive terminals as C0 ones do. */
+        int c1 = c == 0xc2 && len == 2 && (unsigned char)s[1] <= 0x9f;
+        size_t escaped = c1 ? 2 : (c < 0x20 || c == 0x7f || len == 0) ? 1 : 0;
+        int backslash = quote && (c == '"' || c == '\\');
+        size_t need = escaped ? 4 * escaped : backslash ? 2 : len;
+
+        if (*n + need + keep > outlen)
+            break;
+        for (i = 0; i < escaped; i++) {
+            unsigned char b = (unsigned char)s[i];
+
+            out[(*n)++] = '\\';
+            out[(*n)++] = 'x';
+            out[(*n)++] = hex[b >> 4];
+            out[(*n)++] = hex[b & 15];
+        }
+        if (escaped) {
+            s += escaped;
+            continue;
+        }
+        if (backslash)
+            out[(*n)++] = '\\';
+        memcpy(out + *n, s, len);
+        *n += len;
+        s += len;
+    }
+}
+
 const char *log_quoted(const char *s, char *out, size_t outlen)
 {
     size_t n = 0;
@@ -40,28 +102,17 @@ const char *log_quoted(const char *s, char *out, size_t outlen)
         return out;
     }
     out[n++] = '"';
-    /* Room for an escaped character, the closing quote and the NUL. */
-    for (; s && *s && n + 4 <= outlen; s++) {
-        if (*s == '"' || *s == '\\')
-            out[n++] = '\\';
-        out[n++] = *s;
-    }
+    /* Keep room for the closing quote and the NUL. */
+    escape_into(s, 1, out, outlen, &n, 2);
     out[n++] = '"';
     out[n] = '\0';
     return out;
 }
 
-/* Control characters would split an event across journal lines. */
-static void sanitize(char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            *s = ' ';
-}
-
 void log_emit(enum log_priority prio, const char *module, int with_errno, const char *fmt, ...)
 {
-    char line[LOG_LINE_MAX];
+    char line[LOG_LINE_MAX], safe[LOG_LINE_MAX];
+    size_t n = 0;
     int saved = errno;
     size_t used;
     va_list ap;
@@ -74,10 +125,12 @@ void log_emit(enum log_priority prio, const char *module, int with_errno, const 
     used = strlen(line);
     if (with_errno && used < sizeof(line))
         snprintf(line + used, sizeof(line) - used, ": %s", strerror(saved));
-    sanitize(line);
+    /* Values logged without log_quoted (errors quoting input, replies) get the same escapes. */
+    escape_into(line, 0, safe, sizeof(safe), &n, 1);
+    safe[n] = '\0';
     if (log_prefix)
-        fprintf(stderr, "<%d>%s: %s\n", (int)prio, module, line);
+        fprintf(stderr, "<%d>%s: %s\n", (int)prio, module, safe);
     else
-        fprintf(stderr, "reportd: %s: %s\n", module, line);
+        fprintf(stderr, "reportd: %s: %s\n", module, safe);
     errno = saved;
 }

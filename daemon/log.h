@@ -36,7 +36,12 @@ void log_setmax(enum log_priority max);
 
 /*
  * Writes s into out as "s", escaping " and \ so that text from producers or
- * servers cannot forge key=value fields.  Returns out.
+ * servers cannot forge key=value fields, and writing control characters and
+ * bytes that are not UTF-8 as \xNN (a backslash, x, two hex digits): one
+ * event stays one line of valid UTF-8 that still says which bytes it got.
+ * Valid UTF-8 stays as it is.  A value too long for out is cut between
+ * characters.  Returns out.  log_emit escapes the whole line the same way
+ * (" and \ aside), so a value logged without log_quoted is safe too.
  */
 const char *log_quoted(const char *s, char *out, size_t outlen);
 

@@ -22,6 +22,9 @@
 /* The widest encoding of one character: four bytes as Q "=XX" each. */
 #define EW_CHAR_MAX 12
 
+/* RFC 5322 2.1.1: no line may be longer than this, CRLF excluded. */
+#define MESSAGE_LINE_MAX 998
+
 /* A fold: the CRLF goes before the whitespace, which starts the next line. */
 #define FOLD "\r\n "
 
@@ -162,23 +165,32 @@ static int plain_text(const char *s)
     return strstr(s, "=?") == NULL;
 }
 
-/* Folds plain text at whitespace so lines stay within MESSAGE_FOLD_WIDTH where they can. */
-static void fold_plain(const char *s, size_t col, struct buf *out)
+/*
+ * Folds plain text at whitespace so lines stay within MESSAGE_FOLD_WIDTH
+ * where they can, appending to out (when out is not NULL).  Returns the
+ * longest line, counting the col characters before the value.
+ */
+static size_t fold_plain(const char *s, size_t col, struct buf *out)
 {
-    size_t line = col;
+    size_t line = col, longest = col;
 
     while (*s) {
         size_t ws = strspn(s, " \t");
         size_t word = strcspn(s + ws, " \t");
 
         if (ws > 0 && word > 0 && line > col && line + ws + word > MESSAGE_FOLD_WIDTH) {
-            buf_puts(out, "\r\n");
+            if (out != NULL)
+                buf_puts(out, "\r\n");
             line = 0;
         }
-        buf_append(out, s, ws + word);
+        if (out != NULL)
+            buf_append(out, s, ws + word);
         line += ws + word;
+        if (line > longest)
+            longest = line;
         s += ws + word;
     }
+    return longest;
 }
 
 /* The value as it goes after a header name of col - 2 characters and ": ". */
@@ -186,7 +198,8 @@ static int encode_unstructured(const char *value, size_t col, struct buf *out)
 {
     if (has_line_break(value) || !utf8_valid(value, strlen(value)))
         return -1;
-    if (plain_text(value)) {
+    /* A word too long for any line goes as encoded-words, which may be cut anywhere. */
+    if (plain_text(value) && fold_plain(value, col, NULL) <= MESSAGE_LINE_MAX) {
         fold_plain(value, col, out);
         return buf_failed(out) ? -1 : 0;
     }

@@ -507,6 +507,8 @@ struct render {
     struct buf *out;
     char *err;
     int partial_depth;
+    size_t start; /* out->len before this rendering */
+    size_t steps; /* nodes visited so far */
 };
 
 /*
@@ -668,6 +670,10 @@ static int render_nodes(struct render *r, const struct mustache *t, size_t from,
     while (i < to) {
         const struct node *n = &t->nodes[i];
 
+        if (++r->steps > MUSTACHE_MAX_STEPS)
+            return errf(r->err,
+                        "%s: rendering takes more than %zu steps (sections nested over lists?)",
+                        t->name, MUSTACHE_MAX_STEPS);
         switch (n->type) {
         case NODE_TEXT:
             put_text(r->out, t->src + n->off, n->len, in);
@@ -697,6 +703,10 @@ static int render_nodes(struct render *r, const struct mustache *t, size_t from,
         }
         if (buf_failed(r->out))
             return errf(r->err, "%s: out of memory", t->name);
+        if (r->out->len - r->start > MUSTACHE_MAX_OUTPUT)
+            return errf(r->err,
+                        "%s: rendering is larger than %zu bytes (sections nested over lists?)",
+                        t->name, MUSTACHE_MAX_OUTPUT);
         i++;
     }
     return 0;
@@ -705,7 +715,7 @@ static int render_nodes(struct render *r, const struct mustache *t, size_t from,
 int mustache_render(const struct mustache *t, const struct value *ctx, mustache_partial_fn partials,
                     void *arg, enum mustache_escape escape, struct buf *out, char *err)
 {
-    struct render r = {partials, arg, escape, out, err, 0};
+    struct render r = {partials, arg, escape, out, err, 0, out->len, 0};
     struct frame root = {ctx, NULL, 1};
 
     if (render_nodes(&r, t, 0, t->n, &root, NULL) == -1)

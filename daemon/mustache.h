@@ -21,6 +21,14 @@
 #define MUSTACHE_MAX_NESTING 64
 /* Partials that include each other stop here instead of exhausting the stack. */
 #define MUSTACHE_MAX_PARTIAL_DEPTH 32
+/*
+ * A rendering is refused past these: the shipped report visits at most
+ * about 600 nodes and makes at most about 40 KB per part, while sections
+ * nested over lists multiply (twelve {{#tasks}} deep over 13 tasks is 13^12
+ * passes) and would hold the daemon for hours or fill its memory.
+ */
+#define MUSTACHE_MAX_STEPS  ((size_t)1000000)
+#define MUSTACHE_MAX_OUTPUT ((size_t)8 * 1024 * 1024)
 /* The context stack (nested sections plus partials) never grows past this. */
 #define MUSTACHE_MAX_CONTEXT_DEPTH ((size_t)MUSTACHE_MAX_NESTING * MUSTACHE_MAX_PARTIAL_DEPTH)
 

@@ -31,6 +31,14 @@ void yamldoc_free(struct yamldoc *yd);
 yaml_node_t *yamldoc_root(struct yamldoc *yd);
 yaml_node_t *yamldoc_node(struct yamldoc *yd, int id);
 
+/*
+ * A node the document reaches more than once, through an alias (*name), or
+ * NULL when the document is a tree.  A few bytes of aliases can name a list
+ * thousands of times over; a reader that copies what it reads checks this
+ * first.  Sets *oom and returns NULL when out of memory.
+ */
+yaml_node_t *yamldoc_shared_node(struct yamldoc *yd, int *oom);
+
 /* Looks a key up in a mapping; NULL when absent or when map is not a mapping. */
 yaml_node_t *yamldoc_get(struct yamldoc *yd, yaml_node_t *map, const char *key);
 

@@ -4,6 +4,10 @@
 #   unit binaries (cmocka) run under valgrind's memcheck; then the Mustache
 #   spec runner on the spec files; then the pytest integration suite, which
 #   runs build/reportd against real SMTP servers on loopback.
+# From the environment (make check sets them):
+#   SAN_UNITS    the unit binaries built with ASan+UBSan, run as they are
+#   SAN_REPORTD  the ASan+UBSan reportd: the integration suite runs again with it
+#   FUZZ_BINS    libFuzzer targets: each replays its corpus and fuzzes FUZZ_CHECK_TIME s
 set -u
 passed=0
 failed=0
@@ -17,16 +21,36 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do units="$units $1"; shift; done
 [ $# -gt 0 ] && shift
 specs="$*"
 
+# Sanitizer reports go to files here as well as failing the process, so that
+# one is seen even where a test does not look at the exit status.
+san_dir=$log_dir/sanitizers
+rm -rf "$san_dir" "$san_dir.seen"
+mkdir -p "$san_dir"
+san_env() {
+    env ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$PWD/$san_dir/asan" \
+        UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$PWD/$san_dir/ubsan" "$@"
+}
+san_count() { find "$san_dir" -type f | wc -l; }
+# Appends the reports written so far to the log $1 and sets them aside.
+san_collect() {
+    mkdir -p "$san_dir.seen"
+    for r in "$san_dir"/*; do cat "$r" >>"$1" && mv "$r" "$san_dir.seen"/; done
+}
+
 # cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)".
-for t in $units; do
+# run_unit LABEL BINARY MODE: MODE valgrind, asan or plain.
+run_unit() {
+    label=$1
+    t=$2
     name=$(basename "$t")
-    log="$log_dir/$name.log"
-    if command -v valgrind >/dev/null 2>&1 && [ "${VALGRIND:-1}" = 1 ]; then
+    log="$log_dir/$name.$3.log"
+    case $3 in
+    valgrind)
         valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
-            --error-exitcode=99 "$t" >"$log" 2>&1
-    else
-        "$t" >"$log" 2>&1
-    fi
+            --error-exitcode=99 "$t" >"$log" 2>&1 ;;
+    asan) san_env "$t" >"$log" 2>&1 ;;
+    *) "$t" >"$log" 2>&1 ;;
+    esac
     rc=$?
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
     f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
@@ -36,10 +60,22 @@ for t in $units; do
         # A crash, a valgrind error or a leak: the suite as a whole failed.
         f=1
     fi
-    echo "unit $name: $p passed, $f failed"
+    if [ "$3" = asan ] && [ "$(san_count)" -ne 0 ]; then
+        san_collect "$log"
+        [ "$f" -eq 0 ] && f=1
+    fi
+    echo "$label $name: $p passed, $f failed"
     [ "$f" -ne 0 ] && sed 's/^/    /' "$log" | tail -n 40
     add "$p" "$f"
-done
+}
+
+if command -v valgrind >/dev/null 2>&1 && [ "${VALGRIND:-1}" = 1 ]; then
+    mode=valgrind
+else
+    mode=plain
+fi
+for t in $units; do run_unit unit "$t" $mode; done
+for t in ${SAN_UNITS:-}; do run_unit "unit (asan+ubsan)" "$t" asan; done
 
 if [ -n "$specs" ]; then
     log="$log_dir/mustache-spec.log"
@@ -55,21 +91,65 @@ if [ -n "$specs" ]; then
     add "$p" "$f"
 fi
 
+# Each fuzz target is one test: its corpus (seeds and kept crash inputs)
+# replayed, then FUZZ_CHECK_TIME seconds of fuzzing, with no report.
+if [ -n "${FUZZ_BINS:-}" ]; then
+    fuzz_work=$log_dir/fuzz
+    rm -rf "$fuzz_work"
+    # shellcheck disable=SC2086
+    sh tests/fuzz/run.sh "${FUZZ_CHECK_TIME:-3}" "$fuzz_work" $FUZZ_BINS >"$log_dir/fuzz.log" 2>&1
+    cat "$log_dir/fuzz.log"
+    add "$(grep -c '^fuzz .*: passed' "$log_dir/fuzz.log")" \
+        "$(grep -c '^fuzz .*: failed' "$log_dir/fuzz.log")"
+    if ! grep -q '^fuzz ' "$log_dir/fuzz.log"; then
+        echo "fuzz: no target ran"
+        add 0 1
+    fi
+fi
+
 # Debian's python3, where python3-pytest and python3-aiosmtpd live.
 py=/usr/bin/python3
-log="$log_dir/pytest.log"
-$py -m pytest -q -p no:cacheprovider -rfEs tests/integration >"$log" 2>&1
-rc=$?
-summary=$(grep -E '(passed|failed|error|skipped|no tests ran).* in [0-9.]+s' "$log" | tail -n 1)
+# run_pytest LABEL LOG [PYTEST ARGS...]
+run_pytest() {
+    label=$1
+    log=$2
+    shift 2
+    $py -m pytest -q -p no:cacheprovider -rfEs "$@" >"$log" 2>&1
+    rc=$?
+    summary=$(grep -E '(passed|failed|error|skipped|no tests ran).* in [0-9.]+s' "$log" | tail -n 1)
+    p=$(num passed)
+    f=$(( $(num failed) + $(num error) + $(num errors) + $(num skipped) ))
+    [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+    # An integration suite that ran nothing has not passed.
+    [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && f=1
+    echo "$label: $p passed, $f failed${summary:+ [$summary]}"
+    [ "$f" -ne 0 ] && sed 's/^/    /' "$log" | tail -n 80
+    add "$p" "$f"
+}
 num() { echo "$summary" | grep -oE "[0-9]+ $1" | grep -oE '^[0-9]+' || echo 0; }
-p=$(num passed)
-f=$(( $(num failed) + $(num error) + $(num errors) + $(num skipped) ))
-[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
-# An integration suite that ran nothing has not passed.
-[ "$p" -eq 0 ] && [ "$f" -eq 0 ] && f=1
-echo "integration (pytest): $p passed, $f failed${summary:+ [$summary]}"
-[ "$f" -ne 0 ] && sed 's/^/    /' "$log" | tail -n 80
-add "$p" "$f"
+
+run_pytest "integration (pytest)" "$log_dir/pytest.log" tests/integration
+
+# The same suite against the sanitizer build; installing and valgrind are
+# about the build, not the binary, and valgrind cannot run an ASan binary.
+if [ -n "${SAN_REPORTD:-}" ]; then
+    export REPORTD_BIN="$SAN_REPORTD"
+    export ASAN_OPTIONS="detect_leaks=1:log_path=$PWD/$san_dir/asan"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$PWD/$san_dir/ubsan"
+    run_pytest "integration (pytest, asan+ubsan)" "$log_dir/pytest-asan.log" tests/integration \
+        --ignore=tests/integration/test_install.py --ignore=tests/integration/test_valgrind.py
+    unset REPORTD_BIN ASAN_OPTIONS UBSAN_OPTIONS
+    # A report from a process whose exit status no test looked at.
+    n=$(san_count)
+    if [ "$n" -ne 0 ]; then
+        log=$log_dir/pytest-asan-reports.log
+        : >"$log"
+        san_collect "$log"
+        echo "integration (asan+ubsan): $n sanitizer report(s)"
+        sed 's/^/    /' "$log" | head -n 80
+        add 0 1
+    fi
+fi
 
 echo "check: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,22 +1,26 @@
 #!/bin/sh
 # Installs the Debian packages a make target needs, and only the missing ones.
-# Usage: scripts/deps.sh build|test|run|lint
+# Usage: scripts/deps.sh build|test|run|lint|fuzz
 # As root it runs apt-get; otherwise it prints the exact apt-get line and fails,
 # so that a build never half-works on a machine without its libraries.
 set -eu
 
 build_pkgs="gcc make pkg-config libcurl4-openssl-dev libsqlite3-dev libyaml-dev ca-certificates"
 run_pkgs="python3 python3-aiosmtpd sqlite3"
-test_pkgs="libcmocka-dev python3 python3-pytest python3-aiosmtpd postfix openssl sqlite3 valgrind faketime libfaketime"
+test_pkgs="libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-yaml postfix openssl sqlite3 valgrind faketime libfaketime"
 lint_pkgs="cppcheck clang-tidy clang-format"
+# clang and its sanitizer runtimes (libFuzzer, ASan, UBSan): `make fuzz` and
+# the sanitizer build `make check` runs.
+fuzz_pkgs="clang libclang-rt-14-dev"
 
 case "${1:-build}" in
 build) want="$build_pkgs" ;;
 run) want="$build_pkgs $run_pkgs" ;;
-test) want="$build_pkgs $test_pkgs" ;;
+test) want="$build_pkgs $test_pkgs $fuzz_pkgs" ;;
 lint) want="$build_pkgs $lint_pkgs" ;;
+fuzz) want="$build_pkgs $fuzz_pkgs" ;;
 *)
-    echo "usage: $0 build|test|run|lint" >&2
+    echo "usage: $0 build|test|run|lint|fuzz" >&2
     exit 64
     ;;
 esac

@@ -1,4 +1,4 @@
-"""Fixtures for the integration tests: the real build/reportd binary, a real
+"""Fixtures for the integration tests: the real build/reportd binary ($REPORTD_BIN), a real
 SQLite file, and real SMTP servers on loopback (aiosmtpd through
 tests/smtpd.py, postfix's smtp-sink). Nothing here imitates SMTP."""
 import email
@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-REPORTD = REPO / "build" / "reportd"
+# The binary under test: build/reportd, or another build of it (make check
+# runs the suite again against the AddressSanitizer build, build/asan/reportd).
+REPORTD = REPO / os.environ.get("REPORTD_BIN", "build/reportd")
 SMTPD = REPO / "tests" / "smtpd.py"
 SMTP_SINK = "/usr/sbin/smtp-sink"
 

@@ -1,12 +1,14 @@
 """Command-level tests: build/reportd on a temporary database, checking
 output, exit codes and what is (and is not) written."""
 import json
+import math
 import os
 import re
 import shutil
 import sqlite3
 
 import pytest
+import yaml
 
 from conftest import REPO
 
@@ -171,6 +173,29 @@ def test_enqueue_file_malformed_yaml_gives_position(env, tmp_path):
     assert f"{f}:" in p.err
 
 
+def test_enqueue_file_yaml_aliases_are_refused_before_they_multiply(env, tmp_path):
+    # 13 KB naming one 2,001-task list 1,001 times: 2 million tasks if the aliases were
+    # followed (a few more kilobytes make it gigabytes), before validation could refuse them.
+    f = tmp_path / "bomb.yaml"
+    tasks = ", ".join(["&t write-tests"] + ["*t"] * 2000)
+    f.write_text(f"- &s\n  email: a@example.com\n  role: {ROLE}\n  level: mid\n"
+                 f"  tasks: [{tasks}]\n" + "- *s\n" * 1000)
+    p = env.run("enqueue", "--file", f, timeout=20)
+    assert p.returncode == EX_DATAERR
+    assert f"{f}:1:3: " in p.err and "alias" in p.err, p.err
+    assert env.count() == 0
+    # One alias is refused too, while the same signups written out in full are taken.
+    f.write_text(f"- {{email: a@example.com, role: {ROLE}, level: mid, tasks: &t [write-tests]}}\n"
+                 f"- {{email: b@example.com, role: {ROLE}, level: mid, tasks: *t}}\n")
+    p = env.run("enqueue", "--file", f)
+    assert p.returncode == EX_DATAERR and "alias" in p.err, p.err
+    f.write_text(f"- {{email: a@example.com, role: {ROLE}, level: mid, tasks: [write-tests]}}\n"
+                 f"- {{email: b@example.com, role: {ROLE}, level: mid, tasks: [write-tests]}}\n")
+    p = env.run("enqueue", "--file", f)
+    assert p.returncode == 0, p.err
+    assert env.count() == 2
+
+
 def test_duplicate_inside_one_file(env, tmp_path):
     f = tmp_path / "d.yaml"
     f.write_text(f"- {{email: d@example.com, role: {ROLE}, level: mid}}\n"
@@ -232,17 +257,41 @@ def test_preview_text_html_and_eml(env):
     assert "To: " in eml.out and "pat@example.com" in eml.out
 
 
+def expected_score(role, shares):
+    """The score the README defines: each task's share of time times its
+    exposure's weight, read from the role file, rounded half up."""
+    weights = role["scoring"]["exposure_weights"]
+    exposure = {t["id"]: t["exposure"] for t in role["tasks"]}
+    total = sum(share / 100 * weights[exposure[task]] for task, share in shares.items())
+    return math.floor(total + 0.5 + 1e-9)
+
+
+def expected_label(role, score):
+    return max((r for r in role["scoring"]["risk_levels"] if score >= r["min_score"]),
+               key=lambda r: r["min_score"])["label"]
+
+
 def test_preview_score_is_share_weighted(env):
-    # 100% of time on a high-exposure task scores the role's full high weight.
-    hi = env.enqueue("hi@example.com", ROLE, "mid", "--task", "write-production-code=100")
-    lo = env.enqueue("lo@example.com", ROLE, "mid", "--task", "design-systems=100")
-    t_hi = env.run("preview", hi).out
-    t_lo = env.run("preview", lo).out
-    score = lambda t: int(re.search(r"(\d+) out of 100", t).group(1))
-    # The weights of the shipped role data: high 100, low 15.
-    assert (score(t_hi), score(t_lo)) == (100, 15)
-    assert "Your task faces high exposure" in t_hi
-    assert "Your task does not face high exposure" in t_lo
+    role = yaml.safe_load((REPO / "config" / "roles" / f"{ROLE}.yaml").read_text())
+    exposure = {t["id"]: t["exposure"] for t in role["tasks"]}
+    hi_task = next(t for t, e in exposure.items() if e == "high")
+    lo_task = next(t for t, e in exposure.items() if e == "low")
+    mid_task = next(t for t, e in exposure.items() if e == "medium")
+    cases = [{hi_task: 100}, {lo_task: 100}, {hi_task: 60, lo_task: 25, mid_task: 15}]
+    for i, shares in enumerate(cases):
+        args = [a for task, share in shares.items() for a in ("--task", f"{task}={share}")]
+        sid = env.enqueue(f"score{i}@example.com", ROLE, "mid", *args)
+        text = env.run("preview", sid).out
+        want = expected_score(role, shares)
+        got = re.search(r"(\d+) out of 100: (\S+)", text)
+        assert got, text
+        assert (int(got.group(1)), got.group(2)) == (want, expected_label(role, want)), shares
+        if len(shares) == 1:
+            high = exposure[next(iter(shares))] == "high"
+            assert ("Your task faces high exposure" if high
+                    else "Your task does not face high exposure") in text
+    # The three cases differ, so a score that ignored the shares could not pass.
+    assert len({expected_score(role, c) for c in cases}) == 3
 
 
 def test_preview_unknown_signup(env):

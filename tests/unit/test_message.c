@@ -290,6 +290,31 @@ static void test_ascii_that_looks_encoded_is_encoded(void **state)
     buf_free(&out);
 }
 
+/* Found by tests/fuzz/fuzz_header.c: a word too long for one line came out as a line past 998. */
+static void test_word_longer_than_a_line_is_encoded(void **state)
+{
+    /* "Subject: " is 9 columns: a 989-character word just fits RFC 5322's 998, 990 does not. */
+    char fits[989 + 1], too_long[990 + 6 + 1];
+    struct buf out, dec;
+
+    memset(fits, 'x', sizeof(fits) - 1);
+    fits[sizeof(fits) - 1] = '\0';
+    encode(fits, &out);
+    assert_string_equal(buf_str(&out), fits);
+    buf_free(&out);
+
+    memset(too_long, 'y', 990);
+    strcpy(too_long + 990, " tail.");
+    encode(too_long, &out);
+    assert_int_equal(strncmp(buf_str(&out), "=?UTF-8?Q?", 10), 0);
+    assert_lines_within("Subject: ", buf_str(&out), 76);
+    buf_init(&dec);
+    decode_words(buf_str(&out), &dec);
+    assert_string_equal(buf_str(&dec), too_long);
+    buf_free(&dec);
+    buf_free(&out);
+}
+
 static void test_encode_refuses_bad_input(void **state)
 {
     struct buf out;
@@ -761,6 +786,7 @@ int main(void)
         cmocka_unit_test(test_long_non_ascii_subject_folds_without_splitting),
         cmocka_unit_test(test_long_latin_subject_uses_q_and_round_trips),
         cmocka_unit_test(test_ascii_that_looks_encoded_is_encoded),
+        cmocka_unit_test(test_word_longer_than_a_line_is_encoded),
         cmocka_unit_test(test_encode_refuses_bad_input),
         cmocka_unit_test(test_display_names),
         cmocka_unit_test(test_non_ascii_display_name_is_encoded),

@@ -259,6 +259,85 @@ static void test_partial_depth_limit_is_an_error(void **state)
     free_partials(&ps);
 }
 
+/* A list of n numbers under "l". */
+static struct value *list_of(int n)
+{
+    struct value *ctx = value_map(), *l = value_list();
+    int i;
+
+    for (i = 0; i < n; i++)
+        assert_int_equal(value_list_push(l, value_number(i)), 0);
+    assert_int_equal(value_map_set(ctx, "l", l), 0);
+    return ctx;
+}
+
+static void assert_render_error(const char *src, const struct value *ctx, const char *expected)
+{
+    struct mustache *t = compile(src);
+    char err[ERRLEN] = "";
+    struct buf out;
+
+    buf_init(&out);
+    assert_int_equal(mustache_render(t, ctx, NULL, NULL, MUSTACHE_ESCAPE_NONE, &out, err), -1);
+    assert_non_null(strstr(err, expected));
+    buf_free(&out);
+    mustache_free(t);
+}
+
+/*
+ * Found with tests/fuzz/fuzz_mustache.c (a libFuzzer timeout): sections
+ * nested over a list multiply, twelve deep over 13 items is 13^12 passes.
+ */
+static void test_rendering_work_is_bounded(void **state)
+{
+    struct value *ctx = list_of(13);
+    struct buf src;
+    char *got;
+    int i;
+
+    buf_init(&src);
+    for (i = 0; i < 12; i++)
+        buf_puts(&src, "{{#l}}");
+    for (i = 0; i < 12; i++)
+        buf_puts(&src, "{{/l}}");
+    assert_render_error(buf_str(&src), ctx, "rendering takes more than 1000000 steps");
+    /* Nesting that stays within the budget renders: 13^3 passes, nothing shown. */
+    got = render_with("{{#l}}{{#l}}{{#l}}{{/l}}{{/l}}{{/l}}", ctx, NULL, MUSTACHE_ESCAPE_NONE);
+    assert_string_equal(got, "");
+    free(got);
+    buf_free(&src);
+    value_free(ctx);
+}
+
+static void test_rendering_size_is_bounded(void **state)
+{
+    struct value *ctx = list_of(30);
+    size_t text = MUSTACHE_MAX_OUTPUT / 30 / 30 + 1;
+    struct buf src;
+    char *got;
+
+    /* 900 passes over a text node: a little more than the limit, in few steps. */
+    buf_init(&src);
+    buf_puts(&src, "{{#l}}{{#l}}");
+    while (text-- > 0)
+        buf_putc(&src, 'x');
+    buf_puts(&src, "{{/l}}{{/l}}");
+    assert_render_error(buf_str(&src), ctx, "rendering is larger than 8388608 bytes");
+    buf_free(&src);
+    /* Just within it renders. */
+    text = MUSTACHE_MAX_OUTPUT / 30 / 30;
+    buf_init(&src);
+    buf_puts(&src, "{{#l}}{{#l}}");
+    while (text-- > 0)
+        buf_putc(&src, 'x');
+    buf_puts(&src, "{{/l}}{{/l}}");
+    got = render_with(buf_str(&src), ctx, NULL, MUSTACHE_ESCAPE_NONE);
+    assert_int_equal(strlen(got), MUSTACHE_MAX_OUTPUT / 30 / 30 * 900);
+    free(got);
+    buf_free(&src);
+    value_free(ctx);
+}
+
 /* A chain of n maps, each holding the next in a one-item "nodes" list. */
 static struct value *chain(int n)
 {
@@ -518,6 +597,8 @@ int main(void)
         cmocka_unit_test(test_missing_partial_is_empty),
         cmocka_unit_test(test_nested_standalone_partials_indent),
         cmocka_unit_test(test_dotted_names_and_parent_lookup),
+        cmocka_unit_test(test_rendering_work_is_bounded),
+        cmocka_unit_test(test_rendering_size_is_bounded),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

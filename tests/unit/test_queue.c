@@ -1319,7 +1319,7 @@ static void test_recover_uncertain(void **state)
     struct signup_record r;
     char err[ERRLEN], detail[128];
     int64_t plain = enqueue_one(f, "a@example.com", ENQUEUE_ADDED);
-    int64_t held = enqueue_one(f, "b@example.com", ENQUEUE_ADDED), got[2], now = now_ms();
+    int64_t held = enqueue_one(f, "b@example.com", ENQUEUE_ADDED), got[3], now = now_ms();
     int64_t resent = enqueue_one(f, "c@example.com", ENQUEUE_ADDED);
     int n;
 

@@ -1,0 +1,70 @@
+/*
+ * fuzz_file.h - hands a fuzzer's input to a loader that reads a path: one
+ * temporary file per process, rewritten for every input.  Header-only
+ * because each fuzz target is one binary built from one source.
+ */
+#ifndef REPORTD_FUZZ_FILE_H
+#define REPORTD_FUZZ_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/*
+ * Writes data to dir/name, making dir (under $TMPDIR) on first use.
+ * Returns the file's path, or aborts: a harness that cannot write its
+ * input would otherwise report every input as harmless.
+ */
+static inline const char *fuzz_file(const char *name, const uint8_t *data, size_t size)
+{
+    static char dir[256];
+    static char path[512];
+    FILE *f;
+
+    if (dir[0] == '\0') {
+        const char *tmp = getenv("TMPDIR");
+
+        snprintf(dir, sizeof(dir), "%s/reportd-fuzz-XXXXXX", tmp ? tmp : "/tmp");
+        if (mkdtemp(dir) == NULL) {
+            perror("mkdtemp");
+            abort();
+        }
+    }
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "wb");
+    if (f == NULL || fwrite(data, 1, size, f) != size || fclose(f) != 0) {
+        perror(path);
+        abort();
+    }
+    return path;
+}
+
+/* The directory part of path (out may be path). */
+static inline const char *fuzz_dir(const char *path, char *out, size_t outlen)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+
+    if (n >= outlen)
+        abort();
+    memmove(out, path, n); /* out may be path itself */
+    out[n] = '\0';
+    return out;
+}
+
+/* A NUL-terminated copy of the input, for functions that take C strings. */
+static inline char *fuzz_string(const uint8_t *data, size_t size)
+{
+    char *s = malloc(size + 1);
+
+    if (s == NULL)
+        abort();
+    memcpy(s, data, size);
+    s[size] = '\0';
+    return s;
+}
+
+#endif
