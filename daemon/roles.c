@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "yamldoc.h"
 
@@ -36,8 +37,9 @@ static const char *const outlook_names[] = {"vulnerable", "resilient", NULL};
 static const char *const role_keys[] = {"title", "scoring", "levels", "tasks", "skills", NULL};
 static const char *const scoring_keys[] = {"exposure_weights", "risk_levels", NULL};
 static const char *const threshold_keys[] = {"min_score", "label", NULL};
-static const char *const level_keys[] = {"id", "title", "risk", "summary", "strategies", NULL};
-static const char *const task_keys[] = {"id", "title", "exposure", "rationale", NULL};
+static const char *const level_keys[] = {"id",         "title",       "summary",
+                                         "strategies", "typical_mix", NULL};
+static const char *const task_keys[] = {"id", "title", "exposure", "rationale", "advice", NULL};
 static const char *const skill_keys[] = {"id", "name", "outlook", "rationale", NULL};
 
 /* One file being read: where messages go and which document they are about. */
@@ -488,7 +490,6 @@ static void parse_level(struct loader *l, yaml_node_t *item, const char *ctx, vo
     check_keys(l, item, level_keys, ctx);
     level->id = get_id(l, item, ctx);
     level->title = get_text(l, item, ctx, "title");
-    level->risk = get_text(l, item, ctx, "risk");
     level->summary = get_text(l, item, ctx, "summary");
     parse_strategies(l, item, ctx, level);
 }
@@ -506,6 +507,7 @@ static void parse_task(struct loader *l, yaml_node_t *item, const char *ctx, voi
     e = get_enum(l, item, ctx, "exposure", exposure_names);
     task->exposure = e >= 0 ? (enum exposure)e : EXPOSURE_LOW;
     task->rationale = get_text(l, item, ctx, "rationale");
+    task->advice = get_text(l, item, ctx, "advice");
 }
 
 static void parse_skill(struct loader *l, yaml_node_t *item, const char *ctx, void *out)
@@ -521,6 +523,98 @@ static void parse_skill(struct loader *l, yaml_node_t *item, const char *ctx, vo
     o = get_enum(l, item, ctx, "outlook", outlook_names);
     skill->outlook = o >= 0 ? (enum outlook)o : OUTLOOK_VULNERABLE;
     skill->rationale = get_text(l, item, ctx, "rationale");
+}
+
+/* A typical-mix share: a whole percent, 1 to 100; 0, or -1 (reported). */
+static int get_mix_share(struct loader *l, const yaml_node_t *node, const char *field, int *out)
+{
+    const char *s = yamldoc_scalar(node);
+    double v;
+
+    if (s == NULL || !yamldoc_is_plain(node) || parse_number(s, &v) == -1 || v != floor(v) ||
+        v < 1 || v > SCORE_HIGHEST) {
+        complain(l, node, field, "expected a whole percent from 1 to 100, found %s%s%s",
+                 s ? "\"" : "", s ? s : yamldoc_type_name(node), s ? "\"" : "");
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+/*
+ * The level's typical mix, read once the tasks are known: every key names a
+ * task of this role, and the shares add up to exactly 100, so the typical
+ * score the report compares a person with is computed from what is shown.
+ */
+static void parse_mix(struct loader *l, yaml_node_t *levels, size_t i, struct role *role)
+{
+    struct role_level *level = &role->levels[i];
+    char ctx[FIELD_MAX], field[FIELD_MAX + ROLE_ID_MAX + 2];
+    yaml_node_t *item = list_item(l, levels, i), *mix;
+    yaml_node_pair_t *p;
+    int total = 0, bad = 0;
+    size_t n;
+
+    if (item == NULL || item->type != YAML_MAPPING_NODE)
+        return;
+    snprintf(ctx, sizeof(ctx), "levels[%zu]", i);
+    mix = require(l, item, ctx, "typical_mix");
+    snprintf(ctx, sizeof(ctx), "levels[%zu].typical_mix", i);
+    if (mix == NULL || !is_mapping(l, mix, ctx))
+        return;
+    n = (size_t)(mix->data.mapping.pairs.top - mix->data.mapping.pairs.start);
+    if (n == 0) {
+        complain(l, mix, ctx, "needs at least 1 task");
+        return;
+    }
+    level->mix = calloc(n, sizeof(*level->mix));
+    if (level->mix == NULL) {
+        complain(l, mix, ctx, "out of memory");
+        return;
+    }
+    for (p = mix->data.mapping.pairs.start; p < mix->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = yamldoc_node(l->yd, p->key), *vn = yamldoc_node(l->yd, p->value);
+        const char *id = yamldoc_scalar(kn);
+        const struct role_task *task = id ? role_find_task(role, id) : NULL;
+        size_t j;
+        int share;
+
+        snprintf(field, sizeof(field), "%s.%.*s", ctx, ROLE_ID_MAX, id ? id : "?");
+        if (task == NULL) {
+            complain(l, kn, ctx, "\"%s\" is not a task of this role (see tasks:)", id ? id : "?");
+            bad = 1;
+            continue;
+        }
+        for (j = 0; j < level->nmix; j++)
+            if (level->mix[j].task == task)
+                break;
+        if (j < level->nmix) {
+            complain(l, kn, ctx, "task \"%s\" is listed twice", id);
+            bad = 1;
+            continue;
+        }
+        if (get_mix_share(l, vn, field, &share) == -1) {
+            bad = 1;
+            continue;
+        }
+        level->mix[level->nmix].task = task;
+        level->mix[level->nmix++].share = share;
+        total += share;
+    }
+    if (!bad && total != (int)SCORE_HIGHEST)
+        complain(l, mix, ctx, "shares add up to %d; a typical mix covers the whole week (100)",
+                 total);
+}
+
+static void parse_mixes(struct loader *l, yaml_node_t *root, struct role *role)
+{
+    yaml_node_t *levels = yamldoc_get(l->yd, root, "levels");
+    size_t i;
+
+    if (levels == NULL || levels->type != YAML_SEQUENCE_NODE)
+        return;
+    for (i = 0; i < role->nlevels; i++)
+        parse_mix(l, levels, i, role);
 }
 
 static void parse_role(struct loader *l, struct role *role)
@@ -539,10 +633,18 @@ static void parse_role(struct loader *l, struct role *role)
     role->levels = parse_list(l, root, "", "levels", 1, ROLE_MAX_LEVELS, sizeof(*role->levels),
                               parse_level, &role->nlevels);
     check_unique_ids(l, root, "levels");
+    {
+        yaml_node_t *levels = yamldoc_get(l->yd, root, "levels");
+
+        role->levels_line = yamldoc_line(levels ? levels : root);
+        role->levels_column = yamldoc_column(levels ? levels : root);
+    }
     /* Without tasks there is nothing to score. */
     role->tasks = parse_list(l, root, "", "tasks", 1, ROLE_MAX_TASKS, sizeof(*role->tasks),
                              parse_task, &role->ntasks);
     check_unique_ids(l, root, "tasks");
+    if (role->tasks != NULL)
+        parse_mixes(l, root, role);
     role->skills = parse_list(l, root, "", "skills", 0, ROLE_MAX_SKILLS, sizeof(*role->skills),
                               parse_skill, &role->nskills);
     check_unique_ids(l, root, "skills");
@@ -591,6 +693,19 @@ static int has_suffix(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+static int is_regular_file(const char *dir, const char *name)
+{
+    char *path = path_join(dir, name, "");
+    struct stat st;
+    int rc;
+
+    if (path == NULL)
+        return 1;
+    rc = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    free(path);
+    return rc;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -629,8 +744,17 @@ static int list_role_ids(const char *dir, char ***ids, size_t *n, struct diag *d
         return -1;
     }
     while ((de = readdir(dp)) != NULL) {
-        if (de->d_name[0] == '.' || !has_suffix(de->d_name, ROLE_FILE_SUFFIX))
+        if (de->d_name[0] == '.')
             continue;
+        if (!has_suffix(de->d_name, ROLE_FILE_SUFFIX)) {
+            /* A role.yml or role.yaml.bak would otherwise vanish from the site without a word. */
+            if (is_regular_file(dir, de->d_name))
+                diag_add(d,
+                         "%s/%s:1:1: not a role file: role files are named ID%s; rename it or "
+                         "move it out of the roles directory",
+                         dir, de->d_name, ROLE_FILE_SUFFIX);
+            continue;
+        }
         if (*n == ROLES_MAX_FILES) {
             diag_add(d, "%s: more than %d role files", dir, ROLES_MAX_FILES);
             goto fail;
@@ -651,6 +775,37 @@ fail:
     free_strings(v, *n);
     *n = 0;
     return -1;
+}
+
+/*
+ * Producers send any level with any role (the site's form offers the same
+ * levels for every profession), so a role without one of them would reject
+ * those signups: every role must have every level some role has.
+ */
+static void check_same_levels(const struct roles *r, struct diag *d)
+{
+    size_t i, j, k, m;
+
+    for (i = 0; i < r->n; i++)
+        for (j = 0; j < r->n; j++) {
+            if (i == j)
+                continue;
+            for (k = 0; k < r->v[j].nlevels; k++) {
+                const char *id = r->v[j].levels[k].id;
+                int seen = 0;
+
+                for (m = 0; m < k && !seen; m++)
+                    seen = strcmp(r->v[j].levels[m].id, id) == 0;
+                /* Reported once per missing level: against the first role that has it. */
+                for (m = 0; m < j && !seen; m++)
+                    seen = m != i && role_find_level(&r->v[m], id) != NULL;
+                if (!seen && role_find_level(&r->v[i], id) == NULL)
+                    diag_at(d, r->v[i].file, r->v[i].levels_line, r->v[i].levels_column,
+                            "levels: no level \"%s\", which role %s has (every role needs the "
+                            "same levels)",
+                            id, r->v[j].id);
+            }
+        }
 }
 
 int roles_load(struct roles *r, const char *dir, struct diag *d)
@@ -677,6 +832,8 @@ int roles_load(struct roles *r, const char *dir, struct diag *d)
     for (i = 0; i < n; i++)
         load_role(&r->v[i], dir, ids[i], d);
     free(ids);
+    if (d->count == before)
+        check_same_levels(r, d);
     if (d->count > before) {
         roles_free(r);
         return -1;
@@ -699,7 +856,7 @@ static void free_role(struct role *role)
 
         free(lv->id);
         free(lv->title);
-        free(lv->risk);
+        free(lv->mix);
         free(lv->summary);
         for (j = 0; j < lv->nstrategies; j++)
             free(lv->strategies[j]);
@@ -710,6 +867,7 @@ static void free_role(struct role *role)
         free(role->tasks[i].id);
         free(role->tasks[i].title);
         free(role->tasks[i].rationale);
+        free(role->tasks[i].advice);
     }
     free(role->tasks);
     for (i = 0; i < role->nskills; i++) {
