@@ -369,19 +369,19 @@ void report_comparison(const struct report *r, char *out, size_t outlen)
     if (!r->tasks_given) {
         snprintf(out, outlen,
                  "You did not list your tasks, so this report uses the typical mix of tasks at "
-                 "the %s level, and your score is the typical score there: %d.",
+                 "your level (%s), and your score is the typical score there: %d.",
                  lt, r->typical_score);
         return;
     }
     if (abs(diff) <= REPORT_CLOSE_POINTS) {
         snprintf(out, outlen,
-                 "Your score of %d is close to the typical score at the %s level (%d): your "
-                 "time goes to tasks about as exposed as theirs.",
+                 "Your score of %d is close to the typical score at your level (%s: %d): your "
+                 "time goes to tasks about as exposed as a typical week there.",
                  r->score, lt, r->typical_score);
         return;
     }
     used = (size_t)snprintf(out, outlen,
-                            "Your score of %d is %s the typical score at the %s level (%d)", r->score,
+                            "Your score of %d is %s the typical score at your level (%s: %d)", r->score,
                             diff > 0 ? "above" : "below", lt, r->typical_score);
     if (used >= outlen)
         return;

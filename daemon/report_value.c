@@ -238,6 +238,9 @@ static struct value *role_value(const struct role *role)
 
     rc |= value_map_set(v, "id", value_string(role->id));
     rc |= value_map_set(v, "title", value_string(role->title));
+    rc |= value_map_set(v, "weight_high", value_number(role->exposure_weight[EXPOSURE_HIGH]));
+    rc |= value_map_set(v, "weight_medium", value_number(role->exposure_weight[EXPOSURE_MEDIUM]));
+    rc |= value_map_set(v, "weight_low", value_number(role->exposure_weight[EXPOSURE_LOW]));
     return checked(v, rc);
 }
 
