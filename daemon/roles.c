@@ -525,6 +525,16 @@ static void parse_skill(struct loader *l, yaml_node_t *item, const char *ctx, vo
     skill->rationale = get_text(l, item, ctx, "rationale");
 }
 
+static int tasks_broken(const struct role *role)
+{
+    size_t i;
+
+    for (i = 0; i < role->ntasks; i++)
+        if (role->tasks[i].id == NULL)
+            return 1;
+    return 0;
+}
+
 /* A typical-mix share: a whole percent, 1 to 100; 0, or -1 (reported). */
 static int get_mix_share(struct loader *l, const yaml_node_t *node, const char *field, int *out)
 {
@@ -581,7 +591,10 @@ static void parse_mix(struct loader *l, yaml_node_t *levels, size_t i, struct ro
 
         snprintf(field, sizeof(field), "%s.%.*s", ctx, ROLE_ID_MAX, id ? id : "?");
         if (task == NULL) {
-            complain(l, kn, ctx, "\"%s\" is not a task of this role (see tasks:)", id ? id : "?");
+            /* A task with a broken id was reported already; the mix may well name it. */
+            if (!tasks_broken(role))
+                complain(l, kn, ctx, "\"%s\" is not a task of this role (see tasks:)",
+                         id ? id : "?");
             bad = 1;
             continue;
         }
@@ -914,8 +927,9 @@ const struct role_task *role_find_task(const struct role *role, const char *id)
 {
     size_t i;
 
+    /* A task whose id was wrong in the file has none (when checking a broken file). */
     for (i = 0; id != NULL && i < role->ntasks; i++)
-        if (strcmp(role->tasks[i].id, id) == 0)
+        if (role->tasks[i].id != NULL && strcmp(role->tasks[i].id, id) == 0)
             return &role->tasks[i];
     return NULL;
 }
