@@ -5,6 +5,7 @@
 #   make check      every test; ends with one "N passed, N failed" line
 #   make lint       cppcheck and clang-tidy
 #   make bench      benchmarks (not part of check)
+#   make screenshots  every sample report in Chromium, into build/screenshots/
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -41,8 +42,10 @@ LIB_OBJS := $(LIB_MODULES:%=$(OBJ)/%.o)
 
 DEPS_STAMP := $(BUILD)/.deps-build
 TEST_DEPS_STAMP := $(BUILD)/.deps-test
+# playwright-core, from the lock file, to drive Debian's Chromium (no browser is downloaded).
+NPM_STAMP := tests/html/node_modules/.reportd-npm-ci
 
-.PHONY: all run check unit spec lint format bench install uninstall clean
+.PHONY: all run check unit spec lint format bench install uninstall clean screenshots
 # Keep the test objects: they are intermediate files, but rebuilding them each time is waste.
 .SECONDARY:
 
@@ -56,6 +59,10 @@ $(DEPS_STAMP): scripts/deps.sh
 $(TEST_DEPS_STAMP): scripts/deps.sh
 	@mkdir -p $(BUILD)
 	sh scripts/deps.sh test
+	@touch $@
+
+$(NPM_STAMP): tests/html/package.json tests/html/package-lock.json $(TEST_DEPS_STAMP)
+	cd tests/html && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 $(OBJ)/%.o: daemon/%.c | $(DEPS_STAMP)
@@ -101,8 +108,15 @@ $(BUILD)/bench-render: $(BUILD)/tests/bench_render.o $(BUILD)/libreportd.a
 unit: $(UNIT_BINS)
 spec: $(BUILD)/mustache-spec
 
-check: $(TEST_DEPS_STAMP) $(BUILD)/reportd $(UNIT_BINS) $(BUILD)/mustache-spec
+check: $(TEST_DEPS_STAMP) $(NPM_STAMP) $(BUILD)/reportd $(UNIT_BINS) $(BUILD)/mustache-spec
 	sh scripts/check.sh $(UNIT_BINS) -- $(SPEC_FILES)
+
+# The Chromium test of tests/integration/test_rendering.py, saving one PNG per rendering.
+screenshots: $(TEST_DEPS_STAMP) $(NPM_STAMP) $(BUILD)/reportd
+	rm -rf $(BUILD)/screenshots
+	REPORTD_SCREENSHOTS=$(CURDIR)/$(BUILD)/screenshots /usr/bin/python3 -m pytest -q \
+		-p no:cacheprovider tests/integration/test_rendering.py -k chromium
+	@echo "screenshots: $$(ls $(BUILD)/screenshots | wc -l) in $(BUILD)/screenshots/"
 
 run: $(BUILD)/reportd
 	sh scripts/deps.sh run
