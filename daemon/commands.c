@@ -796,8 +796,7 @@ static const struct role_level *pick_sample(const struct runtime *rt, const stru
     }
     level = o->level ? role_find_level(*role, o->level) : &(*role)->levels[0];
     if (level == NULL)
-        fprintf(stderr, "reportd: send-test: role %s has no level \"%s\"\n", (*role)->id,
-                o->level);
+        fprintf(stderr, "reportd: send-test: role %s has no level \"%s\"\n", (*role)->id, o->level);
     return level;
 }
 

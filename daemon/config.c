@@ -54,15 +54,15 @@
 #define MS_PER_DAY    (24 * MS_PER_HOUR)
 
 enum key_kind {
-    KIND_SECTION,  /* a mapping of further keys */
-    KIND_TEXT,     /* a non-empty string without control characters */
-    KIND_ADDRESS,  /* a bare mail address: local@domain */
-    KIND_DOMAIN,   /* a host name */
-    KIND_DURATION, /* "30s", "5m", "1h30m" */
-    KIND_INT,      /* a whole number within [min, max] */
-    KIND_RATE,     /* a number >= 0 */
-    KIND_BOOL,     /* true/false, yes/no, on/off */
-    KIND_TLS,      /* starttls, implicit, none */
+    KIND_SECTION,   /* a mapping of further keys */
+    KIND_TEXT,      /* a non-empty string without control characters */
+    KIND_ADDRESS,   /* a bare mail address: local@domain */
+    KIND_DOMAIN,    /* a host name */
+    KIND_DURATION,  /* "30s", "5m", "1h30m" */
+    KIND_INT,       /* a whole number within [min, max] */
+    KIND_RATE,      /* a number >= 0 */
+    KIND_BOOL,      /* true/false, yes/no, on/off */
+    KIND_TLS,       /* starttls, implicit, none */
     KIND_UNCERTAIN, /* resend, hold */
     KIND_URL,       /* an http(s) URL a subscriber can open */
     KIND_CONTACT,   /* a mail address or an http(s) URL */

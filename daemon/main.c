@@ -81,14 +81,22 @@ enum {
 };
 
 static const struct option command_options[] = {
-    {"email", required_argument, NULL, OPT_EMAIL}, {"name", required_argument, NULL, OPT_NAME},
-    {"role", required_argument, NULL, OPT_ROLE},   {"level", required_argument, NULL, OPT_LEVEL},
-    {"task", required_argument, NULL, OPT_TASK},   {"skill", required_argument, NULL, OPT_SKILL},
-    {"years", required_argument, NULL, OPT_YEARS}, {"file", required_argument, NULL, OPT_FILE},
-    {"json", no_argument, NULL, OPT_JSON},         {"text", no_argument, NULL, OPT_TEXT},
-    {"html", no_argument, NULL, OPT_HTML},         {"eml", no_argument, NULL, OPT_EML},
-    {"state", required_argument, NULL, OPT_STATE}, {"drain", no_argument, NULL, OPT_DRAIN},
-    {"failed", no_argument, NULL, OPT_FAILED},     {"to", required_argument, NULL, OPT_TO},
+    {"email", required_argument, NULL, OPT_EMAIL},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"role", required_argument, NULL, OPT_ROLE},
+    {"level", required_argument, NULL, OPT_LEVEL},
+    {"task", required_argument, NULL, OPT_TASK},
+    {"skill", required_argument, NULL, OPT_SKILL},
+    {"years", required_argument, NULL, OPT_YEARS},
+    {"file", required_argument, NULL, OPT_FILE},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"text", no_argument, NULL, OPT_TEXT},
+    {"html", no_argument, NULL, OPT_HTML},
+    {"eml", no_argument, NULL, OPT_EML},
+    {"state", required_argument, NULL, OPT_STATE},
+    {"drain", no_argument, NULL, OPT_DRAIN},
+    {"failed", no_argument, NULL, OPT_FAILED},
+    {"to", required_argument, NULL, OPT_TO},
     {NULL, 0, NULL, 0},
 };
 

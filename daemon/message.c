@@ -372,7 +372,8 @@ static const char *id_domain(const struct config *c)
     return at ? at + 1 : NULL;
 }
 
-/* The subscriber's name as To: shows it: trimmed, and NULL when blank (as the greeting treats it). */
+/* The subscriber's name as To: shows it: trimmed, and NULL when blank (as the greeting treats it).
+ */
 static char *to_display_name(const struct signup *s, int *oom)
 {
     const char *start;

@@ -772,8 +772,9 @@ static void check_name_exists(struct check *c, const struct mustache *t, const s
     if (n->name.nparts == 0 || lookup(ctx, &n->name) != NULL)
         return;
     name_text(&n->name, text, sizeof(text));
-    check_problem(c, t, n, "%s%s%s: no such variable in the report (see README, Template variables)",
-                  open, text, close);
+    check_problem(c, t, n,
+                  "%s%s%s: no such variable in the report (see README, Template variables)", open,
+                  text, close);
 }
 
 static void check_section(struct check *c, const struct mustache *t, const struct node *n,

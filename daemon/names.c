@@ -16,13 +16,13 @@
 
 /* Titles that come before a name and are not what anyone is greeted by alone. */
 static const char *const honorifics[] = {
-    "mr",  "mrs",  "ms",   "mx",  "miss", "dr",   "prof", "professor", "sir",   "dame", "lady",
-    "lord", "rev", "fr",  "herr", "frau", "mme",  "mlle", "sr",        "sra",   "srta", "dra",
-    "don", "doña", "dott", "ing",  NULL,
+    "mr",   "mrs",  "ms",   "mx",  "miss", "dr",   "prof", "professor", "sir",
+    "dame", "lady", "lord", "rev", "fr",   "herr", "frau", "mme",       "mlle",
+    "sr",   "sra",  "srta", "dra", "don",  "doña", "dott", "ing",       NULL,
 };
 /* What follows a name after a comma without being a given name ("Hopper, PhD"). */
-static const char *const suffixes[] = {"phd", "md", "jr", "sr", "ii", "iii", "iv", "esq", "mba",
-                                       NULL};
+static const char *const suffixes[] = {"phd", "md", "jr",  "sr",  "ii",
+                                       "iii", "iv", "esq", "mba", NULL};
 
 /* Bytes of the white-space character at s (ASCII, U+00A0, U+3000), or 0. */
 static size_t space_at(const char *s, size_t left)

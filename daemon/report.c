@@ -387,8 +387,8 @@ void report_comparison(const struct report *r, char *out, size_t outlen)
         return;
     }
     used = (size_t)snprintf(out, outlen,
-                            "Your score of %d is %s the typical score at your level (%s: %d)", r->score,
-                            diff > 0 ? "above" : "below", lt, r->typical_score);
+                            "Your score of %d is %s the typical score at your level (%s: %d)",
+                            r->score, diff > 0 ? "above" : "below", lt, r->typical_score);
     if (used >= outlen)
         return;
     why = main_reason(r, sign);
@@ -400,17 +400,20 @@ void report_comparison(const struct report *r, char *out, size_t outlen)
     t = typical_pct(r->level, why);
     if (p == 0)
         snprintf(out + used, outlen - used,
-                 ", mainly because you did not list \xe2\x80\x9c%s\xe2\x80\x9d (%s exposure), which takes %d%% of a "
+                 ", mainly because you did not list \xe2\x80\x9c%s\xe2\x80\x9d (%s exposure), "
+                 "which takes %d%% of a "
                  "typical week at this level.",
                  why->title, exposure_word(why->exposure), t);
     else if (t == 0)
         snprintf(out + used, outlen - used,
-                 ", mainly because \xe2\x80\x9c%s\xe2\x80\x9d (%s exposure) takes %d%% of your time and is not part of "
+                 ", mainly because \xe2\x80\x9c%s\xe2\x80\x9d (%s exposure) takes %d%% of your "
+                 "time and is not part of "
                  "the typical mix.",
                  why->title, exposure_word(why->exposure), p);
     else
         snprintf(out + used, outlen - used,
-                 ", mainly because \xe2\x80\x9c%s\xe2\x80\x9d (%s exposure) takes %d%% of your time, against %d%% in "
+                 ", mainly because \xe2\x80\x9c%s\xe2\x80\x9d (%s exposure) takes %d%% of your "
+                 "time, against %d%% in "
                  "the typical mix.",
                  why->title, exposure_word(why->exposure), p, t);
 }

@@ -53,7 +53,7 @@ struct report {
 
     struct report_task *tasks; /* in the order shown: largest share first */
     size_t ntasks;
-    int tasks_given; /* 0: the level's typical mix stands in */
+    int tasks_given;    /* 0: the level's typical mix stands in */
     double other_share; /* time the listed shares leave: other work, not assessed */
     int other_pct;
 

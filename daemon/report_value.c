@@ -19,9 +19,9 @@
 #define DATE_MAX     64
 
 static const char *const exposure_labels[EXPOSURE_COUNT] = {"Low", "Medium", "High"};
-static const char *const month_names[] = {"January", "February", "March",     "April",
-                                          "May",     "June",     "July",      "August",
-                                          "September", "October", "November", "December"};
+static const char *const month_names[] = {"January",   "February", "March",    "April",
+                                          "May",       "June",     "July",     "August",
+                                          "September", "October",  "November", "December"};
 
 static int set_exposure(struct value *v, enum exposure e)
 {
@@ -133,7 +133,8 @@ static int add_advice(struct value *v, const struct report *r)
         struct value *item = value_map();
 
         rc |= value_list_push(
-            level, checked(item, value_map_set(item, "text", value_string(r->level->strategies[i]))));
+            level,
+            checked(item, value_map_set(item, "text", value_string(r->level->strategies[i]))));
     }
     rc |= value_map_set(v, "advice", own);
     rc |= value_map_set(v, "has_advice", value_bool(r->nadvice > 0));

@@ -103,10 +103,10 @@ static void trial_render(const struct runtime *rt, struct diag *d)
                     diag_add(d, "%s: out of memory making a sample signup",
                              rt->config.templates_dir);
                 else if (runtime_render(rt, &s, &out, err) != RENDER_OK)
-                    diag_add(
-                        d, "%s: rendering a sample report (%s) for role %s, level %s failed: %s",
-                        rt->config.templates_dir, sample_names[kind],
-                        role->id, role->levels[j].id, err);
+                    diag_add(d,
+                             "%s: rendering a sample report (%s) for role %s, level %s failed: %s",
+                             rt->config.templates_dir, sample_names[kind], role->id,
+                             role->levels[j].id, err);
                 rendered_free(&out);
                 signup_free(&s);
             }

@@ -441,7 +441,9 @@ static void test_greeting_names(void **state)
         {"prof ada lovelace", "ada"},
         {"J. Smith", "J. Smith"},
         {"  \t Ada  ", "Ada"},
-        {"\xc2\xa0" "Ada\xc2\xa0", "Ada"},
+        {"\xc2\xa0"
+         "Ada\xc2\xa0",
+         "Ada"},
         {"   ", ""},
         {"", ""},
         {"山田太郎", "山田太郎"},
@@ -455,8 +457,7 @@ static void test_greeting_names(void **state)
     for (i = 0; i < NELEM(cases); i++) {
         name_greeting(cases[i].name, out, sizeof(out));
         if (strcmp(out, cases[i].greeting) != 0)
-            fail_msg("\"%s\": greeting \"%s\", want \"%s\"", cases[i].name, out,
-                     cases[i].greeting);
+            fail_msg("\"%s\": greeting \"%s\", want \"%s\"", cases[i].name, out, cases[i].greeting);
     }
     name_greeting(NULL, out, sizeof(out));
     assert_string_equal(out, "");

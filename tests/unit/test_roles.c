@@ -422,11 +422,10 @@ static void test_limits(void **state)
 
     used = (size_t)snprintf(levels, sizeof(levels), "levels:\n");
     for (i = 0; i <= ROLE_MAX_LEVELS; i++)
-        used +=
-            (size_t)snprintf(levels + used, sizeof(levels) - used,
-                             "  - {id: l%zu, title: L, summary: S, strategies: [x], "
-                             "typical_mix: {code: 100}}\n",
-                             i);
+        used += (size_t)snprintf(levels + used, sizeof(levels) - used,
+                                 "  - {id: l%zu, title: L, summary: S, strategies: [x], "
+                                 "typical_mix: {code: 100}}\n",
+                                 i);
     write_variant(f, "r.yaml",
                   "levels:\n  - id: junior\n    title: Junior\n"
                   "    typical_mix: {code: 60, design: 40}\n"

@@ -241,8 +241,8 @@ static void test_shipped_templates_render(void **state)
     expect_in(text, "* Develop and maintain APIs\n  Medium exposure, 20% of your time\n");
     expect_in(text, "More exposed to AI:\n\n* Python: ");
     expect_in(text, "More resilient:\n\n* System design: ");
-    snprintf(want, sizeof(want), "Your score of 66 is above the typical score at your level (Lead: %d)",
-             typical);
+    snprintf(want, sizeof(want),
+             "Your score of 66 is above the typical score at your level (Lead: %d)", typical);
     expect_in(text, want);
     snprintf(want, sizeof(want), "The typical Lead mix of tasks scores %d", typical);
     expect_in(text, want);
@@ -326,8 +326,8 @@ static void test_shipped_text_lines_fit(void **state)
             struct signup s;
             const char *p, *nl;
 
-            assert_int_equal(
-                runtime_sample_signup(&s, &f->roles.v[i], &f->roles.v[i].levels[j]), 0);
+            assert_int_equal(runtime_sample_signup(&s, &f->roles.v[i], &f->roles.v[i].levels[j]),
+                             0);
             render_shipped(f, &s);
             signup_free(&s);
             for (p = buf_str(&f->out.text); *p; p = nl + 1) {
@@ -337,8 +337,7 @@ static void test_shipped_text_lines_fit(void **state)
                 if (nl == NULL)
                     nl = p + strlen(p);
                 len = (size_t)(nl - p);
-                if (columns(p, len) > 76 && memchr(p, ' ', len) != NULL &&
-                    strstr(p, "://") == NULL)
+                if (columns(p, len) > 76 && memchr(p, ' ', len) != NULL && strstr(p, "://") == NULL)
                     fail_msg("%s/%s: a line of %zu columns: %.*s", f->roles.v[i].id,
                              f->roles.v[i].levels[j].id, columns(p, len), (int)len, p);
                 if (*nl == '\0')
