@@ -9,8 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
-/* A greeting word is a name, not a sentence: longer words are cut here. */
-#define WORD_MAX 64
+/* A greeting is a name, not a sentence: longer ones are cut here (bytes: 64 characters of up to 4).
+ */
+#define GREETING_MAX_BYTES ((size_t)64 * 4)
 /* Names have a handful of words; the rest are not looked at. */
 #define WORDS_MAX 16
 
@@ -123,12 +124,12 @@ static int is_initial(const struct word *w)
 
 static void copy_out(char *out, size_t outlen, const char *s, size_t n)
 {
+    size_t max = outlen > 0 && outlen - 1 < GREETING_MAX_BYTES ? outlen - 1 : GREETING_MAX_BYTES;
+
     if (outlen == 0)
         return;
-    if (n > WORD_MAX * 4)
-        n = WORD_MAX * 4;
-    if (n >= outlen) {
-        n = outlen - 1;
+    if (n > max) {
+        n = max;
         /* Never cut a UTF-8 sequence in half. */
         while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
             n--;
@@ -160,7 +161,7 @@ static int only_suffixes(const struct word *w, size_t n)
 
 void name_greeting(const char *name, char *out, size_t outlen)
 {
-    struct word w[WORDS_MAX];
+    struct word w[WORDS_MAX] = {{NULL, 0}};
     const char *s, *comma;
     size_t n, count, first, left;
 

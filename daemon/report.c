@@ -183,8 +183,8 @@ static void order_by_share(struct report_task *t, size_t n)
 
 static int score_tasks(const struct role *role, const struct report_task *t, size_t n)
 {
-    int pct[ROLE_MAX_TASKS];
-    enum exposure e[ROLE_MAX_TASKS];
+    int pct[ROLE_MAX_TASKS] = {0};
+    enum exposure e[ROLE_MAX_TASKS] = {EXPOSURE_LOW};
     size_t i;
 
     for (i = 0; i < n && i < ROLE_MAX_TASKS; i++) {
@@ -196,8 +196,8 @@ static int score_tasks(const struct role *role, const struct report_task *t, siz
 
 static void score_typical(struct report *r)
 {
-    int pct[ROLE_MAX_TASKS];
-    enum exposure e[ROLE_MAX_TASKS];
+    int pct[ROLE_MAX_TASKS] = {0};
+    enum exposure e[ROLE_MAX_TASKS] = {EXPOSURE_LOW};
     size_t i;
 
     for (i = 0; i < r->level->nmix && i < ROLE_MAX_TASKS; i++) {

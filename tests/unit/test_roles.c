@@ -160,8 +160,10 @@ static void test_shipped_catalog_loads(void **state)
         for (i = 0; i < NELEM(levels); i++) {
             const struct role_level *lv = role_find_level(role, levels[i]);
 
-            if (lv == NULL)
+            if (lv == NULL) {
                 fail_msg("%s: no level %s", role->id, levels[i]);
+                return;
+            }
             assert_in_range(lv->nstrategies, 2, 6);
             assert_int_equal(mix_total(lv), 100);
         }
