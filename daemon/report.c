@@ -319,13 +319,18 @@ static int typical_pct(const struct role_level *level, const struct role_task *t
     return 0;
 }
 
+/*
+ * The task's share of the person's assessed time: the score is an average
+ * over that, so that is what compares with the typical mix.
+ */
 static int person_pct(const struct report *r, const struct role_task *task)
 {
+    int assessed = PERCENT - r->other_pct;
     size_t i;
 
-    for (i = 0; i < r->ntasks; i++)
+    for (i = 0; i < r->ntasks && assessed > 0; i++)
         if (r->tasks[i].task == task)
-            return r->tasks[i].pct;
+            return (int)lround(r->tasks[i].pct * (double)PERCENT / assessed);
     return 0;
 }
 
@@ -367,6 +372,7 @@ static const char *exposure_word(enum exposure e)
 void report_comparison(const struct report *r, char *out, size_t outlen)
 {
     const char *lt = r->level->title;
+    const char *yours = r->other_pct > 0 ? "your assessed time" : "your time";
     int diff = r->score - r->typical_score, sign = diff > 0 ? 1 : -1;
     const struct role_task *why;
     size_t used;
@@ -401,19 +407,23 @@ void report_comparison(const struct report *r, char *out, size_t outlen)
     if (p == 0)
         snprintf(out + used, outlen - used,
                  ", mainly because you did not list \xe2\x80\x9c%s\xe2\x80\x9d (%s exposure), "
-                 "which takes %d%% of a "
-                 "typical week at this level.",
+                 "which takes %d%% of a typical week at this level.",
                  why->title, exposure_word(why->exposure), t);
     else if (t == 0)
         snprintf(out + used, outlen - used,
-                 ", mainly because \xe2\x80\x9c%s\xe2\x80\x9d (%s exposure) takes %d%% of your "
-                 "time and is not part of "
-                 "the typical mix.",
-                 why->title, exposure_word(why->exposure), p);
+                 ", mainly because \xe2\x80\x9c%s\xe2\x80\x9d (%s exposure) takes %d%% of %s "
+                 "and is not part of the typical mix.",
+                 why->title, exposure_word(why->exposure), p, yours);
     else
         snprintf(out + used, outlen - used,
-                 ", mainly because \xe2\x80\x9c%s\xe2\x80\x9d (%s exposure) takes %d%% of your "
-                 "time, against %d%% in "
-                 "the typical mix.",
-                 why->title, exposure_word(why->exposure), p, t);
+                 ", mainly because \xe2\x80\x9c%s\xe2\x80\x9d (%s exposure) takes %d%% of %s, "
+                 "against %d%% in the typical mix.",
+                 why->title, exposure_word(why->exposure), p, yours, t);
+    used = strlen(out);
+    /* A score over a sliver of the week is worth saying so. */
+    if (PERCENT - r->other_pct < REPORT_FEW_ASSESSED && used < outlen)
+        snprintf(out + used, outlen - used,
+                 " Your listed tasks cover only %d%% of your time, so the score says little about "
+                 "the rest.",
+                 PERCENT - r->other_pct);
 }

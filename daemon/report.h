@@ -24,6 +24,8 @@
 #define REPORT_ADVICE_TASKS 3
 /* Scores this close to the typical one are "close": the data is not more precise than that. */
 #define REPORT_CLOSE_POINTS 5
+/* Below this share of assessed time the report says how little the score covers. */
+#define REPORT_FEW_ASSESSED 50
 /* People who listed no skills see this many of the role's skills per outlook, not all. */
 #define REPORT_ROLE_SKILLS_SHOWN 3
 /* Room for the sentence relating the person's score to their level's. */

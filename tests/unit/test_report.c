@@ -175,6 +175,7 @@ static void test_given_shares_kept_rest_is_other_work(void **state)
 static void test_one_task_at_one_percent_is_not_rescaled(void **state)
 {
     struct signup_task t[] = {{"a", 1, 1}};
+    char sentence[REPORT_SENTENCE_MAX], want[96];
     struct report r;
 
     build(&r, t, 1);
@@ -184,6 +185,11 @@ static void test_one_task_at_one_percent_is_not_rescaled(void **state)
     /* The score speaks of the assessed 1%, which the report says. */
     assert_int_equal(r.score, (int)role.exposure_weight[EXPOSURE_HIGH]);
     assert_consistent(&r);
+    report_comparison(&r, sentence, sizeof(sentence));
+    /* Compared as a share of the assessed time: all of it, against the typical mix's. */
+    snprintf(want, sizeof(want), "takes 100%% of your assessed time, against %d%%", mix[0].share);
+    if (strstr(sentence, want) == NULL || strstr(sentence, "cover only 1% of your time") == NULL)
+        fail_msg("%s", sentence);
     report_free(&r);
 }
 
