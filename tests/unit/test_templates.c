@@ -354,7 +354,8 @@ static void test_check_names_and_partials(void **state)
     struct signup s;
 
     write_set(f, "{{role.title}}", "Hi {{rolle.title}}\n{{#tasks}}{{title}} {{titel}}{{/tasks}}\n",
-              "<p>{{> contact}}{{> nope}}{{#tasks}}{{> row}}{{/tasks}}</p>");
+              "<p>{{> contact}}{{> nope}}{{#tasks}}{{> row}}{{/tasks}}</p>"
+              "{{#advice}}{{> row}}{{/advice}}");
     write_text(f, "partials/contact.mustache", "{{contact}} {{site.name}}");
     write_text(f, "partials/row.mustache", "{{share}}{{shares}}{{email}}");
     write_text(f, "partials/contact.html", "mistyped extension");
@@ -377,7 +378,10 @@ static void test_check_names_and_partials(void **state)
     expect_diag(f, "body.txt.mustache:2:21: {{titel}}: no such variable");
     expect_diag(f, "body.html.mustache:1:17: {{> nope}}: no such partial");
     expect_diag(f, "partials/row.mustache:1:10: {{shares}}: no such variable");
-    /* {{title}} inside tasks, {{email}} from the top, site.name from the runtime: all fine. */
+    /*
+     * {{title}} inside tasks, {{email}} from the top, site.name from the
+     * runtime: all fine; the partial included twice is reported once.
+     */
     assert_int_equal(f->d.count, 4);
 }
 
