@@ -99,15 +99,25 @@ static size_t split_words(const char *s, size_t n, struct word *w)
     return count;
 }
 
-/* The word without a trailing dot matches one of list, ignoring ASCII case. */
+/* Titles and suffixes are short: longer words are never one. */
+#define AFFIX_MAX 16
+
+/* The word, with its dots left out ("Ph.D." is "PhD"), is one of list, ignoring ASCII case. */
 static int word_in(const struct word *w, const char *const *list)
 {
-    size_t n = w->len;
+    char bare[AFFIX_MAX + 1];
+    size_t i, n = 0;
 
-    if (n > 0 && w->s[n - 1] == '.')
-        n--;
+    for (i = 0; i < w->len; i++) {
+        if (w->s[i] == '.')
+            continue;
+        if (n == AFFIX_MAX)
+            return 0;
+        bare[n++] = w->s[i];
+    }
+    bare[n] = '\0';
     for (; *list != NULL; list++)
-        if (strlen(*list) == n && strncasecmp(*list, w->s, n) == 0)
+        if (strcasecmp(*list, bare) == 0)
             return 1;
     return 0;
 }
@@ -149,16 +159,6 @@ static size_t skip_honorifics(const struct word *w, size_t n, size_t *first)
     return n - i;
 }
 
-static int only_suffixes(const struct word *w, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (!word_in(&w[i], suffixes))
-            return 0;
-    return 1;
-}
-
 void name_greeting(const char *name, char *out, size_t outlen)
 {
     struct word w[WORDS_MAX] = {{NULL, 0}};
@@ -177,8 +177,8 @@ void name_greeting(const char *name, char *out, size_t outlen)
 
         count = split_words(after, alen, w);
         left = skip_honorifics(w, count, &first);
-        /* "Hopper, Grace": the given name follows the comma. */
-        if (left > 0 && !only_suffixes(&w[first], left) && !is_initial(&w[first])) {
+        /* "Hopper, Grace": the given name follows the comma; "Hopper, PhD" is a suffix. */
+        if (left > 0 && !word_in(&w[first], suffixes) && !is_initial(&w[first])) {
             copy_out(out, outlen, w[first].s, w[first].len);
             return;
         }
