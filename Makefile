@@ -7,6 +7,7 @@
 #   make lint       cppcheck and clang-tidy
 #   make bench      benchmarks (not part of check)
 #   make crash-test the crash test's long form (5000 signups, 50 SIGKILLs; not part of check)
+#   make screenshots  every sample report in Chromium, into build/screenshots/
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -43,8 +44,11 @@ LIB_OBJS := $(LIB_MODULES:%=$(OBJ)/%.o)
 
 DEPS_STAMP := $(BUILD)/.deps-build
 TEST_DEPS_STAMP := $(BUILD)/.deps-test
+# playwright-core, from the lock file, to drive Debian's Chromium (no browser is downloaded).
+NPM_STAMP := tests/html/node_modules/.reportd-npm-ci
 
-.PHONY: all run check unit spec lint format bench crash-test install uninstall clean fuzz fuzz-build asan
+.PHONY: all run check unit spec lint format bench crash-test install uninstall clean fuzz fuzz-build \
+	asan screenshots
 # Keep the test objects: they are intermediate files, but rebuilding them each time is waste.
 .SECONDARY:
 
@@ -58,6 +62,10 @@ $(DEPS_STAMP): scripts/deps.sh
 $(TEST_DEPS_STAMP): scripts/deps.sh
 	@mkdir -p $(BUILD)
 	sh scripts/deps.sh test
+	@touch $@
+
+$(NPM_STAMP): tests/html/package.json tests/html/package-lock.json $(TEST_DEPS_STAMP)
+	cd tests/html && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 $(OBJ)/%.o: daemon/%.c | $(DEPS_STAMP)
@@ -163,7 +171,7 @@ fuzz-build: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
 	sh tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ) $(FUZZ_BINS)
 
-check: $(TEST_DEPS_STAMP) $(BUILD)/reportd $(UNIT_BINS) $(BUILD)/mustache-spec \
+check: $(TEST_DEPS_STAMP) $(NPM_STAMP) $(BUILD)/reportd $(UNIT_BINS) $(BUILD)/mustache-spec \
 		$(SAN)/reportd $(SAN_UNIT_BINS) $(FUZZ_BINS)
 	SAN_UNITS="$(SAN_UNIT_BINS)" SAN_REPORTD=$(SAN)/reportd FUZZ_BINS="$(FUZZ_BINS)" \
 		sh scripts/check.sh $(UNIT_BINS) -- $(SPEC_FILES)
@@ -172,6 +180,13 @@ check: $(TEST_DEPS_STAMP) $(BUILD)/reportd $(UNIT_BINS) $(BUILD)/mustache-spec \
 crash-test: $(TEST_DEPS_STAMP) $(BUILD)/reportd
 	/usr/bin/python3 tests/crash/crash_test.py --signups 5000 --kills 50 --daemons 1 3 \
 		--uncertain resend hold
+
+# The Chromium test of tests/integration/test_rendering.py, saving one PNG per rendering.
+screenshots: $(TEST_DEPS_STAMP) $(NPM_STAMP) $(BUILD)/reportd
+	rm -rf $(BUILD)/screenshots
+	REPORTD_SCREENSHOTS=$(CURDIR)/$(BUILD)/screenshots /usr/bin/python3 -m pytest -q \
+		-p no:cacheprovider tests/integration/test_rendering.py -k chromium
+	@echo "screenshots: $$(ls $(BUILD)/screenshots | wc -l) in $(BUILD)/screenshots/"
 
 run: $(BUILD)/reportd
 	sh scripts/deps.sh run
