@@ -371,7 +371,7 @@ static void send_job(struct daemon *d, struct job *job)
         return;
     }
     d->in_flight++;
-    delivery_sent_one(&d->dl, monotonic_ms());
+    delivery_sent_one(&d->dl, monotonic_us());
 }
 
 /* Takes the next waiting job to a connection, or settles it if it cannot go. */
