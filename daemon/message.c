@@ -508,7 +508,7 @@ static const char hex_digits[] = "0123456789ABCDEF";
 /* RFC 2045 6.7 (2): printable ASCII but "=" stands for itself. */
 static int qp_literal(unsigned char c)
 {
-    return c >= 33 && c <= 126 && c != '=';
+    return (unsigned char)(c - 33) <= 126 - 33 && c != '=';
 }
 
 /* Where a line of s ends: the LF, the CR of a CRLF, or the end. */
