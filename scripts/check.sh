@@ -130,6 +130,16 @@ num() { echo "$summary" | grep -oE "[0-9]+ $1" | grep -oE '^[0-9]+' || echo 0; }
 
 run_pytest "integration (pytest)" "$log_dir/pytest.log" tests/integration
 
+# The delivery, engine, fault and crash tests again with 4 and 16 SMTP
+# connections per daemon: every guarantee must hold whatever the number.
+for n in 4 16; do
+    export REPORTD_TEST_CONNECTIONS=$n
+    run_pytest "integration ($n connections)" "$log_dir/pytest-conn$n.log" \
+        tests/integration/test_delivery.py tests/integration/test_engine.py \
+        tests/integration/test_faults.py tests/integration/test_crash.py
+done
+unset REPORTD_TEST_CONNECTIONS
+
 # The same suite against the sanitizer build; installing and valgrind are
 # about the build, not the binary, and valgrind cannot run an ASan binary.
 # The clock tests preload libfaketime, whose interposed clock and thread calls
