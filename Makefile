@@ -6,6 +6,8 @@
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (default 300)
 #   make lint       cppcheck and clang-tidy
 #   make bench      benchmarks (not part of check)
+#   make crash-test the crash test's long form (5000 signups, 50 SIGKILLs; not part of check)
+#   make screenshots  every sample report in Chromium, into build/screenshots/
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -42,8 +44,11 @@ LIB_OBJS := $(LIB_MODULES:%=$(OBJ)/%.o)
 
 DEPS_STAMP := $(BUILD)/.deps-build
 TEST_DEPS_STAMP := $(BUILD)/.deps-test
+# playwright-core, from the lock file, to drive Debian's Chromium (no browser is downloaded).
+NPM_STAMP := tests/html/node_modules/.reportd-npm-ci
 
-.PHONY: all run check unit spec lint format bench install uninstall clean fuzz fuzz-build asan
+.PHONY: all run check unit spec lint format bench crash-test install uninstall clean fuzz fuzz-build \
+	asan screenshots
 # Keep the test objects: they are intermediate files, but rebuilding them each time is waste.
 .SECONDARY:
 
@@ -57,6 +62,10 @@ $(DEPS_STAMP): scripts/deps.sh
 $(TEST_DEPS_STAMP): scripts/deps.sh
 	@mkdir -p $(BUILD)
 	sh scripts/deps.sh test
+	@touch $@
+
+$(NPM_STAMP): tests/html/package.json tests/html/package-lock.json $(TEST_DEPS_STAMP)
+	cd tests/html && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 $(OBJ)/%.o: daemon/%.c | $(DEPS_STAMP)
@@ -107,7 +116,7 @@ spec: $(BUILD)/mustache-spec
 SAN_CC ?= clang
 SAN := $(BUILD)/asan
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-SAN_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Idaemon $(PKG_CFLAGS) $(SAN_FLAGS)
+SAN_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Idaemon $(PKG_CFLAGS) $(SAN_FLAGS)
 SAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(SAN)/tests/%)
 FUZZ_DEPS_STAMP := $(BUILD)/.deps-fuzz
 
@@ -125,14 +134,14 @@ $(SAN)/libreportd.a: $(LIB_MODULES:%=$(SAN)/obj/%.o)
 	$(AR) rcs $@ $^
 
 $(SAN)/reportd: $(SAN)/obj/main.o $(SAN)/libreportd.a
-	$(SAN_CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+	$(SAN_CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm -pthread
 
 $(SAN)/tests/%.o: tests/unit/%.c | $(DEPS_STAMP) $(TEST_DEPS_STAMP) $(FUZZ_DEPS_STAMP)
 	@mkdir -p $(SAN)/tests
 	$(SAN_CC) $(SAN_CFLAGS) $(CMOCKA_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(SAN)/tests/test_%: $(SAN)/tests/test_%.o $(SAN)/libreportd.a
-	$(SAN_CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS) -lm
+	$(SAN_CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS) -lm -pthread
 
 asan: $(SAN)/reportd $(SAN_UNIT_BINS)
 
@@ -154,17 +163,29 @@ $(FUZZ)/libreportd.a: $(LIB_MODULES:%=$(FUZZ)/obj/%.o)
 
 $(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_file.h $(FUZZ)/libreportd.a | $(FUZZ_DEPS_STAMP)
 	$(SAN_CC) $(SAN_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(FUZZ)/libreportd.a \
-		$(PKG_LIBS) -lm
+		$(PKG_LIBS) -lm -pthread
 
 fuzz-build: $(FUZZ_BINS)
 
 fuzz: $(FUZZ_BINS)
 	sh tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ) $(FUZZ_BINS)
 
-check: $(TEST_DEPS_STAMP) $(BUILD)/reportd $(UNIT_BINS) $(BUILD)/mustache-spec \
+check: $(TEST_DEPS_STAMP) $(NPM_STAMP) $(BUILD)/reportd $(UNIT_BINS) $(BUILD)/mustache-spec \
 		$(SAN)/reportd $(SAN_UNIT_BINS) $(FUZZ_BINS)
 	SAN_UNITS="$(SAN_UNIT_BINS)" SAN_REPORTD=$(SAN)/reportd FUZZ_BINS="$(FUZZ_BINS)" \
 		sh scripts/check.sh $(UNIT_BINS) -- $(SPEC_FILES)
+
+# The short form (300 signups, 10 kills) runs in check, from tests/integration/test_crash.py.
+crash-test: $(TEST_DEPS_STAMP) $(BUILD)/reportd
+	/usr/bin/python3 tests/crash/crash_test.py --signups 5000 --kills 50 --daemons 1 3 \
+		--uncertain resend hold
+
+# The Chromium test of tests/integration/test_rendering.py, saving one PNG per rendering.
+screenshots: $(TEST_DEPS_STAMP) $(NPM_STAMP) $(BUILD)/reportd
+	rm -rf $(BUILD)/screenshots
+	REPORTD_SCREENSHOTS=$(CURDIR)/$(BUILD)/screenshots /usr/bin/python3 -m pytest -q \
+		-p no:cacheprovider tests/integration/test_rendering.py -k chromium
+	@echo "screenshots: $$(ls $(BUILD)/screenshots | wc -l) in $(BUILD)/screenshots/"
 
 run: $(BUILD)/reportd
 	sh scripts/deps.sh run

@@ -38,6 +38,9 @@ struct options {
     /* list */
     const char *state; /* NULL: every state */
 
+    /* send-test */
+    const char *to;
+
     /* run */
     int drain;
     /* retry */
@@ -55,5 +58,7 @@ int cmd_release(const struct options *o);
 int cmd_retry(const struct options *o);
 int cmd_purge(const struct options *o);
 int cmd_run(const struct options *o);
+/* Sends a sample report to o->to through the relay, outside the queue. */
+int cmd_send_test(const struct options *o);
 
 #endif

@@ -64,6 +64,8 @@ enum key_kind {
     KIND_BOOL,      /* true/false, yes/no, on/off */
     KIND_TLS,       /* starttls, implicit, none */
     KIND_UNCERTAIN, /* resend, hold */
+    KIND_URL,       /* an http(s) URL a subscriber can open */
+    KIND_CONTACT,   /* a mail address or an http(s) URL */
 };
 
 enum key_id {
@@ -84,6 +86,11 @@ enum key_id {
     K_NAME,
     K_REPLY_TO,
     K_MESSAGE_ID_DOMAIN,
+    K_SITE,
+    K_SITE_NAME,
+    K_SITE_URL,
+    K_ANALYSIS_URL,
+    K_DELETION,
     K_SMTP,
     K_URL,
     K_TLS,
@@ -136,6 +143,11 @@ static const struct key keys[K_COUNT] = {
     [K_REPLY_TO] = {"sender.reply_to", K_SENDER, KIND_ADDRESS, 0, FIELD(reply_to), 0, 0},
     [K_MESSAGE_ID_DOMAIN] = {"sender.message_id_domain", K_SENDER, KIND_DOMAIN, 0,
                              FIELD(message_id_domain), 0, 0},
+    [K_SITE] = {"site", TOP, KIND_SECTION, 0, 0, 0, 0},
+    [K_SITE_NAME] = {"site.name", K_SITE, KIND_TEXT, 0, FIELD(site_name), 0, 0},
+    [K_SITE_URL] = {"site.url", K_SITE, KIND_URL, 0, FIELD(site_url), 0, 0},
+    [K_ANALYSIS_URL] = {"site.analysis_url", K_SITE, KIND_URL, 0, FIELD(analysis_url), 0, 0},
+    [K_DELETION] = {"site.deletion", K_SITE, KIND_CONTACT, 0, FIELD(deletion), 0, 0},
     [K_SMTP] = {"smtp", TOP, KIND_SECTION, 1, 0, 0, 0},
     [K_URL] = {"smtp.url", K_SMTP, KIND_TEXT, 1, FIELD(smtp_url), 0, 0},
     [K_TLS] = {"smtp.tls", K_SMTP, KIND_TLS, 0, FIELD(tls), 0, 0},
@@ -212,6 +224,10 @@ void config_free(struct config *c)
     free(c->from_address);
     free(c->reply_to);
     free(c->message_id_domain);
+    free(c->site_name);
+    free(c->site_url);
+    free(c->analysis_url);
+    free(c->deletion);
     free(c->smtp_url);
     free(c->ca_file);
     free(c->username);
@@ -302,6 +318,10 @@ static const char *kind_name(enum key_kind kind)
         return "one of starttls, implicit, none";
     case KIND_UNCERTAIN:
         return "one of resend, hold";
+    case KIND_URL:
+        return "an http:// or https:// URL";
+    case KIND_CONTACT:
+        return "a mail address or an http(s) URL";
     }
     return "a value";
 }
@@ -505,6 +525,60 @@ static int parse_domain(struct load *l, enum key_id id, const char *s, size_t le
     return store_string(l, id, s);
 }
 
+/*
+ * A link a subscriber opens from the email: http(s), a host, and no
+ * characters that would end it early in text or HTML.  analysis_url may
+ * hold the placeholders {role} and {level}, and no other braces.
+ */
+static const char *url_problem(const char *s, int placeholders)
+{
+    const char *p, *host;
+
+    if (strncmp(s, "https://", 8) == 0)
+        host = s + 8;
+    else if (strncmp(s, "http://", 7) == 0)
+        host = s + 7;
+    else
+        return "must start with https:// (or http://)";
+    if (*host == '\0' || *host == '/')
+        return "has no host";
+    for (p = s; *p; p++) {
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || strchr("\"<>\\^`|", *p))
+            return "contains a space, a quote or a character that must be %-encoded";
+        if (*p == '{' || *p == '}') {
+            if (placeholders && (strncmp(p, "{role}", 6) == 0 || strncmp(p, "{level}", 7) == 0)) {
+                p = strchr(p, '}');
+                continue;
+            }
+            return placeholders ? "only {role} and {level} may appear in braces"
+                                : "contains a brace";
+        }
+    }
+    return NULL;
+}
+
+static int parse_url(struct load *l, enum key_id id, const char *s, size_t len)
+{
+    char show[CONFIG_SHOW_LEN];
+    const char *why = strlen(s) != len ? "contains a NUL" : url_problem(s, id == K_ANALYSIS_URL);
+
+    if (why) {
+        report_key(l, id, "%s: \"%s\"", why, shown(s, show));
+        return -1;
+    }
+    return store_string(l, id, s);
+}
+
+static int parse_contact(struct load *l, enum key_id id, const char *s, size_t len)
+{
+    char show[CONFIG_SHOW_LEN];
+
+    if (strlen(s) == len && (address_ok(s) || url_problem(s, 0) == NULL))
+        return store_string(l, id, s);
+    report_key(l, id, "expected a mail address or an https:// URL, got \"%s\"", shown(s, show));
+    return -1;
+}
+
 static int parse_duration(struct load *l, enum key_id id, const char *s)
 {
     char show[CONFIG_SHOW_LEN];
@@ -662,6 +736,12 @@ static void parse_scalar(struct load *l, enum key_id id, const yaml_node_t *v)
         break;
     case KIND_UNCERTAIN:
         parse_uncertain(l, id, s);
+        break;
+    case KIND_URL:
+        parse_url(l, id, s, len);
+        break;
+    case KIND_CONTACT:
+        parse_contact(l, id, s, len);
         break;
     case KIND_SECTION:
         break;
@@ -975,6 +1055,20 @@ static void derive_message_id_domain(struct load *l)
         report_key(l, K_MESSAGE_ID_DOMAIN, "out of memory");
 }
 
+/* Every report names the site; without site.name, the sender's name or domain stands in. */
+static void derive_site_name(struct load *l)
+{
+    struct config *c = l->c;
+    const char *name;
+
+    if (c->site_name || c->from_address == NULL)
+        return;
+    name = c->from_name ? c->from_name : strchr(c->from_address, '@') + 1;
+    c->site_name = strdup(name);
+    if (c->site_name == NULL)
+        report_key(l, K_SITE_NAME, "out of memory");
+}
+
 static void cross_check(struct load *l)
 {
     check_url(l);
@@ -983,6 +1077,7 @@ static void cross_check(struct load *l)
     check_credentials(l);
     check_password_privacy(l);
     derive_message_id_domain(l);
+    derive_site_name(l);
 }
 
 int config_load(struct config *c, const char *path, struct diag *d)

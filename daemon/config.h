@@ -55,6 +55,12 @@ struct config {
     char *reply_to;     /* may be NULL */
     char *message_id_domain;
 
+    /* site: who the subscriber asked, named and linked in every report */
+    char *site_name;    /* default: sender.name, else the domain of sender.from */
+    char *site_url;     /* may be NULL: no link */
+    char *analysis_url; /* may be NULL; {role} and {level} are replaced */
+    char *deletion;     /* an address or URL for deletion requests; NULL: reply */
+
     /* smtp: */
     char *smtp_url; /* smtp://host:port or smtps://host:port */
     enum tls_mode tls;

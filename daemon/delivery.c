@@ -91,8 +91,7 @@ enum prepare_result delivery_prepare(struct delivery *dl, struct job *job, int64
         return PREPARE_SETTLED;
     }
     /* A send must end inside our claim, or another daemon may take it and send again. */
-    if (mono + c->connect_timeout_ms + c->timeout_ms + CONFIG_LEASE_MARGIN_MS >
-        job->claim_end_mono) {
+    if (mono + c->timeout_ms + CONFIG_LEASE_MARGIN_MS > job->claim_end_mono) {
         delivery_hand_back(job, "claim too close to its end; handed back", NULL, now);
         return PREPARE_SETTLED;
     }
@@ -122,10 +121,10 @@ enum prepare_result delivery_prepare(struct delivery *dl, struct job *job, int64
     return PREPARE_READY;
 }
 
-void delivery_sent_one(struct delivery *dl, int64_t mono)
+void delivery_sent_one(struct delivery *dl, int64_t mono_us)
 {
     if (cfg(dl)->rate_limit > 0)
-        dl->next_send_ms = mono + (int64_t)(1000.0 / cfg(dl)->rate_limit);
+        dl->next_send_us = schedule_next_send_us(dl->next_send_us, mono_us, cfg(dl)->rate_limit);
 }
 
 /* --- results --------------------------------------------------------------------- */
@@ -300,7 +299,10 @@ void delivery_log_recorded(const struct job *job)
 
 int64_t delivery_next_send(const struct delivery *dl)
 {
-    return dl->pause_until_ms > dl->next_send_ms ? dl->pause_until_ms : dl->next_send_ms;
+    /* Rounded up: a message never starts before its slot. */
+    int64_t pace_ms = (dl->next_send_us + 999) / 1000;
+
+    return dl->pause_until_ms > pace_ms ? dl->pause_until_ms : pace_ms;
 }
 
 int delivery_paused(const struct delivery *dl, int64_t mono)

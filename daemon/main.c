@@ -24,6 +24,8 @@ static const char usage_text[] =
     "  run [--drain]                      deliver reports (foreground; --drain: what is due, then "
     "exit)\n"
     "  check-config                       validate config, roles data and templates\n"
+    "  send-test --to ADDRESS [--role R --level L]\n"
+    "                                     send a sample report through the relay (not queued)\n"
     "  enqueue --email E --role R --level L [--name N] [--task ID[=SHARE]]... [--skill ID]...\n"
     "          [--years N]                queue one signup, print its id\n"
     "  enqueue --file F                   queue a YAML or JSON list of signups ('-': stdin)\n"
@@ -75,17 +77,27 @@ enum {
     OPT_STATE,
     OPT_DRAIN,
     OPT_FAILED,
+    OPT_TO,
 };
 
 static const struct option command_options[] = {
-    {"email", required_argument, NULL, OPT_EMAIL}, {"name", required_argument, NULL, OPT_NAME},
-    {"role", required_argument, NULL, OPT_ROLE},   {"level", required_argument, NULL, OPT_LEVEL},
-    {"task", required_argument, NULL, OPT_TASK},   {"skill", required_argument, NULL, OPT_SKILL},
-    {"years", required_argument, NULL, OPT_YEARS}, {"file", required_argument, NULL, OPT_FILE},
-    {"json", no_argument, NULL, OPT_JSON},         {"text", no_argument, NULL, OPT_TEXT},
-    {"html", no_argument, NULL, OPT_HTML},         {"eml", no_argument, NULL, OPT_EML},
-    {"state", required_argument, NULL, OPT_STATE}, {"drain", no_argument, NULL, OPT_DRAIN},
-    {"failed", no_argument, NULL, OPT_FAILED},     {NULL, 0, NULL, 0},
+    {"email", required_argument, NULL, OPT_EMAIL},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"role", required_argument, NULL, OPT_ROLE},
+    {"level", required_argument, NULL, OPT_LEVEL},
+    {"task", required_argument, NULL, OPT_TASK},
+    {"skill", required_argument, NULL, OPT_SKILL},
+    {"years", required_argument, NULL, OPT_YEARS},
+    {"file", required_argument, NULL, OPT_FILE},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"text", no_argument, NULL, OPT_TEXT},
+    {"html", no_argument, NULL, OPT_HTML},
+    {"eml", no_argument, NULL, OPT_EML},
+    {"state", required_argument, NULL, OPT_STATE},
+    {"drain", no_argument, NULL, OPT_DRAIN},
+    {"failed", no_argument, NULL, OPT_FAILED},
+    {"to", required_argument, NULL, OPT_TO},
+    {NULL, 0, NULL, 0},
 };
 
 /* Which options and arguments each command accepts. */
@@ -109,10 +121,12 @@ static const int opts_status[] = {OPT_JSON, 0};
 static const int opts_preview[] = {OPT_EMAIL, OPT_TEXT, OPT_HTML, OPT_EML, 0};
 static const int opts_list[] = {OPT_STATE, 0};
 static const int opts_retry[] = {OPT_FAILED, 0};
+static const int opts_send_test[] = {OPT_TO, OPT_ROLE, OPT_LEVEL, 0};
 
 static const struct command commands[] = {
     {"run", cmd_run, opts_run, 0},
     {"check-config", cmd_check_config, opts_none, 0},
+    {"send-test", cmd_send_test, opts_send_test, 0},
     {"enqueue", cmd_enqueue, opts_enqueue, 0},
     {"status", cmd_status, opts_status, 0},
     {"preview", cmd_preview, opts_preview, TAKES_ID | TAKES_EMAIL_ID},
@@ -214,8 +228,13 @@ static int parse_command(const struct command *cmd, int argc, char **argv, struc
         case OPT_FAILED:
             o->all_failed = 1;
             break;
+        case OPT_TO:
+            o->to = optarg;
+            break;
         }
     }
+    if (cmd->run == cmd_send_test && o->to == NULL)
+        return usage("%s: needs --to ADDRESS", cmd->name);
     if (formats > 1)
         return usage("%s: give one of --text, --html, --eml", cmd->name);
     if (o->file &&

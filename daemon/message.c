@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "names.h"
 
 /* RFC 2047 2: a line holding encoded-words is at most 76 characters. */
 #define EW_LINE_MAX 76
@@ -384,14 +385,39 @@ static const char *id_domain(const struct config *c)
     return at ? at + 1 : NULL;
 }
 
+/* The subscriber's name as To: shows it: trimmed, and NULL when blank (as the greeting treats it).
+ */
+static char *to_display_name(const struct signup *s, int *oom)
+{
+    const char *start;
+    size_t len;
+    char *name;
+
+    *oom = 0;
+    name_trim(s->name, &start, &len);
+    if (len == 0)
+        return NULL;
+    name = strndup(start, len);
+    *oom = name == NULL;
+    return name;
+}
+
 static int build_headers(struct message *m, const struct config *c, const struct signup *s,
                          const struct rendered *r, int64_t date_ms, char *err)
 {
     char date[64];
+    char *to_name;
+    int oom, rc;
 
     if (add_formatted(&m->headers, "From", HEADER_MAILBOX, c->from_name, c->from_address, err) ==
-            -1 ||
-        add_formatted(&m->headers, "To", HEADER_MAILBOX, s->name, s->email, err) == -1)
+        -1)
+        return -1;
+    to_name = to_display_name(s, &oom);
+    if (oom)
+        return errf(err, "To: out of memory");
+    rc = add_formatted(&m->headers, "To", HEADER_MAILBOX, to_name, s->email, err);
+    free(to_name);
+    if (rc == -1)
         return -1;
     if (c->reply_to != NULL && *c->reply_to != '\0' &&
         add_formatted(&m->headers, "Reply-To", HEADER_MAILBOX, NULL, c->reply_to, err) == -1)

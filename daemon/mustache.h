@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "util.h"
 #include "value.h"
 
 /* An operator's report template is a few KiB; anything near this is a mistake. */
@@ -56,5 +57,14 @@ typedef const struct mustache *(*mustache_partial_fn)(void *arg, const char *nam
  */
 int mustache_render(const struct mustache *t, const struct value *ctx, mustache_partial_fn partials,
                     void *arg, enum mustache_escape escape, struct buf *out, char *err);
+
+/*
+ * Checks t, as rendered against contexts shaped like sample, and reports
+ * each problem in d with name:line:column: a variable or section name that
+ * sample does not have (inside a list section, the list's first item is the
+ * context), and a partial that partials() does not find.
+ */
+void mustache_check(const struct mustache *t, const struct value *sample,
+                    mustache_partial_fn partials, void *arg, struct diag *d);
 
 #endif

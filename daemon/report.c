@@ -1,8 +1,9 @@
 /*
- * report.c - one subscriber's report: which tasks are theirs and what share
- * of their time each takes, the share-weighted exposure score and its risk
- * label, their skills by outlook, and the template context built from all
- * of it.  No I/O: everything comes from the signup and the role data.
+ * report.c - one subscriber's report model: which tasks are theirs and what
+ * share of their time each takes (as given, assumed, or their level's
+ * typical mix), the whole percentages shown, the score computed from them,
+ * the typical score at their level and why the two differ, and which of
+ * their tasks the advice leads with.  No I/O.
  */
 #include "report.h"
 
@@ -12,112 +13,231 @@
 #include <string.h>
 
 /* Shares and scores are percentages. */
-#define PERCENT 100.0
+#define PERCENT 100
 /*
- * Shares such as 100/3 are inexact, so a score that is 49.5 on paper can be
- * computed as 49.4999999; rounding adds this much so it still shows as 50.
+ * Shares such as 100/3 are inexact: a remainder compared or floored as
+ * 0.9999999 must count as 1.
  */
-#define ROUND_EPSILON 1e-9
-/* Room for the longest exposure summary sentence. */
-#define SUMMARY_MAX 96
+#define EPSILON 1e-9
 
-static const char *const exposure_labels[EXPOSURE_COUNT] = {"Low", "Medium", "High"};
+/* --- pure helpers ---------------------------------------------------------- */
 
-/* --- the model ----------------------------------------------------------- */
-
-static int pick_tasks(struct report *r, const struct signup *s, char *err)
+void report_largest_remainder(const double *x, size_t n, int total, int *out)
 {
-    const struct role *role = r->role;
-    size_t i;
-
-    r->tasks_given = s->ntasks > 0;
-    r->ntasks = r->tasks_given ? s->ntasks : role->ntasks;
-    if (r->ntasks == 0)
-        return 0;
-    r->tasks = calloc(r->ntasks, sizeof(*r->tasks));
-    if (r->tasks == NULL)
-        return errf(err, "tasks: out of memory");
-    if (!r->tasks_given) {
-        for (i = 0; i < r->ntasks; i++)
-            r->tasks[i].task = &role->tasks[i];
-        return 0;
-    }
-    for (i = 0; i < r->ntasks; i++) {
-        r->tasks[i].task = role_find_task(role, s->tasks[i].id);
-        if (r->tasks[i].task == NULL)
-            return errf(err, "tasks: \"%s\" is not a task of role \"%s\"", s->tasks[i].id,
-                        role->id);
-        r->tasks[i].has_share = s->tasks[i].has_share;
-        r->tasks[i].share = s->tasks[i].has_share ? s->tasks[i].share : 0.0;
-    }
-    return 0;
-}
-
-/* Tasks without a share split what the given shares leave of 100 evenly. */
-static void split_remainder(struct report_task *t, size_t n)
-{
-    double given = 0.0, rest;
-    size_t i, unshared = 0;
+    int left = total;
+    size_t i, k;
 
     for (i = 0; i < n; i++) {
-        if (t[i].has_share)
-            given += t[i].share;
-        else
-            unshared++;
+        out[i] = (int)floor(x[i] + EPSILON);
+        left -= out[i];
     }
-    if (unshared == 0)
-        return;
-    rest = given < PERCENT ? PERCENT - given : 0.0;
-    for (i = 0; i < n; i++)
-        if (!t[i].has_share)
-            t[i].share = rest / (double)unshared;
+    /* Each pass gives one unit to the largest remainder not yet served. */
+    for (k = 0; left > 0 && k < n; k++, left--) {
+        size_t best = n;
+        double best_frac = -1.0;
+
+        for (i = 0; i < n; i++) {
+            double frac = x[i] - out[i];
+
+            /* A unit already given leaves a negative remainder: served. */
+            if (frac > best_frac + EPSILON) {
+                best = i;
+                best_frac = frac;
+            }
+        }
+        if (best == n || best_frac < -EPSILON)
+            break;
+        out[best]++;
+    }
 }
 
-/* Scales the shares to sum to 100: people's estimates rarely add up exactly. */
-static void normalize_shares(struct report_task *t, size_t n)
+int report_score(const struct role *role, const int *pct, const enum exposure *e, size_t n)
 {
-    double total = 0.0;
+    long num = 0, den = 0;
     size_t i;
 
-    for (i = 0; i < n; i++)
-        total += t[i].share;
-    for (i = 0; i < n; i++)
-        t[i].share = total > 0.0 ? t[i].share * PERCENT / total : PERCENT / (double)n;
+    for (i = 0; i < n; i++) {
+        /* Weights may have decimals; work in hundredths of a point to stay exact. */
+        num += (long)pct[i] * lround(role->exposure_weight[e[i]] * 100.0);
+        den += pct[i];
+    }
+    if (den == 0)
+        return 0;
+    /* Round half up: (num / den) / 100 + 0.5, in integers. */
+    return (int)((num + den * 50) / (den * 100));
 }
 
-static int round_half_up(double x)
-{
-    return (int)floor(x + 0.5 + ROUND_EPSILON);
-}
-
-/*
- * The label goes with the score the reader sees: a report that shows 60
- * must not call it "Moderate" because the unrounded score was 59.6.
- */
-static const char *risk_label_for(const struct role *role, int score)
+size_t report_band(const struct role *role, int score)
 {
     size_t i;
 
     for (i = 0; i < role->nthresholds; i++)
         if (score >= role->thresholds[i].min_score)
-            return role->thresholds[i].label;
-    return role->nthresholds > 0 ? role->thresholds[role->nthresholds - 1].label : "";
+            return i;
+    return role->nthresholds > 0 ? role->nthresholds - 1 : 0;
 }
 
-static void compute_score(struct report *r)
+static const char *band_label(const struct role *role, size_t band)
+{
+    return band < role->nthresholds ? role->thresholds[band].label : "";
+}
+
+/* --- the person's tasks ---------------------------------------------------- */
+
+static int typical_tasks(struct report *r, char *err)
 {
     size_t i;
 
-    r->score = 0.0;
+    r->ntasks = r->level->nmix;
+    r->tasks = calloc(r->ntasks + 1, sizeof(*r->tasks));
+    if (r->tasks == NULL)
+        return errf(err, "tasks: out of memory");
     for (i = 0; i < r->ntasks; i++) {
-        enum exposure e = r->tasks[i].task->exposure;
-
-        r->score += r->tasks[i].share / PERCENT * r->role->exposure_weight[e];
-        r->exposure_count[e]++;
+        r->tasks[i].task = r->level->mix[i].task;
+        r->tasks[i].share = r->level->mix[i].share;
+        r->tasks[i].basis = SHARE_TYPICAL;
     }
-    r->score = fmin(fmax(r->score, 0.0), PERCENT);
-    r->score_rounded = round_half_up(r->score);
-    r->risk_label = risk_label_for(r->role, r->score_rounded);
+    return 0;
+}
+
+/*
+ * Shares as given.  Tasks without one split what the given shares leave
+ * evenly (assumed); when every task has a share, what they leave is other
+ * work.  Shares of 0 for every task say nothing about the mix, so they are
+ * treated as not given.
+ */
+static int given_tasks(struct report *r, const struct signup *s, char *err)
+{
+    double given = 0.0;
+    size_t i, unshared = 0;
+
+    r->ntasks = s->ntasks;
+    r->tasks = calloc(r->ntasks + 1, sizeof(*r->tasks));
+    if (r->tasks == NULL)
+        return errf(err, "tasks: out of memory");
+    for (i = 0; i < r->ntasks; i++) {
+        r->tasks[i].task = role_find_task(r->role, s->tasks[i].id);
+        if (r->tasks[i].task == NULL)
+            return errf(err, "tasks: \"%s\" is not a task of role \"%s\"", s->tasks[i].id,
+                        r->role->id);
+        if (s->tasks[i].has_share) {
+            r->tasks[i].share = s->tasks[i].share;
+            given += s->tasks[i].share;
+        } else {
+            r->tasks[i].basis = SHARE_ASSUMED;
+            unshared++;
+        }
+    }
+    if (given <= 0.0) {
+        for (i = 0; i < r->ntasks; i++)
+            r->tasks[i].basis = SHARE_ASSUMED;
+        unshared = r->ntasks;
+    }
+    if (unshared == 0) {
+        r->other_share = given < PERCENT ? PERCENT - given : 0.0;
+        return 0;
+    }
+    for (i = 0; i < r->ntasks; i++)
+        if (r->tasks[i].basis == SHARE_ASSUMED)
+            r->tasks[i].share = given < PERCENT ? (PERCENT - given) / (double)unshared : 0.0;
+    return 0;
+}
+
+/* Whole percentages for the tasks and the other work, adding up to 100. */
+static int show_shares(struct report *r, char *err)
+{
+    double *x = calloc(r->ntasks + 1, sizeof(*x));
+    int *pct = calloc(r->ntasks + 1, sizeof(*pct));
+    size_t i;
+
+    if (x == NULL || pct == NULL) {
+        free(x);
+        free(pct);
+        return errf(err, "tasks: out of memory");
+    }
+    for (i = 0; i < r->ntasks; i++)
+        x[i] = r->tasks[i].share;
+    x[r->ntasks] = r->other_share;
+    report_largest_remainder(x, r->ntasks + 1, PERCENT, pct);
+    for (i = 0; i < r->ntasks; i++)
+        r->tasks[i].pct = pct[i];
+    r->other_pct = pct[r->ntasks];
+    free(x);
+    free(pct);
+    return 0;
+}
+
+/* Largest shown share first; equal shares keep the order the person listed them in. */
+static void order_by_share(struct report_task *t, size_t n)
+{
+    size_t i, j;
+
+    for (i = 1; i < n; i++) {
+        struct report_task cur = t[i];
+
+        for (j = i; j > 0 && t[j - 1].pct < cur.pct; j--)
+            t[j] = t[j - 1];
+        t[j] = cur;
+    }
+}
+
+static int score_tasks(const struct role *role, const struct report_task *t, size_t n)
+{
+    int pct[ROLE_MAX_TASKS] = {0};
+    enum exposure e[ROLE_MAX_TASKS] = {EXPOSURE_LOW};
+    size_t i;
+
+    for (i = 0; i < n && i < ROLE_MAX_TASKS; i++) {
+        pct[i] = t[i].pct;
+        e[i] = t[i].task->exposure;
+    }
+    return report_score(role, pct, e, i);
+}
+
+static void score_typical(struct report *r)
+{
+    int pct[ROLE_MAX_TASKS] = {0};
+    enum exposure e[ROLE_MAX_TASKS] = {EXPOSURE_LOW};
+    size_t i;
+
+    for (i = 0; i < r->level->nmix && i < ROLE_MAX_TASKS; i++) {
+        pct[i] = r->level->mix[i].share;
+        e[i] = r->level->mix[i].task->exposure;
+    }
+    r->typical_score = report_score(r->role, pct, e, i);
+    r->typical_band = report_band(r->role, r->typical_score);
+    r->typical_label = band_label(r->role, r->typical_band);
+}
+
+/*
+ * The advice leads with the tasks that put the most of the person's time
+ * at risk: shown share times exposure weight, high and medium exposure only
+ * (low-exposure work needs no defending), largest first.
+ */
+static double exposed_time(const struct report *r, size_t i)
+{
+    return r->role->exposure_weight[r->tasks[i].task->exposure] * r->tasks[i].pct;
+}
+
+static void pick_advice(struct report *r)
+{
+    size_t i, j, k;
+
+    r->nadvice = 0;
+    for (i = 0; i < r->ntasks; i++) {
+        if (r->tasks[i].task->exposure == EXPOSURE_LOW || r->tasks[i].pct == 0)
+            continue;
+        /* Insertion into the top few; equal ones keep the order shown. */
+        for (j = 0; j < r->nadvice && exposed_time(r, r->advice[j]) >= exposed_time(r, i); j++)
+            ;
+        if (j == REPORT_ADVICE_TASKS)
+            continue;
+        if (r->nadvice < REPORT_ADVICE_TASKS)
+            r->nadvice++;
+        for (k = r->nadvice - 1; k > j; k--)
+            r->advice[k] = r->advice[k - 1];
+        r->advice[j] = i;
+    }
 }
 
 static int pick_skills(struct report *r, const struct signup *s, char *err)
@@ -146,6 +266,9 @@ static int pick_skills(struct report *r, const struct signup *s, char *err)
 
 int report_build(struct report *r, const struct signup *s, const struct roles *roles, char *err)
 {
+    size_t i;
+    int rc;
+
     memset(r, 0, sizeof(*r));
     r->role = roles_find(roles, s->role);
     if (r->role == NULL)
@@ -158,13 +281,21 @@ int report_build(struct report *r, const struct signup *s, const struct roles *r
     r->name = s->name;
     r->has_years = s->has_years;
     r->years = s->years;
-    if (pick_tasks(r, s, err) == -1 || pick_skills(r, s, err) == -1) {
+    r->created_ms = s->created_ms;
+    r->tasks_given = s->ntasks > 0;
+    rc = r->tasks_given ? given_tasks(r, s, err) : typical_tasks(r, err);
+    if (rc == -1 || pick_skills(r, s, err) == -1 || show_shares(r, err) == -1) {
         report_free(r);
         return -1;
     }
-    split_remainder(r->tasks, r->ntasks);
-    normalize_shares(r->tasks, r->ntasks);
-    compute_score(r);
+    order_by_share(r->tasks, r->ntasks);
+    for (i = 0; i < r->ntasks; i++)
+        r->exposure_count[r->tasks[i].task->exposure]++;
+    r->score = score_tasks(r->role, r->tasks, r->ntasks);
+    r->band = report_band(r->role, r->score);
+    r->risk_label = band_label(r->role, r->band);
+    score_typical(r);
+    pick_advice(r);
     return 0;
 }
 
@@ -176,303 +307,123 @@ void report_free(struct report *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* --- the template context ------------------------------------------------ */
+/* --- how the person compares with the typical person at their level -------- */
 
-/*
- * Whole-number shares that still add up to 100 (largest remainder), so that
- * three equal tasks show as 34, 33 and 33 rather than 33 three times.
- */
-static int display_shares(const struct report *r, int *pct)
+static int typical_pct(const struct role_level *level, const struct role_task *task)
 {
-    double *frac = calloc(r->ntasks + 1, sizeof(*frac));
-    int left = (int)PERCENT;
-    size_t i, k;
+    size_t i;
 
-    if (frac == NULL)
-        return -1;
-    for (i = 0; i < r->ntasks; i++) {
-        double whole = floor(r->tasks[i].share + ROUND_EPSILON);
-
-        pct[i] = (int)whole;
-        frac[i] = r->tasks[i].share - whole;
-        left -= pct[i];
-    }
-    for (k = 0; left > 0 && k < r->ntasks; k++, left--) {
-        size_t best = 0;
-
-        for (i = 1; i < r->ntasks; i++)
-            if (frac[i] > frac[best])
-                best = i;
-        pct[best]++;
-        frac[best] = -1.0;
-    }
-    free(frac);
+    for (i = 0; i < level->nmix; i++)
+        if (level->mix[i].task == task)
+            return level->mix[i].share;
     return 0;
 }
 
-/* The order tasks are shown in: largest share first, ties as the person listed them. */
-static void order_by_share(const int *pct, size_t *order, size_t n)
+/*
+ * The task's share of the person's assessed time: the score is an average
+ * over that, so that is what compares with the typical mix.
+ */
+static int person_pct(const struct report *r, const struct role_task *task)
 {
-    size_t i, j;
+    int assessed = PERCENT - r->other_pct;
+    size_t i;
 
-    for (i = 0; i < n; i++) {
-        size_t idx = i;
-
-        for (j = i; j > 0 && pct[order[j - 1]] < pct[idx]; j--)
-            order[j] = order[j - 1];
-        order[j] = idx;
-    }
+    for (i = 0; i < r->ntasks && assessed > 0; i++)
+        if (r->tasks[i].task == task)
+            return (int)lround(r->tasks[i].pct * (double)PERCENT / assessed);
+    return 0;
 }
 
-static struct value *task_value(const struct report_task *t, int pct)
+/*
+ * The task whose difference in time moves the score most in the direction
+ * it moved: time shifted onto a task weighted above the typical average
+ * raises the score, onto one below lowers it.  What the person does more
+ * of than is typical reads best ("takes 60% of your time, against 30%"),
+ * so those tasks are looked at first.
+ */
+static const struct role_task *main_reason(const struct report *r, int sign)
 {
-    struct value *v = value_map();
-    enum exposure e = t->task->exposure;
-    int rc = 0;
+    const struct role_task *best = NULL;
+    double best_effect = 0.0, avg = r->typical_score;
+    size_t i;
+    int pass;
 
-    rc |= value_map_set(v, "id", value_string(t->task->id));
-    rc |= value_map_set(v, "title", value_string(t->task->title));
-    rc |= value_map_set(v, "exposure", value_string(exposure_name(e)));
-    rc |= value_map_set(v, "exposure_label", value_string(exposure_labels[e]));
-    rc |= value_map_set(v, "exposure_high", value_bool(e == EXPOSURE_HIGH));
-    rc |= value_map_set(v, "exposure_medium", value_bool(e == EXPOSURE_MEDIUM));
-    rc |= value_map_set(v, "exposure_low", value_bool(e == EXPOSURE_LOW));
-    rc |= value_map_set(v, "rationale", value_string(t->task->rationale));
-    rc |= value_map_set(v, "share", value_number(pct));
-    rc |= value_map_set(v, "share_given", value_bool(t->has_share));
-    if (rc != 0) {
-        value_free(v);
-        return NULL;
-    }
-    return v;
+    for (pass = 0; pass < 2 && best == NULL; pass++)
+        for (i = 0; i < r->role->ntasks; i++) {
+            const struct role_task *t = &r->role->tasks[i];
+            double diff = person_pct(r, t) - typical_pct(r->level, t);
+            double effect = sign * diff * (r->role->exposure_weight[t->exposure] - avg);
+
+            if (pass == 0 && diff <= 0)
+                continue;
+            if (effect > best_effect + EPSILON) {
+                best = t;
+                best_effect = effect;
+            }
+        }
+    return best;
 }
 
-/* "2 of 5 tasks face high exposure", worded for every count. */
-static void exposure_summary(size_t high, size_t total, char *out, size_t outlen)
+static const char *exposure_word(enum exposure e)
 {
-    if (total == 1)
-        snprintf(out, outlen, "Your task %s high exposure", high ? "faces" : "does not face");
-    else if (high == 0)
-        snprintf(out, outlen, "None of the %zu tasks face high exposure", total);
-    else if (high == total && total == 2)
-        snprintf(out, outlen, "Both tasks face high exposure");
-    else if (high == total)
-        snprintf(out, outlen, "All %zu tasks face high exposure", total);
+    return e == EXPOSURE_HIGH ? "high" : e == EXPOSURE_MEDIUM ? "medium" : "low";
+}
+
+void report_comparison(const struct report *r, char *out, size_t outlen)
+{
+    const char *lt = r->level->title;
+    const char *yours = r->other_pct > 0 ? "your assessed time" : "your time";
+    int diff = r->score - r->typical_score, sign = diff > 0 ? 1 : -1;
+    const struct role_task *why;
+    size_t used;
+    int p, t;
+
+    if (!r->tasks_given) {
+        snprintf(out, outlen,
+                 "You did not list your tasks, so this report uses the typical mix of tasks at "
+                 "your level (%s), and your score is the typical score there: %d.",
+                 lt, r->typical_score);
+        return;
+    }
+    if (abs(diff) <= REPORT_CLOSE_POINTS) {
+        snprintf(out, outlen,
+                 "Your score of %d is close to the typical score at your level (%s: %d): your "
+                 "time goes to tasks about as exposed as a typical week there.",
+                 r->score, lt, r->typical_score);
+        return;
+    }
+    used = (size_t)snprintf(out, outlen,
+                            "Your score of %d is %s the typical score at your level (%s: %d)",
+                            r->score, diff > 0 ? "above" : "below", lt, r->typical_score);
+    if (used >= outlen)
+        return;
+    why = main_reason(r, sign);
+    if (why == NULL) {
+        snprintf(out + used, outlen - used, ".");
+        return;
+    }
+    p = person_pct(r, why);
+    t = typical_pct(r->level, why);
+    if (p == 0)
+        snprintf(out + used, outlen - used,
+                 ", mainly because you did not list \xe2\x80\x9c%s\xe2\x80\x9d (%s exposure), "
+                 "which takes %d%% of a typical week at this level.",
+                 why->title, exposure_word(why->exposure), t);
+    else if (t == 0)
+        snprintf(out + used, outlen - used,
+                 ", mainly because \xe2\x80\x9c%s\xe2\x80\x9d (%s exposure) takes %d%% of %s "
+                 "and is not part of the typical mix.",
+                 why->title, exposure_word(why->exposure), p, yours);
     else
-        snprintf(out, outlen, "%zu of %zu tasks %s high exposure", high, total,
-                 high == 1 ? "faces" : "face");
-}
-
-static int add_task_counts(struct value *v, const struct report *r, const int *pct)
-{
-    char summary[SUMMARY_MAX];
-    int time_on[EXPOSURE_COUNT] = {0};
-    int assumed = 0; /* a share the person left out was split evenly */
-    size_t i;
-    int rc = 0;
-
-    for (i = 0; i < r->ntasks; i++) {
-        time_on[r->tasks[i].task->exposure] += pct[i];
-        assumed |= r->tasks_given && !r->tasks[i].has_share;
-    }
-    exposure_summary(r->exposure_count[EXPOSURE_HIGH], r->ntasks, summary, sizeof(summary));
-    rc |= value_map_set(v, "tasks_given", value_bool(r->tasks_given));
-    rc |= value_map_set(v, "has_assumed_shares", value_bool(assumed));
-    rc |= value_map_set(v, "task_count", value_number((double)r->ntasks));
-    rc |= value_map_set(v, "high_count", value_number((double)r->exposure_count[EXPOSURE_HIGH]));
-    rc |=
-        value_map_set(v, "medium_count", value_number((double)r->exposure_count[EXPOSURE_MEDIUM]));
-    rc |= value_map_set(v, "low_count", value_number((double)r->exposure_count[EXPOSURE_LOW]));
-    rc |= value_map_set(v, "high_share", value_number(time_on[EXPOSURE_HIGH]));
-    rc |= value_map_set(v, "medium_share", value_number(time_on[EXPOSURE_MEDIUM]));
-    rc |= value_map_set(v, "low_share", value_number(time_on[EXPOSURE_LOW]));
-    rc |= value_map_set(v, "exposure_summary", value_string(summary));
-    return rc;
-}
-
-static int add_tasks(struct value *v, const struct report *r)
-{
-    struct value *list = value_list();
-    int *pct = calloc(r->ntasks + 1, sizeof(*pct));
-    size_t *order = calloc(r->ntasks + 1, sizeof(*order));
-    size_t i;
-    int rc = -1;
-
-    if (list == NULL || pct == NULL || order == NULL || display_shares(r, pct) == -1)
-        goto out;
-    order_by_share(pct, order, r->ntasks);
-    rc = 0;
-    for (i = 0; i < r->ntasks; i++)
-        rc |= value_list_push(list, task_value(&r->tasks[order[i]], pct[order[i]]));
-    rc |= value_map_set(v, "tasks", list);
-    list = NULL;
-    rc |= add_task_counts(v, r, pct);
-out:
-    value_free(list);
-    free(pct);
-    free(order);
-    return rc;
-}
-
-static struct value *skill_value(const struct role_skill *s)
-{
-    struct value *v = value_map();
-    int rc = 0;
-
-    rc |= value_map_set(v, "id", value_string(s->id));
-    rc |= value_map_set(v, "name", value_string(s->name));
-    rc |= value_map_set(v, "outlook", value_string(outlook_name(s->outlook)));
-    rc |= value_map_set(v, "vulnerable", value_bool(s->outlook == OUTLOOK_VULNERABLE));
-    rc |= value_map_set(v, "resilient", value_bool(s->outlook == OUTLOOK_RESILIENT));
-    rc |= value_map_set(v, "rationale", value_string(s->rationale));
-    if (rc != 0) {
-        value_free(v);
-        return NULL;
-    }
-    return v;
-}
-
-static struct value *skill_list(const struct role_skill *const *skills, size_t n)
-{
-    struct value *list = value_list();
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (value_list_push(list, skill_value(skills[i])) == -1) {
-            value_free(list);
-            return NULL;
-        }
-    return list;
-}
-
-/* The role's skills with one outlook (or all, when outlook is negative), in role order. */
-static struct value *role_skill_list(const struct role *role, int outlook)
-{
-    struct value *list = value_list();
-    size_t i;
-
-    for (i = 0; i < role->nskills; i++) {
-        if (outlook >= 0 && role->skills[i].outlook != (enum outlook)outlook)
-            continue;
-        if (value_list_push(list, skill_value(&role->skills[i])) == -1) {
-            value_free(list);
-            return NULL;
-        }
-    }
-    return list;
-}
-
-static int add_skills(struct value *v, const struct report *r)
-{
-    int rc = 0;
-
-    rc |= value_map_set(v, "vulnerable_skills", skill_list(r->vulnerable, r->nvulnerable));
-    rc |= value_map_set(v, "resilient_skills", skill_list(r->resilient, r->nresilient));
-    rc |= value_map_set(v, "has_vulnerable_skills", value_bool(r->nvulnerable > 0));
-    rc |= value_map_set(v, "has_resilient_skills", value_bool(r->nresilient > 0));
-    rc |= value_map_set(v, "has_skills", value_bool(r->nvulnerable + r->nresilient > 0));
-    rc |= value_map_set(v, "role_skills", role_skill_list(r->role, -1));
-    rc |= value_map_set(v, "role_vulnerable_skills", role_skill_list(r->role, OUTLOOK_VULNERABLE));
-    rc |= value_map_set(v, "role_resilient_skills", role_skill_list(r->role, OUTLOOK_RESILIENT));
-    return rc;
-}
-
-static int is_space(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-/* name (trimmed, "" when absent or blank), has_name, first_name (its first word). */
-static int add_name(struct value *v, const char *name)
-{
-    const char *start = name ? name : "";
-    size_t len, first;
-    int rc = 0;
-
-    while (is_space(*start))
-        start++;
-    len = strlen(start);
-    while (len > 0 && is_space(start[len - 1]))
-        len--;
-    for (first = 0; first < len && !is_space(start[first]); first++)
-        ;
-    rc |= value_map_set(v, "name", value_stringn(start, len));
-    rc |= value_map_set(v, "first_name", value_stringn(start, first));
-    rc |= value_map_set(v, "has_name", value_bool(len > 0));
-    return rc;
-}
-
-static struct value *role_value(const struct role *role)
-{
-    struct value *v = value_map();
-    int rc = 0;
-
-    rc |= value_map_set(v, "id", value_string(role->id));
-    rc |= value_map_set(v, "title", value_string(role->title));
-    if (rc != 0) {
-        value_free(v);
-        return NULL;
-    }
-    return v;
-}
-
-static struct value *level_value(const struct role_level *level)
-{
-    struct value *v = value_map();
-    int rc = 0;
-
-    rc |= value_map_set(v, "id", value_string(level->id));
-    rc |= value_map_set(v, "title", value_string(level->title));
-    rc |= value_map_set(v, "risk", value_string(level->risk));
-    rc |= value_map_set(v, "summary", value_string(level->summary));
-    if (rc != 0) {
-        value_free(v);
-        return NULL;
-    }
-    return v;
-}
-
-static struct value *strategies_value(const struct role_level *level)
-{
-    struct value *list = value_list();
-    size_t i;
-
-    for (i = 0; i < level->nstrategies; i++) {
-        struct value *item = value_map();
-
-        if (value_map_set(item, "text", value_string(level->strategies[i])) == -1) {
-            value_free(item);
-            value_free(list);
-            return NULL;
-        }
-        if (value_list_push(list, item) == -1) {
-            value_free(list);
-            return NULL;
-        }
-    }
-    return list;
-}
-
-struct value *report_to_value(const struct report *r)
-{
-    struct value *v = value_map();
-    int rc = 0;
-
-    rc |= add_name(v, r->name);
-    rc |= value_map_set(v, "email", value_string(r->email ? r->email : ""));
-    rc |= value_map_set(v, "has_years", value_bool(r->has_years));
-    if (r->has_years)
-        rc |= value_map_set(v, "years", value_number(r->years));
-    rc |= value_map_set(v, "role", role_value(r->role));
-    rc |= value_map_set(v, "level", level_value(r->level));
-    rc |= value_map_set(v, "score", value_number(r->score_rounded));
-    rc |= value_map_set(v, "risk_label", value_string(r->risk_label));
-    rc |= add_tasks(v, r);
-    rc |= add_skills(v, r);
-    rc |= value_map_set(v, "strategies", strategies_value(r->level));
-    if (rc != 0) {
-        value_free(v);
-        return NULL;
-    }
-    return v;
+        snprintf(out + used, outlen - used,
+                 ", mainly because \xe2\x80\x9c%s\xe2\x80\x9d (%s exposure) takes %d%% of %s, "
+                 "against %d%% in the typical mix.",
+                 why->title, exposure_word(why->exposure), p, yours, t);
+    used = strlen(out);
+    /* A score over a sliver of the week is worth saying so. */
+    if (PERCENT - r->other_pct < REPORT_FEW_ASSESSED && used < outlen)
+        snprintf(out + used, outlen - used,
+                 " Your listed tasks cover only %d%% of your time, so the score says little about "
+                 "the rest.",
+                 PERCENT - r->other_pct);
 }

@@ -28,6 +28,7 @@ struct role_task {
     char *title;
     enum exposure exposure;
     char *rationale;
+    char *advice; /* what a person who does this task can do about it */
 };
 
 struct role_skill {
@@ -37,13 +38,24 @@ struct role_skill {
     char *rationale;
 };
 
+/* One task of a level's typical mix and its whole-percent share of the time. */
+struct role_mix_item {
+    const struct role_task *task;
+    int share;
+};
+
 struct role_level {
     char *id;      /* junior, mid, senior, lead */
     char *title;   /* "Lead" */
-    char *risk;    /* the level's risk, e.g. "Mixed" */
     char *summary; /* why, in a sentence or two */
     char **strategies;
     size_t nstrategies;
+    /*
+     * What a typical person at this level spends their time on (what the
+     * site's general page describes): shares add up to exactly 100.
+     */
+    struct role_mix_item *mix;
+    size_t nmix;
 };
 
 /* A score of at least min_score earns label; thresholds sorted high to low. */
@@ -65,6 +77,7 @@ struct role {
     size_t ntasks;
     struct role_skill *skills;
     size_t nskills;
+    unsigned long levels_line, levels_column; /* where "levels:" is, for cross-role messages */
 };
 
 struct roles {
@@ -72,7 +85,11 @@ struct roles {
     size_t n;
 };
 
-/* Loads every *.yaml in dir.  0, or -1 with every problem in d. */
+/*
+ * Loads every *.yaml in dir.  Any other file there (a role.yml, a backup)
+ * is an error, as is a role without a level another role has.  0, or -1
+ * with every problem in d.
+ */
 int roles_load(struct roles *r, const char *dir, struct diag *d);
 void roles_free(struct roles *r);
 

@@ -1,9 +1,24 @@
 /* runtime.c - config, roles and templates, loaded and used together. */
 #include "runtime.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "report.h"
+
+/* When the sample reports were asked for: any fixed time renders a date. */
+#define SAMPLE_CREATED_MS 1767225600000LL
+
+enum sample_kind {
+    SAMPLE_BARE,    /* required fields only */
+    SAMPLE_FULL,    /* a name, every task (one with a share), every skill, years */
+    SAMPLE_PARTIAL, /* shares that leave time unassessed */
+    SAMPLE_KINDS
+};
+
+static const char *const sample_names[SAMPLE_KINDS] = {"required fields only", "every field",
+                                                       "shares leaving other work"};
 
 static void runtime_zero(struct runtime *rt)
 {
@@ -23,12 +38,11 @@ int runtime_load_data(struct runtime *rt, const char *config_path, struct diag *
 }
 
 /*
- * Sample signups for trial renders, at one level of a role: a full one (a
- * name, every task and skill, years) and a bare one (none of those), so that
- * both sides of the templates' {{#...}}/{{^...}} sections are rendered.
+ * Sample signups for trial renders and send-test, at one level of a role,
+ * so that both sides of the templates' {{#...}}/{{^...}} sections render.
  */
 static int sample_signup(struct signup *s, const struct role *role, const struct role_level *level,
-                         int full)
+                         enum sample_kind kind)
 {
     size_t i;
 
@@ -36,22 +50,33 @@ static int sample_signup(struct signup *s, const struct role *role, const struct
     s->email = strdup("sample@example.com");
     s->role = strdup(role->id);
     s->level = strdup(level->id);
+    s->created_ms = SAMPLE_CREATED_MS;
     if (!s->email || !s->role || !s->level)
         return -1;
-    if (!full)
+    if (kind == SAMPLE_BARE)
         return 0;
-    s->name = strdup("Sample Subscriber");
+    s->name = strdup("Dr. Sample Subscriber");
     if (s->name == NULL)
         return -1;
-    for (i = 0; i < role->ntasks; i++)
-        if (signup_add_task(s, role->tasks[i].id, 0, 0) == -1)
+    for (i = 0; i < role->ntasks; i++) {
+        /* Partial: every task a 5% share; full: the first 30%, the rest assumed. */
+        int has = kind == SAMPLE_PARTIAL || i == 0;
+        double share = kind == SAMPLE_PARTIAL ? 5 : 30;
+
+        if (signup_add_task(s, role->tasks[i].id, has ? share : 0, has) == -1)
             return -1;
-    for (i = 0; i < role->nskills; i++)
+    }
+    for (i = 0; kind == SAMPLE_FULL && i < role->nskills; i++)
         if (signup_add_skill(s, role->skills[i].id) == -1)
             return -1;
-    s->years = 1;
+    s->years = 7;
     s->has_years = 1;
     return 0;
+}
+
+int runtime_sample_signup(struct signup *s, const struct role *role, const struct role_level *level)
+{
+    return sample_signup(s, role, level, SAMPLE_FULL);
 }
 
 /*
@@ -63,30 +88,56 @@ static void trial_render(const struct runtime *rt, struct diag *d)
 {
     char err[ERRLEN];
     size_t i, j;
-    int full;
+    int kind;
 
     for (i = 0; i < rt->roles.n; i++) {
         const struct role *role = &rt->roles.v[i];
 
         for (j = 0; j < role->nlevels; j++) {
-            for (full = 0; full <= 1; full++) {
+            for (kind = 0; kind < SAMPLE_KINDS; kind++) {
                 struct signup s;
                 struct rendered out;
 
                 rendered_init(&out);
-                if (sample_signup(&s, role, &role->levels[j], full) == -1)
+                if (sample_signup(&s, role, &role->levels[j], (enum sample_kind)kind) == -1)
                     diag_add(d, "%s: out of memory making a sample signup",
                              rt->config.templates_dir);
                 else if (runtime_render(rt, &s, &out, err) != RENDER_OK)
-                    diag_add(
-                        d, "%s: rendering a sample report (%s) for role %s, level %s failed: %s",
-                        rt->config.templates_dir, full ? "every field" : "required fields only",
-                        role->id, role->levels[j].id, err);
+                    diag_add(d,
+                             "%s: rendering a sample report (%s) for role %s, level %s failed: %s",
+                             rt->config.templates_dir, sample_names[kind], role->id,
+                             role->levels[j].id, err);
                 rendered_free(&out);
                 signup_free(&s);
             }
         }
     }
+}
+
+/*
+ * Checks the templates' names against a full sample report of the first
+ * role: every report has the same names (report_value.c sets them all), and
+ * this sample has an item in every list.
+ */
+static void check_names(const struct runtime *rt, struct diag *d)
+{
+    const struct role *role = &rt->roles.v[0];
+    struct signup s;
+    struct report report;
+    struct value *ctx = NULL;
+    char err[ERRLEN];
+
+    if (sample_signup(&s, role, &role->levels[0], SAMPLE_FULL) == 0 &&
+        report_build(&report, &s, &rt->roles, err) == 0) {
+        ctx = runtime_context(rt, &report);
+        report_free(&report);
+    }
+    if (ctx == NULL)
+        diag_add(d, "%s: out of memory checking the templates", rt->config.templates_dir);
+    else
+        templates_check(rt->templates, ctx, d);
+    value_free(ctx);
+    signup_free(&s);
 }
 
 int runtime_load(struct runtime *rt, const char *config_path, struct diag *d)
@@ -99,7 +150,10 @@ int runtime_load(struct runtime *rt, const char *config_path, struct diag *d)
         runtime_free(rt);
         return -1;
     }
-    trial_render(rt, d);
+    if (d->count == before)
+        check_names(rt, d);
+    if (d->count == before)
+        trial_render(rt, d);
     if (d->count > before) {
         runtime_free(rt);
         return -1;
@@ -115,6 +169,70 @@ void runtime_free(struct runtime *rt)
     runtime_zero(rt);
 }
 
+/* analysis_url with {role} and {level} replaced by the ids (URL-safe: a-z, 0-9, -). */
+static struct value *analysis_link(const struct config *c, const struct report *r)
+{
+    const char *p = c->analysis_url ? c->analysis_url : c->site_url;
+    struct buf b;
+    struct value *v;
+
+    if (p == NULL)
+        return value_string("");
+    buf_init(&b);
+    while (*p) {
+        if (strncmp(p, "{role}", 6) == 0) {
+            buf_puts(&b, r->role->id);
+            p += 6;
+        } else if (strncmp(p, "{level}", 7) == 0) {
+            buf_puts(&b, r->level->id);
+            p += 7;
+        } else {
+            buf_putc(&b, (unsigned char)*p++);
+        }
+    }
+    v = buf_failed(&b) ? NULL : value_string(buf_str(&b));
+    buf_free(&b);
+    return v;
+}
+
+static struct value *site_value(const struct config *c, const struct report *r)
+{
+    struct value *v = value_map();
+    const char *contact = c->reply_to ? c->reply_to : c->from_address;
+    const char *deletion = c->deletion ? c->deletion : contact;
+    int by_url = strncmp(deletion, "http", 4) == 0;
+    int rc = 0;
+
+    rc |= value_map_set(v, "name", value_string(c->site_name ? c->site_name : ""));
+    rc |= value_map_set(v, "url", value_string(c->site_url ? c->site_url : ""));
+    rc |= value_map_set(v, "has_url", value_bool(c->site_url != NULL));
+    rc |= value_map_set(v, "analysis_url", analysis_link(c, r));
+    rc |= value_map_set(v, "has_analysis_url", value_bool(c->analysis_url || c->site_url));
+    rc |= value_map_set(v, "deletion", value_string(deletion));
+    rc |= value_map_set(v, "deletion_url", value_bool(by_url));
+    rc |= value_map_set(v, "deletion_address", value_bool(!by_url));
+    if (rc != 0) {
+        value_free(v);
+        return NULL;
+    }
+    return v;
+}
+
+struct value *runtime_context(const struct runtime *rt, const struct report *r)
+{
+    struct value *ctx = report_to_value(r);
+    const struct config *c = &rt->config;
+
+    /* Where a subscriber's reply goes, for the templates' closing line. */
+    if (ctx && (value_map_set(ctx, "contact",
+                              value_string(c->reply_to ? c->reply_to : c->from_address)) == -1 ||
+                value_map_set(ctx, "site", site_value(c, r)) == -1)) {
+        value_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
+
 enum render_result runtime_render(const struct runtime *rt, const struct signup *s,
                                   struct rendered *out, char *err)
 {
@@ -126,14 +244,7 @@ enum render_result runtime_render(const struct runtime *rt, const struct signup 
         return RENDER_INVALID;
     if (report_build(&report, s, &rt->roles, err) == -1)
         return RENDER_ERROR;
-    ctx = report_to_value(&report);
-    /* Where a subscriber's reply goes, for the templates' closing line. */
-    if (ctx && value_map_set(ctx, "contact",
-                             value_string(rt->config.reply_to ? rt->config.reply_to
-                                                              : rt->config.from_address)) == -1) {
-        value_free(ctx);
-        ctx = NULL;
-    }
+    ctx = runtime_context(rt, &report);
     if (ctx == NULL) {
         report_free(&report);
         errf(err, "signup %lld: out of memory building the report", (long long)s->id);

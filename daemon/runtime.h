@@ -8,6 +8,7 @@
 #define REPORTD_RUNTIME_H
 
 #include "config.h"
+#include "report.h"
 #include "roles.h"
 #include "signup.h"
 #include "templates.h"
@@ -34,5 +35,17 @@ enum render_result {
 /* Validates s, builds its report and renders it into out (initialized by the caller). */
 enum render_result runtime_render(const struct runtime *rt, const struct signup *s,
                                   struct rendered *out, char *err);
+
+/* The template context of a report: the report model plus the site and contact from the config. */
+struct value *runtime_context(const struct runtime *rt, const struct report *r);
+
+/*
+ * A sample signup at one level of a role: a name, every task (the first
+ * with a share, the rest assumed), every skill, years.  What check-config
+ * renders and `reportd send-test` sends.  -1 on allocation failure (free
+ * s with signup_free either way).
+ */
+int runtime_sample_signup(struct signup *s, const struct role *role,
+                          const struct role_level *level);
 
 #endif

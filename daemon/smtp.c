@@ -709,7 +709,7 @@ int smtp_submit(struct smtp *s, const struct message *m, void *cookie, char *err
  */
 static void cut_stuck(struct smtp *s)
 {
-    int64_t limit = s->connect_timeout_ms + s->timeout_ms + SMTP_STUCK_GRACE_MS;
+    int64_t limit = s->timeout_ms + SMTP_STUCK_GRACE_MS;
     int64_t now = monotonic_ms();
     int i;
 

@@ -24,6 +24,8 @@
  */
 #define TEXT_WRAP_WIDTH 76
 
+static const struct mustache *find_partial(void *arg, const char *name);
+
 struct partial {
     char *name; /* the file name less .mustache, as {{> name}} spells it */
     struct mustache *m;
@@ -117,8 +119,14 @@ static void list_partials(struct templates *t, const char *dir, struct diag *d)
     while ((de = readdir(dp)) != NULL) {
         struct partial *p;
 
-        if (de->d_name[0] == '.' || !has_suffix(de->d_name, TEMPLATE_SUFFIX))
+        if (de->d_name[0] == '.')
             continue;
+        if (!has_suffix(de->d_name, TEMPLATE_SUFFIX)) {
+            /* A partial saved as NAME.html would leave {{> NAME}} rendering nothing. */
+            diag_add(d, "%s/%s:1:1: not a partial: partials are named NAME%s", dir, de->d_name,
+                     TEMPLATE_SUFFIX);
+            continue;
+        }
         if (++found > TEMPLATES_MAX_PARTIALS)
             continue;
         p = &t->partials[t->npartials];
@@ -190,6 +198,13 @@ void templates_free(struct templates *t)
         mustache_free(t->partials[i].m);
     }
     free(t);
+}
+
+void templates_check(const struct templates *t, const struct value *sample, struct diag *d)
+{
+    mustache_check(t->subject, sample, find_partial, (void *)t, d);
+    mustache_check(t->text, sample, find_partial, (void *)t, d);
+    mustache_check(t->html, sample, find_partial, (void *)t, d);
 }
 
 void rendered_init(struct rendered *r)

@@ -24,6 +24,14 @@ struct templates;
 int templates_load(struct templates **tp, const char *dir, struct diag *d);
 void templates_free(struct templates *t);
 
+/*
+ * Checks every template against a sample report context (one where every
+ * name the report model provides is set and every list has an item):
+ * names the model does not provide and missing partials, with
+ * file:line:column, into d.
+ */
+void templates_check(const struct templates *t, const struct value *sample, struct diag *d);
+
 /* The three renderings of one context; out buffers are appended to. */
 struct rendered {
     struct buf subject; /* one line: newlines folded to spaces, trimmed */

@@ -131,6 +131,8 @@ num() { echo "$summary" | grep -oE "[0-9]+ $1" | grep -oE '^[0-9]+' || echo 0; }
 # The same suite against the sanitizer build, at the same time: both spend
 # most of their time waiting on servers and timers.  Installing and valgrind
 # are about the build, not the binary (and valgrind cannot run an ASan binary).
+# The clock tests preload libfaketime, whose interposed clock and thread calls
+# ASan's own interceptors do not survive; they run against the plain build.
 if [ -n "${SAN_REPORTD:-}" ]; then
     rm -f "$log_dir/pytest-asan.rc"
     (
@@ -138,7 +140,10 @@ if [ -n "${SAN_REPORTD:-}" ]; then
         export ASAN_OPTIONS="detect_leaks=1:log_path=$PWD/$san_dir/asan"
         export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$PWD/$san_dir/ubsan"
         pytest tests/integration --ignore=tests/integration/test_install.py \
-            --ignore=tests/integration/test_valgrind.py >"$log_dir/pytest-asan.log" 2>&1
+            --ignore=tests/integration/test_valgrind.py \
+            --deselect tests/integration/test_faults.py::test_clock_jump_forward_takes_over_no_live_claim \
+            --deselect tests/integration/test_faults.py::test_daemon_whose_clock_runs_ahead_takes_over_no_live_claim \
+            >"$log_dir/pytest-asan.log" 2>&1
         echo $? >"$log_dir/pytest-asan.rc"
     ) &
     san_pid=$!

@@ -7,7 +7,8 @@ set -eu
 
 build_pkgs="gcc make pkg-config libcurl4-openssl-dev libsqlite3-dev libyaml-dev ca-certificates"
 run_pkgs="python3 python3-aiosmtpd sqlite3"
-test_pkgs="libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-yaml postfix openssl sqlite3 valgrind"
+test_pkgs="libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-yaml postfix openssl sqlite3
+valgrind faketime libfaketime chromium spamassassin nodejs"
 lint_pkgs="cppcheck clang-tidy clang-format"
 # clang and its sanitizer runtimes (libFuzzer, ASan, UBSan): `make fuzz` and
 # the sanitizer build `make check` runs.
@@ -16,7 +17,11 @@ fuzz_pkgs="clang libclang-rt-14-dev"
 case "${1:-build}" in
 build) want="$build_pkgs" ;;
 run) want="$build_pkgs $run_pkgs" ;;
-test) want="$build_pkgs $test_pkgs $fuzz_pkgs" ;;
+test)
+    want="$build_pkgs $test_pkgs $fuzz_pkgs"
+    # npm comes with some nodejs builds and is a package of its own in Debian's.
+    command -v npm >/dev/null 2>&1 || want="$want npm"
+    ;;
 lint) want="$build_pkgs $lint_pkgs" ;;
 fuzz) want="$build_pkgs $fuzz_pkgs" ;;
 *)

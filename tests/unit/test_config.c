@@ -196,6 +196,39 @@ static void test_minimal_file_gets_defaults(void **state)
     done(&r);
 }
 
+static void test_site_keys(void **state)
+{
+    struct loaded r;
+
+    load(&r, MINIMAL "site:\n"
+                     "  name: Example Careers\n"
+                     "  url: https://careers.example.org/\n"
+                     "  analysis_url: https://careers.example.org/ai/{role}/{level}\n"
+                     "  deletion: https://careers.example.org/privacy\n");
+    assert_loads(&r);
+    assert_string_equal(r.c.site_name, "Example Careers");
+    assert_string_equal(r.c.site_url, "https://careers.example.org/");
+    assert_string_equal(r.c.analysis_url, "https://careers.example.org/ai/{role}/{level}");
+    assert_string_equal(r.c.deletion, "https://careers.example.org/privacy");
+    done(&r);
+    /* Without site.name the sender's domain names the site. */
+    load(&r, MINIMAL);
+    assert_loads(&r);
+    assert_string_equal(r.c.site_name, "example.com");
+    assert_null(r.c.site_url);
+    assert_null(r.c.deletion);
+    done(&r);
+    expect_loads(MINIMAL "site:\n  deletion: privacy@example.com\n");
+    expect_one_error(MINIMAL "site:\n  url: careers.example.org\n",
+                     ":10:8: site.url: must start with https://");
+    expect_one_error(MINIMAL "site:\n  analysis_url: https://x.example/{role}/{lvl}\n",
+                     ":10:17: site.analysis_url: only {role} and {level} may appear in braces");
+    expect_one_error(MINIMAL "site:\n  url: \"https://x.example/a b\"\n",
+                     "site.url: contains a space");
+    expect_one_error(MINIMAL "site:\n  deletion: call us\n",
+                     "site.deletion: expected a mail address or an https:// URL");
+}
+
 static void test_every_key_is_read(void **state)
 {
     struct loaded r;
@@ -951,6 +984,7 @@ int main(void)
         cmocka_unit_test(test_minimal_file_gets_defaults),
         cmocka_unit_test(test_every_key_is_read),
         cmocka_unit_test(test_booleans),
+        cmocka_unit_test(test_site_keys),
         cmocka_unit_test(test_shipped_production_config_loads),
         cmocka_unit_test(test_shipped_dev_config_loads),
         cmocka_unit_test(test_missing_file),

@@ -356,6 +356,10 @@ static void test_display_names(void **state)
         {"Jane Doe", "To: Jane Doe <jane@example.com>"},
         {NULL, "To: jane@example.com"},
         {"", "To: jane@example.com"},
+        /* A blank name is no name here too, as in the greeting. */
+        {"   ", "To: jane@example.com"},
+        {" \t\xc2\xa0", "To: jane@example.com"},
+        {"  Jane Doe ", "To: Jane Doe <jane@example.com>"},
         {"Doe, Jane", "To: \"Doe, Jane\" <jane@example.com>"},
         {"Jane (HR) Doe", "To: \"Jane (HR) Doe\" <jane@example.com>"},
         {"J. Doe", "To: \"J. Doe\" <jane@example.com>"},

@@ -1,4 +1,9 @@
-/* test_report.c - shares, scores, labels, counts, skills and the template context. */
+/*
+ * test_report.c - the report model: shares as given (assumed and other work
+ * marked), largest-remainder rounding, the score reproduced from the shown
+ * numbers, the typical mix, the comparison, the advice, names, and the
+ * template context.  Expected values are computed here from the inputs.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -7,26 +12,41 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
 #include "report.h"
 
-/* A small role built in memory, so the numbers below are easy to check by hand. */
-static struct role_task tasks[] = {
-    {"a", "Task A", EXPOSURE_HIGH, "A is automatable."},
-    {"b", "Task B", EXPOSURE_MEDIUM, "B is partly automatable."},
-    {"c", "Task C", EXPOSURE_LOW, "C needs judgment."},
-    {"d", "Task D", EXPOSURE_HIGH, "D is automatable."},
-    {"e", "Task E", EXPOSURE_HIGH, "E is automatable."},
+#define NTASKS 12
+
+/* A role built in memory: twelve tasks, so that equal shares do not divide 100. */
+static struct role_task tasks[NTASKS] = {
+    {"a", "Task A", EXPOSURE_HIGH, "A why.", "A advice."},
+    {"b", "Task B", EXPOSURE_MEDIUM, "B why.", "B advice."},
+    {"c", "Task C", EXPOSURE_LOW, "C why.", "C advice."},
+    {"d", "Task D", EXPOSURE_HIGH, "D why.", "D advice."},
+    {"e", "Task E", EXPOSURE_HIGH, "E why.", "E advice."},
+    {"f", "Task F", EXPOSURE_MEDIUM, "F why.", "F advice."},
+    {"g", "Task G", EXPOSURE_LOW, "G why.", "G advice."},
+    {"h", "Task H", EXPOSURE_LOW, "H why.", "H advice."},
+    {"i", "Task I", EXPOSURE_MEDIUM, "I why.", "I advice."},
+    {"j", "Task J", EXPOSURE_HIGH, "J why.", "J advice."},
+    {"k", "Task K", EXPOSURE_LOW, "K why.", "K advice."},
+    {"l", "Task L", EXPOSURE_MEDIUM, "L why.", "L advice."},
 };
 static struct role_skill skills[] = {
     {"v1", "Vulnerable one", OUTLOOK_VULNERABLE, "V1 why."},
     {"r1", "Resilient one", OUTLOOK_RESILIENT, "R1 why."},
     {"v2", "Vulnerable two", OUTLOOK_VULNERABLE, "V2 why."},
+    {"v3", "Vulnerable three", OUTLOOK_VULNERABLE, "V3 why."},
+    {"v4", "Vulnerable four", OUTLOOK_VULNERABLE, "V4 why."},
 };
 static char *strategies[] = {"Do this.", "Do that."};
+/* Typical mix: half on a high-exposure task, half on a low one. */
+static struct role_mix_item mix[] = {{&tasks[0], 50}, {&tasks[2], 50}};
 static struct role_level levels[] = {
-    {"mid", "Mid-level", "Moderate", "Some summary.", strategies, 2},
+    {"mid", "Mid-level", "Some summary.", strategies, 2, mix, NELEM(mix)},
 };
 static struct risk_threshold thresholds[] = {{60, "High"}, {35, "Moderate"}, {0, "Low"}};
 
@@ -39,7 +59,7 @@ static struct role role = {
     .levels = levels,
     .nlevels = 1,
     .tasks = tasks,
-    .ntasks = NELEM(tasks),
+    .ntasks = NTASKS,
     .skills = skills,
     .nskills = NELEM(skills),
 };
@@ -48,8 +68,8 @@ static struct roles roles = {&role, 1};
 static int reset_weights(void **state)
 {
     role.exposure_weight[EXPOSURE_HIGH] = 100;
-    role.exposure_weight[EXPOSURE_MEDIUM] = 50;
-    role.exposure_weight[EXPOSURE_LOW] = 10;
+    role.exposure_weight[EXPOSURE_MEDIUM] = 55;
+    role.exposure_weight[EXPOSURE_LOW] = 15;
     return 0;
 }
 
@@ -77,180 +97,405 @@ static void build(struct report *r, struct signup_task *t, size_t nt)
         fail_msg("%s", err);
 }
 
-static void assert_near(double got, double want)
+static const struct report_task *find(const struct report *r, const char *id)
 {
-    if (fabs(got - want) > 1e-9)
-        fail_msg("got %.12g, want %.12g", got, want);
+    size_t i;
+
+    for (i = 0; i < r->ntasks; i++)
+        if (strcmp(r->tasks[i].task->id, id) == 0)
+            return &r->tasks[i];
+    fail_msg("task %s not in the report", id);
+    return NULL;
 }
 
-static void test_given_shares(void **state)
+static int round_half_up(double x)
 {
-    struct signup_task t[] = {{"a", 50, 1}, {"b", 30, 1}, {"c", 20, 1}};
+    return (int)floor(x + 0.5 + 1e-9);
+}
+
+/* The score by the formula the report states, from the numbers it shows. */
+static int score_from_shown(const struct report *r)
+{
+    double num = 0, den = 0;
+    size_t i;
+
+    for (i = 0; i < r->ntasks; i++) {
+        num += r->tasks[i].pct * role.exposure_weight[r->tasks[i].task->exposure];
+        den += r->tasks[i].pct;
+    }
+    return den > 0 ? round_half_up(num / den) : 0;
+}
+
+static const char *label_for(int score)
+{
+    size_t i;
+
+    for (i = 0; i < NELEM(thresholds); i++)
+        if (score >= thresholds[i].min_score)
+            return thresholds[i].label;
+    return "";
+}
+
+/* What every report must hold: shown shares add to 100 and the score follows from them. */
+static void assert_consistent(const struct report *r)
+{
+    int total = r->other_pct;
+    size_t i;
+
+    for (i = 0; i < r->ntasks; i++) {
+        total += r->tasks[i].pct;
+        /* Each shown share is its exact share rounded down or up. */
+        assert_true(r->tasks[i].pct >= (int)floor(r->tasks[i].share + 1e-9));
+        assert_true(r->tasks[i].pct <= (int)ceil(r->tasks[i].share - 1e-9));
+        if (i > 0)
+            assert_true(r->tasks[i - 1].pct >= r->tasks[i].pct);
+    }
+    assert_int_equal(total, 100);
+    assert_int_equal(r->score, score_from_shown(r));
+    assert_string_equal(r->risk_label, label_for(r->score));
+}
+
+/* --- shares ------------------------------------------------------------------ */
+
+static void test_given_shares_kept_rest_is_other_work(void **state)
+{
+    struct signup_task t[] = {{"a", 50, 1}, {"b", 30, 1}};
     struct report r;
 
-    build(&r, t, 3);
-    /* 50% x 100 + 30% x 50 + 20% x 10 */
-    assert_near(r.score, 67);
-    assert_int_equal(r.score_rounded, 67);
-    assert_string_equal(r.risk_label, "High");
-    assert_int_equal(r.tasks_given, 1);
-    assert_ptr_equal(r.role, &role);
-    assert_ptr_equal(r.level, &levels[0]);
-    assert_near(r.tasks[1].share, 30);
-    assert_true(r.tasks[1].has_share);
+    build(&r, t, 2);
+    assert_int_equal(find(&r, "a")->pct, 50);
+    assert_int_equal(find(&r, "b")->pct, 30);
+    assert_int_equal(find(&r, "a")->basis, SHARE_GIVEN);
+    assert_int_equal(r.other_pct, 100 - 50 - 30);
+    assert_int_equal(r.score, round_half_up((50 * 100.0 + 30 * 55.0) / (50 + 30)));
+    assert_consistent(&r);
     report_free(&r);
 }
 
-static void test_remainder_split_evenly(void **state)
+static void test_one_task_at_one_percent_is_not_rescaled(void **state)
+{
+    struct signup_task t[] = {{"a", 1, 1}};
+    char sentence[REPORT_SENTENCE_MAX], want[96];
+    struct report r;
+
+    build(&r, t, 1);
+    assert_int_equal(r.ntasks, 1);
+    assert_int_equal(r.tasks[0].pct, 1);
+    assert_int_equal(r.other_pct, 99);
+    /* The score speaks of the assessed 1%, which the report says. */
+    assert_int_equal(r.score, (int)role.exposure_weight[EXPOSURE_HIGH]);
+    assert_consistent(&r);
+    report_comparison(&r, sentence, sizeof(sentence));
+    /* Compared as a share of the assessed time: all of it, against the typical mix's. */
+    snprintf(want, sizeof(want), "takes 100%% of your assessed time, against %d%%", mix[0].share);
+    if (strstr(sentence, want) == NULL || strstr(sentence, "cover only 1% of your time") == NULL)
+        fail_msg("%s", sentence);
+    report_free(&r);
+}
+
+static void test_all_zero_shares_are_assumed_even(void **state)
+{
+    struct signup_task t[] = {{"a", 0, 1}, {"b", 0, 1}};
+    struct report r;
+
+    build(&r, t, 2);
+    assert_int_equal(r.tasks[0].basis, SHARE_ASSUMED);
+    assert_int_equal(r.tasks[1].basis, SHARE_ASSUMED);
+    assert_int_equal(r.tasks[0].pct + r.tasks[1].pct, 100);
+    assert_int_equal(r.other_pct, 0);
+    assert_int_equal(r.score, round_half_up((50 * 100.0 + 50 * 55.0) / 100));
+    assert_consistent(&r);
+    report_free(&r);
+}
+
+static void test_unshared_tasks_split_the_rest_and_are_assumed(void **state)
 {
     struct signup_task t[] = {{"a", 40, 1}, {"b", 0, 0}, {"c", 0, 0}};
     struct report r;
 
     build(&r, t, 3);
-    assert_near(r.tasks[0].share, 40);
-    assert_near(r.tasks[1].share, 30);
-    assert_near(r.tasks[2].share, 30);
-    assert_false(r.tasks[1].has_share);
-    /* 40 + 15 + 3 */
-    assert_near(r.score, 58);
-    assert_string_equal(r.risk_label, "Moderate");
+    assert_int_equal(find(&r, "a")->basis, SHARE_GIVEN);
+    assert_int_equal(find(&r, "b")->basis, SHARE_ASSUMED);
+    assert_int_equal(find(&r, "b")->pct, (100 - 40) / 2);
+    assert_int_equal(find(&r, "c")->pct, (100 - 40) / 2);
+    assert_int_equal(r.other_pct, 0);
+    assert_consistent(&r);
     report_free(&r);
 }
 
-static void test_given_shares_over_100_leave_nothing(void **state)
+static void test_twelve_equal_shares_reproduce_the_score(void **state)
 {
-    struct signup_task t[] = {{"a", 80, 1}, {"b", 40, 1}, {"c", 0, 0}};
+    struct signup_task t[NTASKS];
     struct report r;
+    int nines = 0, eights = 0;
+    size_t i;
 
-    build(&r, t, 3);
-    assert_near(r.tasks[0].share, 80.0 * 100 / 120);
-    assert_near(r.tasks[1].share, 40.0 * 100 / 120);
-    assert_near(r.tasks[2].share, 0);
-    assert_near(r.score, 80.0 * 100 / 120 + 40.0 * 50 / 120);
-    assert_int_equal(r.score_rounded, 83);
+    for (i = 0; i < NTASKS; i++) {
+        t[i].id = tasks[i].id;
+        t[i].share = 0;
+        t[i].has_share = 0;
+    }
+    build(&r, t, NTASKS);
+    for (i = 0; i < NTASKS; i++) {
+        nines += r.tasks[i].pct == 100 / NTASKS + 1;
+        eights += r.tasks[i].pct == 100 / NTASKS;
+    }
+    /* 100 = 12 x 8 + 4: four tasks show one more. */
+    assert_int_equal(nines, 100 % NTASKS);
+    assert_int_equal(eights, NTASKS - 100 % NTASKS);
+    assert_consistent(&r);
     report_free(&r);
 }
 
-static void test_shares_normalized(void **state)
+static void test_largest_remainder(void **state)
 {
-    struct signup_task t[] = {{"a", 20, 1}, {"b", 20, 1}};
-    struct report r;
+    const double thirds[] = {100.0 / 3, 100.0 / 3, 100.0 / 3};
+    const double uneven[] = {10.6, 20.3, 30.05, 39.05};
+    const double halves[] = {0.5, 0.5};
+    int out[4];
 
-    build(&r, t, 2);
-    assert_near(r.tasks[0].share, 50);
-    assert_near(r.tasks[1].share, 50);
-    assert_near(r.score, 75);
-    report_free(&r);
+    report_largest_remainder(thirds, 3, 100, out);
+    /* Equal remainders: the extra unit goes to the first. */
+    assert_int_equal(out[0], 34);
+    assert_int_equal(out[1], 33);
+    assert_int_equal(out[2], 33);
+    report_largest_remainder(uneven, 4, 100, out);
+    /* Floors 10+20+30+39 = 99: the one unit left goes to the largest remainder, .6. */
+    assert_int_equal(out[0], 11);
+    assert_int_equal(out[1], 20);
+    assert_int_equal(out[2], 30);
+    assert_int_equal(out[3], 39);
+    report_largest_remainder(halves, 2, 1, out);
+    assert_int_equal(out[0] + out[1], 1);
 }
 
-static void test_zero_shares_become_equal(void **state)
+static void test_score_always_follows_the_shown_numbers(void **state)
 {
-    struct signup_task t[] = {{"a", 0, 1}, {"c", 0, 1}};
-    struct report r;
+    unsigned seed = 12345;
+    int round;
 
-    build(&r, t, 2);
-    assert_near(r.tasks[0].share, 50);
-    assert_near(r.tasks[1].share, 50);
-    assert_near(r.score, 55);
-    report_free(&r);
+    /* Many pseudo-random share sets, each checked against the stated formula. */
+    for (round = 0; round < 300; round++) {
+        struct signup_task t[NTASKS];
+        size_t n, i;
+        double left = 100;
+        struct report r;
+
+        seed = seed * 1103515245u + 12345u;
+        n = 1 + (seed >> 16) % NTASKS;
+        for (i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            t[i].id = tasks[(i * 5 + round) % NTASKS].id;
+            t[i].has_share = (seed >> 8) % 3 != 0;
+            t[i].share = t[i].has_share ? fmin(left, ((seed >> 12) % 4000) / 100.0) : 0;
+            left -= t[i].share;
+        }
+        /* Ids repeat when i * 5 + round wraps; keep the first of each. */
+        for (i = 1; i < n; i++) {
+            size_t j;
+
+            for (j = 0; j < i; j++)
+                if (strcmp(t[i].id, t[j].id) == 0)
+                    break;
+            if (j < i) {
+                t[i] = t[--n];
+                i--;
+            }
+        }
+        build(&r, t, n);
+        assert_consistent(&r);
+        report_free(&r);
+    }
 }
 
-static void test_no_tasks_means_all_role_tasks(void **state)
+/* --- typical mix and comparison -------------------------------------------- */
+
+static int typical_from_mix(void)
+{
+    double num = 0;
+    size_t i;
+
+    for (i = 0; i < NELEM(mix); i++)
+        num += mix[i].share * role.exposure_weight[mix[i].task->exposure];
+    return round_half_up(num / 100);
+}
+
+static void test_no_tasks_gets_the_typical_mix(void **state)
 {
     struct report r;
+    char sentence[REPORT_SENTENCE_MAX];
     size_t i;
 
     build(&r, NULL, 0);
-    assert_int_equal(r.tasks_given, 0);
-    assert_int_equal(r.ntasks, NELEM(tasks));
-    for (i = 0; i < r.ntasks; i++) {
-        assert_ptr_equal(r.tasks[i].task, &tasks[i]);
-        assert_near(r.tasks[i].share, 20);
-        assert_false(r.tasks[i].has_share);
+    assert_false(r.tasks_given);
+    assert_int_equal(r.ntasks, NELEM(mix));
+    for (i = 0; i < NELEM(mix); i++) {
+        const struct report_task *t = find(&r, mix[i].task->id);
+
+        assert_int_equal(t->basis, SHARE_TYPICAL);
+        assert_int_equal(t->pct, mix[i].share);
     }
-    /* 20% x (100 + 50 + 10 + 100 + 100) */
-    assert_near(r.score, 72);
-    assert_int_equal(r.exposure_count[EXPOSURE_HIGH], 3);
-    assert_int_equal(r.exposure_count[EXPOSURE_MEDIUM], 1);
-    assert_int_equal(r.exposure_count[EXPOSURE_LOW], 1);
+    assert_int_equal(r.score, typical_from_mix());
+    assert_int_equal(r.typical_score, r.score);
+    assert_string_equal(r.typical_label, label_for(r.typical_score));
+    report_comparison(&r, sentence, sizeof(sentence));
+    assert_non_null(strstr(sentence, "You did not list your tasks"));
+    assert_consistent(&r);
     report_free(&r);
 }
 
-/* The label of a single high task when "high" weighs w. */
-static void expect_label(double w, int shown, const char *label)
+static void test_comparison_above_names_the_reason(void **state)
 {
-    struct signup_task t[] = {{"a", 0, 0}};
+    struct signup_task t[] = {{"a", 90, 1}, {"c", 10, 1}};
+    char sentence[REPORT_SENTENCE_MAX], want[64];
     struct report r;
 
-    role.exposure_weight[EXPOSURE_HIGH] = w;
-    build(&r, t, 1);
-    assert_int_equal(r.score_rounded, shown);
-    assert_string_equal(r.risk_label, label);
+    build(&r, t, 2);
+    assert_true(r.score > r.typical_score + REPORT_CLOSE_POINTS);
+    report_comparison(&r, sentence, sizeof(sentence));
+    assert_non_null(strstr(sentence, "above"));
+    /* More time on the high-exposure task than the typical mix gives it. */
+    snprintf(want, sizeof(want), "%s", tasks[0].title);
+    assert_non_null(strstr(sentence, want));
+    snprintf(want, sizeof(want), "%d%% of your time, against %d%%", 90, mix[0].share);
+    assert_non_null(strstr(sentence, want));
     report_free(&r);
 }
 
-static void test_thresholds_and_rounding(void **state)
+static void test_comparison_below_and_close(void **state)
 {
-    expect_label(100, 100, "High");
-    expect_label(60, 60, "High");
-    /* Rounds half up, and the label follows the score shown. */
-    expect_label(59.5, 60, "High");
-    expect_label(59.49, 59, "Moderate");
-    expect_label(35, 35, "Moderate");
-    expect_label(34.5, 35, "Moderate");
-    expect_label(34.4, 34, "Low");
-    expect_label(0, 0, "Low");
-}
-
-static void test_rounding_survives_inexact_shares(void **state)
-{
-    struct signup_task t[] = {{"a", 5, 1}, {"b", 6, 1}, {"c", 1, 1}};
+    struct signup_task low[] = {{"c", 80, 1}, {"g", 20, 1}};
+    struct signup_task same[] = {{"a", 50, 1}, {"c", 50, 1}};
+    char sentence[REPORT_SENTENCE_MAX];
     struct report r;
 
-    /* (5 x 100 + 6 x 50 + 1 x 10) / 12 = 67.5 on paper, 67.49999999999999 in doubles. */
-    build(&r, t, 3);
-    assert_true(fabs(r.score - 67.5) < 1e-9);
-    assert_int_equal(r.score_rounded, 68);
+    build(&r, low, 2);
+    assert_true(r.score < r.typical_score - REPORT_CLOSE_POINTS);
+    report_comparison(&r, sentence, sizeof(sentence));
+    assert_non_null(strstr(sentence, "below"));
+    assert_non_null(strstr(sentence, "mainly because"));
+    report_free(&r);
+    build(&r, same, 2);
+    assert_int_equal(r.score, r.typical_score);
+    report_comparison(&r, sentence, sizeof(sentence));
+    assert_non_null(strstr(sentence, "close to"));
     report_free(&r);
 }
 
-static const char *summary_for(struct signup_task *t, size_t n)
+/* --- advice ------------------------------------------------------------------ */
+
+static void test_advice_leads_with_own_most_exposed_tasks(void **state)
 {
-    static char out[128];
+    /* Exposed time (share x weight): a 10x100, b 60x55, d 25x100, c low, e 5x100. */
+    struct signup_task t[] = {{"a", 10, 1}, {"b", 60, 1}, {"c", 0, 0}, {"d", 25, 1}, {"e", 5, 1}};
+    const char *want[REPORT_ADVICE_TASKS];
+    double best[REPORT_ADVICE_TASKS];
     struct report r;
-    struct value *v;
-    const struct value *s;
+    size_t i, j, k;
 
-    build(&r, t, n);
-    v = report_to_value(&r);
-    assert_non_null(v);
-    s = value_map_get(v, "exposure_summary");
-    assert_non_null(s);
-    snprintf(out, sizeof(out), "%s", s->u.str.s);
-    value_free(v);
+    build(&r, t, NELEM(t));
+    /* The expected top three, computed from the shown shares. */
+    for (k = 0; k < REPORT_ADVICE_TASKS; k++)
+        best[k] = -1;
+    for (i = 0; i < r.ntasks; i++) {
+        double w = r.tasks[i].pct * role.exposure_weight[r.tasks[i].task->exposure];
+
+        if (r.tasks[i].task->exposure == EXPOSURE_LOW)
+            continue;
+        for (k = 0; k < REPORT_ADVICE_TASKS && best[k] >= w; k++)
+            ;
+        for (j = REPORT_ADVICE_TASKS - 1; k < REPORT_ADVICE_TASKS && j > k; j--) {
+            best[j] = best[j - 1];
+            want[j] = want[j - 1];
+        }
+        if (k < REPORT_ADVICE_TASKS) {
+            best[k] = w;
+            want[k] = r.tasks[i].task->id;
+        }
+    }
+    assert_int_equal(r.nadvice, REPORT_ADVICE_TASKS);
+    for (k = 0; k < r.nadvice; k++)
+        assert_string_equal(r.tasks[r.advice[k]].task->id, want[k]);
+    /* The person who spends 60% on b hears about b first. */
+    assert_string_equal(r.tasks[r.advice[0]].task->id, "b");
     report_free(&r);
-    return out;
 }
 
-static void test_exposure_summary_wording(void **state)
+static void test_no_advice_for_low_exposure_only(void **state)
 {
-    struct signup_task abc[] = {{"a", 0, 0}, {"b", 0, 0}, {"c", 0, 0}};
-    struct signup_task adb[] = {{"a", 0, 0}, {"d", 0, 0}, {"b", 0, 0}};
-    struct signup_task ade[] = {{"a", 0, 0}, {"d", 0, 0}, {"e", 0, 0}};
-    struct signup_task ad[] = {{"a", 0, 0}, {"d", 0, 0}};
-    struct signup_task bc[] = {{"b", 0, 0}, {"c", 0, 0}};
-    struct signup_task a[] = {{"a", 0, 0}};
-    struct signup_task c[] = {{"c", 0, 0}};
+    struct signup_task t[] = {{"c", 60, 1}, {"g", 40, 1}};
+    struct report r;
 
-    assert_string_equal(summary_for(abc, 3), "1 of 3 tasks faces high exposure");
-    assert_string_equal(summary_for(adb, 3), "2 of 3 tasks face high exposure");
-    assert_string_equal(summary_for(ade, 3), "All 3 tasks face high exposure");
-    assert_string_equal(summary_for(ad, 2), "Both tasks face high exposure");
-    assert_string_equal(summary_for(bc, 2), "None of the 2 tasks face high exposure");
-    assert_string_equal(summary_for(a, 1), "Your task faces high exposure");
-    assert_string_equal(summary_for(c, 1), "Your task does not face high exposure");
-    assert_string_equal(summary_for(NULL, 0), "3 of 5 tasks face high exposure");
+    build(&r, t, 2);
+    assert_int_equal(r.nadvice, 0);
+    report_free(&r);
 }
+
+/* --- names ------------------------------------------------------------------- */
+
+static void test_greeting_names(void **state)
+{
+    static const struct {
+        const char *name, *greeting;
+    } cases[] = {
+        {"Grace Hopper", "Grace"},
+        {"Dr. Grace Hopper", "Grace"},
+        {"Dr. Hopper", "Dr. Hopper"},
+        {"Hopper, Grace", "Grace"},
+        {"Hopper, Dr. Grace", "Grace"},
+        {"Grace Hopper, PhD", "Grace"},
+        {"Margaret Hamilton, Ph.D. \xe2\x80\x94 Zo\xc3\xab", "Margaret"},
+        {"Hopper, Grace M.", "Grace"},
+        {"MRS. ROBINSON", "MRS. ROBINSON"},
+        {"prof ada lovelace", "ada"},
+        {"J. Smith", "J. Smith"},
+        {"  \t Ada  ", "Ada"},
+        {"\xc2\xa0"
+         "Ada\xc2\xa0",
+         "Ada"},
+        {"   ", ""},
+        {"", ""},
+        {"山田太郎", "山田太郎"},
+        {"Σωκράτης Παπαδόπουλος", "Σωκράτης"},
+        {"محمد علي", "محمد"},
+        {"Nguyễn Thị Minh Khai", "Nguyễn"},
+    };
+    char out[256];
+    size_t i;
+
+    for (i = 0; i < NELEM(cases); i++) {
+        name_greeting(cases[i].name, out, sizeof(out));
+        if (strcmp(out, cases[i].greeting) != 0)
+            fail_msg("\"%s\": greeting \"%s\", want \"%s\"", cases[i].name, out, cases[i].greeting);
+    }
+    name_greeting(NULL, out, sizeof(out));
+    assert_string_equal(out, "");
+}
+
+static void test_trim_cuts_only_white_space(void **state)
+{
+    const char *start;
+    size_t len;
+
+    name_trim(" \xe3\x80\x80Grace Hopper\t ", &start, &len);
+    assert_int_equal(len, strlen("Grace Hopper"));
+    assert_memory_equal(start, "Grace Hopper", len);
+    name_trim(" \t\xc2\xa0 ", &start, &len);
+    assert_int_equal(len, 0);
+    name_trim(NULL, &start, &len);
+    assert_int_equal(len, 0);
+}
+
+static void test_greeting_never_cuts_a_character(void **state)
+{
+    char out[5];
+
+    /* "Σωκ" is 6 bytes: a 5-byte buffer holds two characters. */
+    name_greeting("Σωκράτης", out, sizeof(out));
+    assert_string_equal(out, "Σω");
+}
+
+/* --- the template context ---------------------------------------------------- */
 
 static void test_skills_split_by_outlook(void **state)
 {
@@ -276,7 +521,6 @@ static void expect_build_error(struct signup *s, const char *want)
     assert_int_equal(report_build(&r, s, &roles, err), -1);
     if (strstr(err, want) == NULL)
         fail_msg("expected \"%s\" in \"%s\"", want, err);
-    /* A failed build holds nothing. */
     assert_null(r.tasks);
     assert_null(r.vulnerable);
 }
@@ -324,121 +568,51 @@ static int boolean(const struct value *v, const char *key)
     return get(v, key, VALUE_BOOL)->u.boolean;
 }
 
-static const struct value *item(const struct value *list, size_t i)
-{
-    assert_true(i < list->u.list.n);
-    return list->u.list.items[i];
-}
-
-static void test_value_tree_has_documented_keys(void **state)
+static void test_value_tree(void **state)
 {
     struct signup_task t[] = {{"c", 20, 1}, {"a", 0, 0}, {"b", 30, 1}};
     char *sk[] = {"r1", "v1"};
     struct signup s = make_signup(t, 3, sk, 2);
-    const struct value *tasks_v, *task, *list;
+    const struct value *list, *task, *level;
     char err[ERRLEN];
     struct report r;
     struct value *v;
 
-    s.name = "  Ann Marie Lee ";
+    s.name = "  Lee, Ann Marie ";
     s.has_years = 1;
     s.years = 7;
+    s.created_ms = 1764460800000LL; /* 2025-11-30 00:00 UTC */
     assert_int_equal(report_build(&r, &s, &roles, err), 0);
     v = report_to_value(&r);
     assert_non_null(v);
-
-    assert_string_equal(str(v, "name"), "Ann Marie Lee");
+    assert_string_equal(str(v, "name"), "Lee, Ann Marie");
     assert_string_equal(str(v, "first_name"), "Ann");
     assert_true(boolean(v, "has_name"));
-    assert_string_equal(str(v, "email"), "ann@example.org");
-    assert_true(boolean(v, "has_years"));
-    assert_near(num(v, "years"), 7);
-    assert_string_equal(str(get(v, "role", VALUE_MAP), "id"), "tester");
-    assert_string_equal(str(get(v, "role", VALUE_MAP), "title"), "Tester");
-    assert_string_equal(str(get(v, "level", VALUE_MAP), "id"), "mid");
-    assert_string_equal(str(get(v, "level", VALUE_MAP), "title"), "Mid-level");
-    assert_string_equal(str(get(v, "level", VALUE_MAP), "risk"), "Moderate");
-    assert_string_equal(str(get(v, "level", VALUE_MAP), "summary"), "Some summary.");
-    /* 20% x 10 + 50% x 100 + 30% x 50 = 67 */
-    assert_near(num(v, "score"), 67);
-    assert_string_equal(str(v, "risk_label"), "High");
-
-    /* Largest share first. */
-    tasks_v = get(v, "tasks", VALUE_LIST);
-    assert_int_equal(tasks_v->u.list.n, 3);
-    task = item(tasks_v, 0);
-    assert_string_equal(str(task, "id"), "a");
-    assert_string_equal(str(task, "title"), "Task A");
-    assert_string_equal(str(task, "exposure"), "high");
-    assert_string_equal(str(task, "exposure_label"), "High");
-    assert_true(boolean(task, "exposure_high"));
-    assert_false(boolean(task, "exposure_medium"));
-    assert_false(boolean(task, "exposure_low"));
-    assert_string_equal(str(task, "rationale"), "A is automatable.");
-    assert_near(num(task, "share"), 50);
-    assert_false(boolean(task, "share_given"));
-    assert_string_equal(str(item(tasks_v, 1), "id"), "b");
-    assert_true(boolean(item(tasks_v, 1), "share_given"));
-    assert_string_equal(str(item(tasks_v, 2), "id"), "c");
-    assert_true(boolean(item(tasks_v, 2), "exposure_low"));
-
+    assert_string_equal(str(v, "requested_on"), "30 November 2025");
+    assert_int_equal((int)num(v, "score"), r.score);
+    assert_int_equal((int)num(v, "typical_score"), typical_from_mix());
     assert_true(boolean(v, "tasks_given"));
     assert_true(boolean(v, "has_assumed_shares"));
-    assert_near(num(v, "task_count"), 3);
-    assert_near(num(v, "high_count"), 1);
-    assert_near(num(v, "medium_count"), 1);
-    assert_near(num(v, "low_count"), 1);
-    assert_near(num(v, "high_share"), 50);
-    assert_near(num(v, "medium_share"), 30);
-    assert_near(num(v, "low_share"), 20);
-    assert_string_equal(str(v, "exposure_summary"), "1 of 3 tasks faces high exposure");
-
-    list = get(v, "vulnerable_skills", VALUE_LIST);
-    assert_int_equal(list->u.list.n, 1);
-    assert_string_equal(str(item(list, 0), "id"), "v1");
-    assert_string_equal(str(item(list, 0), "name"), "Vulnerable one");
-    assert_string_equal(str(item(list, 0), "rationale"), "V1 why.");
-    assert_string_equal(str(item(list, 0), "outlook"), "vulnerable");
-    list = get(v, "resilient_skills", VALUE_LIST);
-    assert_int_equal(list->u.list.n, 1);
-    assert_string_equal(str(item(list, 0), "id"), "r1");
-    assert_true(boolean(v, "has_vulnerable_skills"));
-    assert_true(boolean(v, "has_resilient_skills"));
-    assert_true(boolean(v, "has_skills"));
-
-    list = get(v, "role_skills", VALUE_LIST);
+    assert_false(boolean(v, "has_other"));
+    list = get(v, "tasks", VALUE_LIST);
     assert_int_equal(list->u.list.n, 3);
-    assert_true(boolean(item(list, 1), "resilient"));
-    assert_false(boolean(item(list, 1), "vulnerable"));
-    assert_int_equal(get(v, "role_vulnerable_skills", VALUE_LIST)->u.list.n, 2);
-    assert_int_equal(get(v, "role_resilient_skills", VALUE_LIST)->u.list.n, 1);
-
-    list = get(v, "strategies", VALUE_LIST);
-    assert_int_equal(list->u.list.n, 2);
-    assert_string_equal(str(item(list, 1), "text"), "Do that.");
-
-    value_free(v);
-    report_free(&r);
-}
-
-static void test_value_without_optional_fields(void **state)
-{
-    struct report r;
-    struct value *v;
-
-    build(&r, NULL, 0);
-    v = report_to_value(&r);
-    assert_non_null(v);
-    assert_false(boolean(v, "has_name"));
-    assert_string_equal(str(v, "name"), "");
-    assert_string_equal(str(v, "first_name"), "");
-    assert_false(boolean(v, "has_years"));
-    assert_null(value_map_get(v, "years"));
-    assert_false(boolean(v, "tasks_given"));
-    assert_false(boolean(v, "has_assumed_shares"));
-    assert_false(boolean(v, "has_skills"));
-    assert_false(boolean(v, "has_vulnerable_skills"));
-    assert_int_equal(get(v, "vulnerable_skills", VALUE_LIST)->u.list.n, 0);
+    /* a takes what 20 and 30 leave: 50, and is shown first, marked assumed. */
+    task = list->u.list.items[0];
+    assert_string_equal(str(task, "id"), "a");
+    assert_int_equal((int)num(task, "share"), 100 - 20 - 30);
+    assert_true(boolean(task, "share_assumed"));
+    assert_false(boolean(task, "share_given"));
+    assert_string_equal(str(task, "advice"), tasks[0].advice);
+    level = get(v, "level", VALUE_MAP);
+    assert_string_equal(str(level, "risk"), label_for(typical_from_mix()));
+    assert_int_equal((int)num(level, "typical_score"), typical_from_mix());
+    list = get(v, "advice", VALUE_LIST);
+    assert_string_equal(str(list->u.list.items[0], "id"), "a");
+    assert_int_equal(get(v, "strategies", VALUE_LIST)->u.list.n, levels[0].nstrategies);
+    /* People who listed no skills see a few per outlook, not all. */
+    assert_true(get(v, "role_vulnerable_skills", VALUE_LIST)->u.list.n <= REPORT_ROLE_SKILLS_SHOWN);
+    assert_true(boolean(v, "score_high") + boolean(v, "score_middle") + boolean(v, "score_low") ==
+                1);
     value_free(v);
     report_free(&r);
 }
@@ -455,29 +629,10 @@ static void test_blank_name_is_no_name(void **state)
     v = report_to_value(&r);
     assert_non_null(v);
     assert_false(boolean(v, "has_name"));
+    assert_string_equal(str(v, "name"), "");
     assert_string_equal(str(v, "first_name"), "");
-    value_free(v);
-    report_free(&r);
-}
-
-static void test_shown_shares_add_up_to_100(void **state)
-{
-    struct signup_task t[] = {{"c", 0, 0}, {"b", 0, 0}, {"a", 0, 0}};
-    const struct value *list;
-    struct report r;
-    struct value *v;
-
-    build(&r, t, 3);
-    v = report_to_value(&r);
-    assert_non_null(v);
-    list = get(v, "tasks", VALUE_LIST);
-    /* 33.3 each: one gets the leftover point, the first listed on a tie; then ties keep order. */
-    assert_string_equal(str(item(list, 0), "id"), "c");
-    assert_near(num(item(list, 0), "share"), 34);
-    assert_string_equal(str(item(list, 1), "id"), "b");
-    assert_near(num(item(list, 1), "share"), 33);
-    assert_string_equal(str(item(list, 2), "id"), "a");
-    assert_near(num(item(list, 2), "share"), 33);
+    assert_true(boolean(v, "uses_typical_mix"));
+    assert_string_equal(str(v, "requested_on"), "");
     value_free(v);
     report_free(&r);
 }
@@ -485,21 +640,25 @@ static void test_shown_shares_add_up_to_100(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_given_shares, reset_weights),
-        cmocka_unit_test_setup(test_remainder_split_evenly, reset_weights),
-        cmocka_unit_test_setup(test_given_shares_over_100_leave_nothing, reset_weights),
-        cmocka_unit_test_setup(test_shares_normalized, reset_weights),
-        cmocka_unit_test_setup(test_zero_shares_become_equal, reset_weights),
-        cmocka_unit_test_setup(test_no_tasks_means_all_role_tasks, reset_weights),
-        cmocka_unit_test_setup(test_thresholds_and_rounding, reset_weights),
-        cmocka_unit_test_setup(test_rounding_survives_inexact_shares, reset_weights),
-        cmocka_unit_test_setup(test_exposure_summary_wording, reset_weights),
+        cmocka_unit_test_setup(test_given_shares_kept_rest_is_other_work, reset_weights),
+        cmocka_unit_test_setup(test_one_task_at_one_percent_is_not_rescaled, reset_weights),
+        cmocka_unit_test_setup(test_all_zero_shares_are_assumed_even, reset_weights),
+        cmocka_unit_test_setup(test_unshared_tasks_split_the_rest_and_are_assumed, reset_weights),
+        cmocka_unit_test_setup(test_twelve_equal_shares_reproduce_the_score, reset_weights),
+        cmocka_unit_test_setup(test_largest_remainder, reset_weights),
+        cmocka_unit_test_setup(test_score_always_follows_the_shown_numbers, reset_weights),
+        cmocka_unit_test_setup(test_no_tasks_gets_the_typical_mix, reset_weights),
+        cmocka_unit_test_setup(test_comparison_above_names_the_reason, reset_weights),
+        cmocka_unit_test_setup(test_comparison_below_and_close, reset_weights),
+        cmocka_unit_test_setup(test_advice_leads_with_own_most_exposed_tasks, reset_weights),
+        cmocka_unit_test_setup(test_no_advice_for_low_exposure_only, reset_weights),
+        cmocka_unit_test(test_greeting_names),
+        cmocka_unit_test(test_trim_cuts_only_white_space),
+        cmocka_unit_test(test_greeting_never_cuts_a_character),
         cmocka_unit_test_setup(test_skills_split_by_outlook, reset_weights),
         cmocka_unit_test_setup(test_unknown_ids_are_errors, reset_weights),
-        cmocka_unit_test_setup(test_value_tree_has_documented_keys, reset_weights),
-        cmocka_unit_test_setup(test_value_without_optional_fields, reset_weights),
+        cmocka_unit_test_setup(test_value_tree, reset_weights),
         cmocka_unit_test_setup(test_blank_name_is_no_name, reset_weights),
-        cmocka_unit_test_setup(test_shown_shares_add_up_to_100, reset_weights),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,7 @@
 /*
  * A valid role, laid out so that tests can name positions:
  * line 16 is "    exposure: high" (the value at column 15),
+ * line 10 is the level's typical_mix,
  * line 14 is "  - id: code" (the value at column 9).
  */
 static const char base_role[] = "title: Tester\n"                                        /* 1 */
@@ -26,7 +27,7 @@ static const char base_role[] = "title: Tester\n"                               
                                 "levels:\n"                                              /* 7 */
                                 "  - id: junior\n"                                       /* 8 */
                                 "    title: Junior\n"                                    /* 9 */
-                                "    risk: High\n"                                       /* 10 */
+                                "    typical_mix: {code: 60, design: 40}\n"              /* 10 */
                                 "    summary: Short.\n"                                  /* 11 */
                                 "    strategies: [Learn.]\n"                             /* 12 */
                                 "tasks:\n"                                               /* 13 */
@@ -34,15 +35,17 @@ static const char base_role[] = "title: Tester\n"                               
                                 "    title: Code\n"                                      /* 15 */
                                 "    exposure: high\n"                                   /* 16 */
                                 "    rationale: Fast.\n"                                 /* 17 */
-                                "  - id: design\n"                                       /* 18 */
-                                "    title: Design\n"                                    /* 19 */
-                                "    exposure: low\n"                                    /* 20 */
-                                "    rationale: Slow.\n"                                 /* 21 */
-                                "skills:\n"                                              /* 22 */
-                                "  - id: python\n"                                       /* 23 */
-                                "    name: Python\n"                                     /* 24 */
-                                "    outlook: vulnerable\n"                              /* 25 */
-                                "    rationale: Common.\n";                              /* 26 */
+                                "    advice: Review.\n"                                  /* 18 */
+                                "  - id: design\n"                                       /* 19 */
+                                "    title: Design\n"                                    /* 20 */
+                                "    exposure: low\n"                                    /* 21 */
+                                "    rationale: Slow.\n"                                 /* 22 */
+                                "    advice: Own it.\n"                                  /* 23 */
+                                "skills:\n"                                              /* 24 */
+                                "  - id: python\n"                                       /* 25 */
+                                "    name: Python\n"                                     /* 26 */
+                                "    outlook: vulnerable\n"                              /* 27 */
+                                "    rationale: Common.\n";                              /* 28 */
 
 struct fixture {
     char dir[64];
@@ -124,44 +127,62 @@ static void load_fails(struct fixture *f)
     assert_int_equal(f->roles.n, 0);
 }
 
-static void test_shipped_role_loads(void **state)
+/* Whole-percent shares of a level's typical mix. */
+static int mix_total(const struct role_level *lv)
+{
+    int total = 0;
+    size_t i;
+
+    for (i = 0; i < lv->nmix; i++)
+        total += lv->mix[i].share;
+    return total;
+}
+
+static void test_shipped_catalog_loads(void **state)
 {
     struct fixture *f = *state;
-    const struct role *role;
-    const char *vulnerable[] = {"coding-delivery", "python", "sql", "rest-api"};
     const char *levels[] = {"junior", "mid", "senior", "lead"};
-    size_t i, nres = 0;
+    const char *roles_wanted[] = {"backend-developer", "frontend-developer", "data-scientist",
+                                  "devops-engineer",   "product-manager",    "ux-designer"};
+    size_t r, i, j;
 
     if (roles_load(&f->roles, "config/roles", &f->d) != 0)
         fail_msg("%s", buf_str(&f->d.text));
-    role = roles_find(&f->roles, "backend-developer");
-    assert_non_null(role);
-    assert_string_equal(role->title, "Backend developer");
-    assert_string_equal(role->file, "config/roles/backend-developer.yaml");
-    for (i = 0; i < NELEM(levels); i++) {
-        const struct role_level *lv = role_find_level(role, levels[i]);
+    assert_true(f->roles.n >= NELEM(roles_wanted));
+    for (i = 0; i < NELEM(roles_wanted); i++)
+        if (roles_find(&f->roles, roles_wanted[i]) == NULL)
+            fail_msg("role %s is not shipped", roles_wanted[i]);
+    for (r = 0; r < f->roles.n; r++) {
+        const struct role *role = &f->roles.v[r];
+        size_t nres = 0;
 
-        assert_non_null(lv);
-        assert_in_range(lv->nstrategies, 3, 4);
+        assert_int_equal(role->nlevels, NELEM(levels));
+        for (i = 0; i < NELEM(levels); i++) {
+            const struct role_level *lv = role_find_level(role, levels[i]);
+
+            if (lv == NULL) {
+                fail_msg("%s: no level %s", role->id, levels[i]);
+                return;
+            }
+            assert_in_range(lv->nstrategies, 2, 6);
+            assert_int_equal(mix_total(lv), 100);
+        }
+        assert_in_range(role->ntasks, 8, 12);
+        assert_in_range(role->nskills, 8, 12);
+        for (j = 0; j < role->ntasks; j++)
+            assert_non_null(role->tasks[j].advice);
+        for (j = 0; j < role->nskills; j++)
+            nres += role->skills[j].outlook == OUTLOOK_RESILIENT;
+        /* Both outlooks, so that the report has something on each side. */
+        assert_in_range(nres, 1, role->nskills - 1);
+        /* Thresholds come out high to low, ending at 0. */
+        for (i = 1; i < role->nthresholds; i++)
+            assert_true(role->thresholds[i - 1].min_score > role->thresholds[i].min_score);
+        assert_true(role->thresholds[role->nthresholds - 1].min_score == 0.0);
     }
-    assert_string_equal(role_find_level(role, "lead")->risk, "Mixed");
-    assert_int_equal(role_find_task(role, "write-production-code")->exposure, EXPOSURE_HIGH);
-    assert_int_equal(role_find_task(role, "design-systems")->exposure, EXPOSURE_LOW);
-    assert_int_equal(role_find_task(role, "develop-apis")->exposure, EXPOSURE_MEDIUM);
-    for (i = 0; i < NELEM(vulnerable); i++)
-        assert_int_equal(role_find_skill(role, vulnerable[i])->outlook, OUTLOOK_VULNERABLE);
-    for (i = 0; i < role->nskills; i++)
-        nres += role->skills[i].outlook == OUTLOOK_RESILIENT;
-    assert_true(nres >= 4);
-    assert_in_range(role->ntasks, 10, 13);
-    assert_in_range(role->nskills, 10, 13);
-    /* Thresholds come out high to low, ending at 0. */
-    for (i = 1; i < role->nthresholds; i++)
-        assert_true(role->thresholds[i - 1].min_score > role->thresholds[i].min_score);
-    assert_true(role->thresholds[role->nthresholds - 1].min_score == 0.0);
     assert_null(roles_find(&f->roles, "no-such-role"));
-    assert_null(role_find_task(role, "no-such-task"));
-    assert_null(role_find_skill(role, NULL));
+    assert_null(role_find_task(&f->roles.v[0], "no-such-task"));
+    assert_null(role_find_skill(&f->roles.v[0], NULL));
 }
 
 static void test_valid_role_and_names(void **state)
@@ -185,7 +206,7 @@ static void test_valid_role_and_names(void **state)
     assert_string_equal(exposure_name((enum exposure)7), "unknown");
 }
 
-static void test_sorted_by_id_and_other_files_ignored(void **state)
+static void test_sorted_by_id_hidden_and_directories_ignored(void **state)
 {
     struct fixture *f = *state;
     char sub[128];
@@ -193,8 +214,6 @@ static void test_sorted_by_id_and_other_files_ignored(void **state)
     write_text(f, "b.yaml", base_role);
     write_text(f, "a-b.yaml", base_role);
     write_text(f, "a.yaml", base_role);
-    write_text(f, "notes.txt", "not a role");
-    write_text(f, "c.yaml.orig", "not: a role");
     write_text(f, ".hidden.yaml", "broken: [");
     snprintf(sub, sizeof(sub), "%s/sub", f->dir);
     assert_int_equal(mkdir(sub, 0700), 0);
@@ -205,6 +224,45 @@ static void test_sorted_by_id_and_other_files_ignored(void **state)
     assert_string_equal(f->roles.v[2].id, "b");
     assert_ptr_equal(roles_find(&f->roles, "a-b"), &f->roles.v[1]);
     assert_ptr_equal(roles_find(&f->roles, "b"), &f->roles.v[2]);
+}
+
+/* A role saved as .yml would vanish from the site without a word: it is an error. */
+static void test_other_files_are_errors(void **state)
+{
+    struct fixture *f = *state;
+
+    write_text(f, "a.yaml", base_role);
+    write_text(f, "frontend.yml", base_role);
+    write_text(f, "c.yaml.orig", "not: a role");
+    load_fails(f);
+    expect_diag(f, "frontend.yml:1:1: not a role file");
+    expect_diag(f, "c.yaml.orig:1:1: not a role file");
+}
+
+static void test_mix_problems(void **state)
+{
+    struct fixture *f = *state;
+
+    write_variant(f, "a.yaml", "{code: 60, design: 40}", "{code: 60, desing: 40}");
+    write_variant(f, "b.yaml", "{code: 60, design: 40}", "{code: 60, design: 30}");
+    write_variant(f, "c.yaml", "{code: 60, design: 40}", "{code: 60.5, design: 39.5}");
+    write_variant(f, "d.yaml", "    typical_mix: {code: 60, design: 40}\n", "");
+    load_fails(f);
+    expect_diag(f, "a.yaml:10:29: levels[0].typical_mix: \"desing\" is not a task of this role");
+    expect_diag(f, "b.yaml:10:18: levels[0].typical_mix: shares add up to 90");
+    expect_diag(f, "c.yaml:10:25: levels[0].typical_mix.code: expected a whole percent");
+    expect_diag(f, "d.yaml:8:5: levels[0]: missing required key \"typical_mix\"");
+}
+
+static void test_role_missing_a_level(void **state)
+{
+    struct fixture *f = *state;
+
+    write_text(f, "a.yaml", base_role);
+    write_variant(f, "b.yaml", "  - id: junior\n", "  - id: senior\n");
+    load_fails(f);
+    expect_diag(f, "b.yaml:8:3: levels: no level \"junior\", which role a has");
+    expect_diag(f, "a.yaml:8:3: levels: no level \"senior\", which role b has");
 }
 
 static void test_thresholds_sorted_high_to_low(void **state)
@@ -220,8 +278,8 @@ static void test_thresholds_sorted_high_to_low(void **state)
                "    - {min_score: 0, label: Low}\n"
                "    - {min_score: 80, label: Top}\n"
                "    - {min_score: 40.5, label: Mid}\n"
-               "levels: [{id: a, title: A, risk: R, summary: S, strategies: [x]}]\n"
-               "tasks: [{id: t, title: T, exposure: low, rationale: R}]\n"
+               "levels: [{id: a, title: A, summary: S, strategies: [x], typical_mix: {t: 100}}]\n"
+               "tasks: [{id: t, title: T, exposure: low, rationale: R, advice: A}]\n"
                "skills: []\n");
     assert_int_equal(roles_load(&f->roles, f->dir, &f->d), 0);
     role = &f->roles.v[0];
@@ -240,7 +298,7 @@ static void test_unknown_key(void **state)
     write_variant(f, "r.yaml", "    rationale: Fast.\n", "    rationale: Fast.\n    exposre: x\n");
     load_fails(f);
     expect_diag(f, "r.yaml:18:5: tasks[0]: unknown key \"exposre\" (expected one of: id, "
-                   "title, exposure, rationale)");
+                   "title, exposure, rationale, advice)");
     assert_int_equal(f->d.count, 1);
 }
 
@@ -268,7 +326,7 @@ static void test_missing_key(void **state)
 
     write_variant(f, "r.yaml", "    rationale: Slow.\n", "");
     load_fails(f);
-    expect_diag(f, "r.yaml:18:5: tasks[1]: missing required key \"rationale\"");
+    expect_diag(f, "r.yaml:19:5: tasks[1]: missing required key \"rationale\"");
 }
 
 static void test_missing_top_level_section(void **state)
@@ -323,7 +381,7 @@ static void test_bad_enum(void **state)
     write_variant(f, "b.yaml", "outlook: vulnerable", "outlook: doomed");
     load_fails(f);
     expect_diag(f, "a.yaml:16:15: tasks[0].exposure: \"huge\" is not one of: low, medium, high");
-    expect_diag(f, "b.yaml:25:14: skills[0].outlook: \"doomed\" is not one of: vulnerable, "
+    expect_diag(f, "b.yaml:27:14: skills[0].outlook: \"doomed\" is not one of: vulnerable, "
                    "resilient");
 }
 
@@ -333,8 +391,10 @@ static void test_duplicate_ids(void **state)
 
     write_variant(f, "r.yaml", "  - id: design\n", "  - id: code\n");
     load_fails(f);
-    expect_diag(f, "r.yaml:18:9: tasks[1].id: duplicate id \"code\" (first at line 14)");
-    assert_int_equal(f->d.count, 1);
+    expect_diag(f, "r.yaml:19:9: tasks[1].id: duplicate id \"code\" (first at line 14)");
+    /* The typical mix still names the task whose id was changed. */
+    expect_diag(f, "r.yaml:10:29: levels[0].typical_mix: \"design\" is not a task of this role");
+    assert_int_equal(f->d.count, 2);
 }
 
 static void test_bad_ids(void **state)
@@ -352,7 +412,7 @@ static void test_bad_ids(void **state)
     load_fails(f);
     expect_diag(f, "a.yaml:14:9: tasks[0].id: \"Write_Code\" is not an id (1 to 64 characters "
                    "of a-z, 0-9 and -)");
-    expect_diag(f, "b.yaml:23:9: skills[0].id: \"xxxx");
+    expect_diag(f, "b.yaml:25:9: skills[0].id: \"xxxx");
     expect_diag(f, "Bad_Name.yaml:1:1: the file name makes the role id \"Bad_Name\"");
 }
 
@@ -364,11 +424,13 @@ static void test_limits(void **state)
 
     used = (size_t)snprintf(levels, sizeof(levels), "levels:\n");
     for (i = 0; i <= ROLE_MAX_LEVELS; i++)
-        used +=
-            (size_t)snprintf(levels + used, sizeof(levels) - used,
-                             "  - {id: l%zu, title: L, risk: R, summary: S, strategies: [x]}\n", i);
+        used += (size_t)snprintf(levels + used, sizeof(levels) - used,
+                                 "  - {id: l%zu, title: L, summary: S, strategies: [x], "
+                                 "typical_mix: {code: 100}}\n",
+                                 i);
     write_variant(f, "r.yaml",
-                  "levels:\n  - id: junior\n    title: Junior\n    risk: High\n"
+                  "levels:\n  - id: junior\n    title: Junior\n"
+                  "    typical_mix: {code: 60, design: 40}\n"
                   "    summary: Short.\n    strategies: [Learn.]\n",
                   levels);
     write_variant(f, "s.yaml", "strategies: [Learn.]", "strategies: []");
@@ -412,17 +474,17 @@ static void test_every_problem_is_reported(void **state)
                "scoring:\n"
                "  exposure_weights: {high: 100, medium: 50}\n"
                "  risk_levels: [{min_score: 30, label: Some}]\n"
-               "levels: [{id: a, title: A, risk: R, summary: S, strategies: [x]}]\n"
+               "levels: [{id: a, title: A, summary: S, strategies: [x], typical_mix: {t: 100}}]\n"
                "tasks:\n"
-               "  - {id: t, title: T, exposure: extreme, rationale: R}\n"
-               "  - {id: t, title: T2, exposure: low, rationale: R, extra: 1}\n"
+               "  - {id: t, title: T, exposure: extreme, rationale: R, advice: A}\n"
+               "  - {id: t, title: T2, exposure: low, rationale: R, advice: A, extra: 1}\n"
                "skills: []\n");
     load_fails(f);
     expect_diag(f, "bad.yaml:1:8: title: must not be empty");
     expect_diag(f, "bad.yaml:3:21: scoring.exposure_weights: missing required key \"low\"");
     expect_diag(f, "bad.yaml:4:16: scoring.risk_levels: needs a level with min_score 0");
     expect_diag(f, "bad.yaml:7:33: tasks[0].exposure: \"extreme\" is not one of");
-    expect_diag(f, "bad.yaml:8:53: tasks[1]: unknown key \"extra\"");
+    expect_diag(f, "bad.yaml:8:64: tasks[1]: unknown key \"extra\"");
     expect_diag(f, "bad.yaml:8:10: tasks[1].id: duplicate id \"t\" (first at line 7)");
     assert_int_equal(f->d.count, 6);
 }
@@ -446,9 +508,13 @@ static void test_directory_problems(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_shipped_role_loads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shipped_catalog_loads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_valid_role_and_names, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sorted_by_id_and_other_files_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sorted_by_id_hidden_and_directories_ignored, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_other_files_are_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mix_problems, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_role_missing_a_level, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thresholds_sorted_high_to_low, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_key_at_top_level, setup, teardown),

@@ -13,7 +13,11 @@
 
 #include "report.h"
 #include "roles.h"
+#include "runtime.h"
 #include "templates.h"
+
+/* The site the shipped templates are rendered for in these tests. */
+#define SITE_URL "https://careers.example.org/"
 
 struct fixture {
     char dir[64];
@@ -129,21 +133,74 @@ static struct value *name_context(const char *name)
     return v;
 }
 
+/*
+ * The context the daemon renders with: the report model plus the site and
+ * contact, from a config set up here by hand.
+ */
+static struct value *shipped_context(struct fixture *f, const struct report *r)
+{
+    static char site_name[] = "Example Careers", site_url[] = SITE_URL,
+                analysis[] = SITE_URL "ai/{role}/{level}", from[] = "reports@example.org",
+                reply[] = "hello@example.org";
+    struct runtime rt;
+
+    memset(&rt, 0, sizeof(rt));
+    rt.config.site_name = site_name;
+    rt.config.site_url = site_url;
+    rt.config.analysis_url = analysis;
+    rt.config.from_address = from;
+    rt.config.reply_to = reply;
+    rt.roles = f->roles;
+    rt.templates = f->t;
+    return runtime_context(&rt, r);
+}
+
 /* The shipped role and templates, for a signup like a website would send. */
 static void render_shipped(struct fixture *f, struct signup *s)
 {
     struct report r;
     char err[ERRLEN];
 
-    if (roles_load(&f->roles, "config/roles", &f->d) != 0)
+    if (f->roles.v == NULL && roles_load(&f->roles, "config/roles", &f->d) != 0)
         fail_msg("%s", buf_str(&f->d.text));
-    load_ok(f, "templates");
+    if (f->t == NULL)
+        load_ok(f, "templates");
     if (report_build(&r, s, &f->roles, err) != 0)
         fail_msg("%s", err);
-    f->ctx = report_to_value(&r);
+    value_free(f->ctx);
+    f->ctx = shipped_context(f, &r);
     assert_non_null(f->ctx);
+    rendered_free(&f->out);
+    rendered_init(&f->out);
     render_ok(f);
     report_free(&r);
+}
+
+/* The typical score of a level, by the stated formula, from the role data. */
+static int typical_score(const struct role *role, const char *level)
+{
+    const struct role_level *lv = role_find_level(role, level);
+    double sum = 0;
+    size_t i;
+
+    assert_non_null(lv);
+    for (i = 0; i < lv->nmix; i++)
+        sum += lv->mix[i].share * role->exposure_weight[lv->mix[i].task->exposure];
+    return (int)(sum / 100 + 0.5);
+}
+
+/* Every link goes to the site (or is a mailto:); nothing is fetched on opening. */
+static void expect_links_only_to_site(const char *html)
+{
+    const char *p = html;
+
+    expect_not_in(html, "<img");
+    expect_not_in(html, "src=");
+    while ((p = strstr(p, "href=\"")) != NULL) {
+        p += 6;
+        if (strncmp(p, SITE_URL, strlen(SITE_URL)) != 0 && strncmp(p, "mailto:", 7) != 0)
+            fail_msg("a link elsewhere: %.60s", p);
+    }
 }
 
 static void test_shipped_templates_render(void **state)
@@ -154,6 +211,8 @@ static void test_shipped_templates_render(void **state)
     char *skills[] = {"python", "system-design"};
     struct signup s;
     const char *text, *html;
+    char want[256];
+    int typical;
 
     memset(&s, 0, sizeof(s));
     s.email = "ann@example.org";
@@ -164,12 +223,15 @@ static void test_shipped_templates_render(void **state)
     s.ntasks = NELEM(tasks);
     s.skills = skills;
     s.nskills = NELEM(skills);
+    s.created_ms = 1764460800000LL; /* 2025-11-30 */
     render_shipped(f, &s);
+    typical = typical_score(roles_find(&f->roles, "backend-developer"), "lead");
 
     assert_string_equal(buf_str(&f->out.subject),
                         "<b>Ann&\"Bob\"</b>, your AI exposure report: Backend developer (Lead)");
     text = buf_str(&f->out.text);
     expect_in(text, "Hello <b>Ann&\"Bob\"</b>,");
+    expect_in(text, "you asked for on Example Careers.");
     /* 50% x 100 + 30% x 15 + 20% x 55 = 65.5 */
     expect_in(text, "66 out of 100: High");
     expect_in(text, "1 of 3 tasks faces high exposure.");
@@ -179,24 +241,37 @@ static void test_shipped_templates_render(void **state)
     expect_in(text, "* Develop and maintain APIs\n  Medium exposure, 20% of your time\n");
     expect_in(text, "More exposed to AI:\n\n* Python: ");
     expect_in(text, "More resilient:\n\n* System design: ");
-    expect_in(text, "Risk at the Lead level: Mixed");
-    expect_in(text, "This is the one report you asked for.");
-    expect_in(text, "reply to this email");
+    snprintf(want, sizeof(want),
+             "Your score of 66 is above the typical score at your level (Lead: %d)", typical);
+    expect_in(text, want);
+    snprintf(want, sizeof(want), "The typical Lead mix of tasks scores %d", typical);
+    expect_in(text, want);
+    /* The advice leads with the person's most exposed task. */
+    expect_in(text, "About your most exposed tasks:\n\n* Write production code (50% of your time");
+    expect_in(text, "report on 30 November 2025.");
+    expect_in(text, SITE_URL "ai/backend-developer/lead");
+    expect_in(text, "This is the only email we will send you");
+    expect_in(text, "to have it deleted, write to hello@example.org");
     expect_not_in(text, "&amp;");
+    expect_not_in(text, "level level");
 
     html = buf_str(&f->out.html);
-    expect_in(html, "Hello &lt;b&gt;Ann&amp;&quot;Bob&quot;&lt;/b&gt;,");
+    /* In <bdi>, so a right-to-left name does not reorder the greeting around it. */
+    expect_in(html, "Hello <bdi>&lt;b&gt;Ann&amp;&quot;Bob&quot;&lt;/b&gt;</bdi>,");
     expect_not_in(html, "<b>Ann");
-    expect_in(html, "<html lang=\"en\"");
+    expect_in(html, "<html lang=\"en\" dir=\"ltr\"");
     expect_in(html, "<title>Your AI exposure report: Backend developer (Lead)</title>");
     expect_in(html, "max-width:600px");
-    expect_in(html, ">66</span>");
-    expect_in(html, "<strong>Write production code</strong>");
+    expect_in(html, "color-scheme\" content=\"light dark\"");
+    expect_in(html, "prefers-color-scheme: dark");
+    /* The score's colour is its band's: 66 is in the top band. */
+    expect_in(html, "background-color:#b91c1c;\">66<span");
+    expect_in(html, "<th scope=\"col\"");
     expect_in(html, ">Medium</span>");
-    expect_in(html, "This is the one report you asked for.");
-    /* No tracking: nothing is fetched when the message is opened. */
-    expect_not_in(html, "<img");
-    expect_not_in(html, "https://");
+    expect_in(html, "This is the only email we will send you");
+    expect_in(html, "href=\"" SITE_URL "ai/backend-developer/lead\"");
+    expect_not_in(html, "color:#f3f4f6;\">Your score");
+    expect_links_only_to_site(html);
     expect_not_in(html, "{{");
 }
 
@@ -207,6 +282,7 @@ static void test_shipped_templates_without_optional_fields(void **state)
 
     memset(&s, 0, sizeof(s));
     s.email = "someone@example.org";
+    s.name = "   ";
     s.role = "backend-developer";
     s.level = "junior";
     render_shipped(f, &s);
@@ -216,33 +292,98 @@ static void test_shipped_templates_without_optional_fields(void **state)
     expect_in(buf_str(&f->out.text), "You did not list your tasks");
     expect_in(buf_str(&f->out.text), "You did not list your skills");
     expect_in(buf_str(&f->out.text), "* Coding delivery: ");
+    expect_in(buf_str(&f->out.text), "% of a typical week");
     expect_not_in(buf_str(&f->out.text), "% of your time");
     expect_in(buf_str(&f->out.html), "You did not list your tasks");
-    expect_in(buf_str(&f->out.html), "<strong>Mentoring</strong>");
-    expect_not_in(buf_str(&f->out.html), "Time</th>");
+    expect_in(buf_str(&f->out.html), "<strong>System design</strong>");
+    expect_in(buf_str(&f->out.html), ">typical</span>");
+    /* A few skills per side, not the role's whole list. */
+    expect_not_in(buf_str(&f->out.html), "<strong>Mentoring</strong>");
 }
 
-/* Static lines of the plain-text templates fit a 78-column mail reader. */
+/* Columns a line takes: UTF-8 continuation bytes take none. */
+static size_t columns(const char *s, size_t len)
+{
+    size_t i, cols = 0;
+
+    for (i = 0; i < len; i++)
+        cols += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return cols;
+}
+
+/*
+ * Every rendered text line of every shipped role and level fits 76 columns
+ * (a URL, one unbreakable word, may not).
+ */
 static void test_shipped_text_lines_fit(void **state)
 {
-    const char *files[] = {"templates/body.txt.mustache",
-                           "templates/partials/score_meaning.mustache",
-                           "templates/partials/closing.mustache"};
-    char line[1024];
-    size_t i;
+    struct fixture *f = *state;
+    size_t i, j;
 
-    for (i = 0; i < NELEM(files); i++) {
-        FILE *fp = fopen(files[i], "r");
-        int n = 0;
+    if (roles_load(&f->roles, "config/roles", &f->d) != 0)
+        fail_msg("%s", buf_str(&f->d.text));
+    for (i = 0; i < f->roles.n; i++)
+        for (j = 0; j < f->roles.v[i].nlevels; j++) {
+            struct signup s;
+            const char *p, *nl;
 
-        assert_non_null(fp);
-        while (fgets(line, sizeof(line), fp) != NULL) {
-            n++;
-            if (strstr(line, "{{") == NULL && strlen(line) > 79)
-                fail_msg("%s:%d: longer than 78 characters", files[i], n);
+            assert_int_equal(runtime_sample_signup(&s, &f->roles.v[i], &f->roles.v[i].levels[j]),
+                             0);
+            render_shipped(f, &s);
+            signup_free(&s);
+            for (p = buf_str(&f->out.text); *p; p = nl + 1) {
+                size_t len;
+
+                nl = strchr(p, '\n');
+                if (nl == NULL)
+                    nl = p + strlen(p);
+                len = (size_t)(nl - p);
+                if (columns(p, len) > 76 && memchr(p, ' ', len) != NULL && strstr(p, "://") == NULL)
+                    fail_msg("%s/%s: a line of %zu columns: %.*s", f->roles.v[i].id,
+                             f->roles.v[i].levels[j].id, columns(p, len), (int)len, p);
+                if (*nl == '\0')
+                    break;
+            }
         }
-        fclose(fp);
-    }
+}
+
+/* A name the report model does not have, and a partial that does not exist, are errors. */
+static void test_check_names_and_partials(void **state)
+{
+    struct fixture *f = *state;
+    char stray[256];
+    struct signup s;
+
+    write_set(f, "{{role.title}}", "Hi {{rolle.title}}\n{{#tasks}}{{title}} {{titel}}{{/tasks}}\n",
+              "<p>{{> contact}}{{> nope}}{{#tasks}}{{> row}}{{/tasks}}</p>"
+              "{{#advice}}{{> row}}{{/advice}}");
+    write_text(f, "partials/contact.mustache", "{{contact}} {{site.name}}");
+    write_text(f, "partials/row.mustache", "{{share}}{{shares}}{{email}}");
+    write_text(f, "partials/contact.html", "mistyped extension");
+    assert_int_equal(templates_load(&f->t, f->dir, &f->d), -1);
+    expect_diag(f, "partials/contact.html:1:1: not a partial");
+    diag_free(&f->d);
+    diag_init(&f->d);
+    snprintf(stray, sizeof(stray), "%s/partials/contact.html", f->dir);
+    assert_int_equal(unlink(stray), 0);
+    load_ok(f, f->dir);
+    memset(&s, 0, sizeof(s));
+    s.email = "ann@example.org";
+    s.role = "backend-developer";
+    s.level = "mid";
+    if (roles_load(&f->roles, "config/roles", &f->d) != 0)
+        fail_msg("%s", buf_str(&f->d.text));
+    render_shipped(f, &s);
+    templates_check(f->t, f->ctx, &f->d);
+    expect_diag(f, "body.txt.mustache:1:4: {{rolle.title}}: no such variable");
+    expect_diag(f, "body.txt.mustache:2:21: {{titel}}: no such variable");
+    expect_diag(f, "body.html.mustache:1:17: {{> nope}}: no such partial");
+    expect_diag(f, "partials/row.mustache:1:10: {{shares}}: no such variable");
+    /*
+     * {{title}} inside tasks, {{email}} from the top, site.name from the
+     * runtime: all fine; the partial included twice is reported once.
+     */
+    assert_int_equal(f->d.count, 4);
 }
 
 static void test_escaping_per_part(void **state)
@@ -318,7 +459,6 @@ static void test_partials_found_by_name(void **state)
     write_text(f, "partials/b.mustache", "B");
     write_text(f, "partials/c.mustache", "C{{> b}}");
     write_text(f, "partials/s.mustache", "Subject {{name}}");
-    write_text(f, "partials/notes.txt", "{{#not a template");
     write_text(f, "partials/.hidden.mustache", "{{#broken");
     load_ok(f, f->dir);
     f->ctx = name_context("<x>");
@@ -450,6 +590,7 @@ int main(void)
         T(test_shipped_templates_render),
         T(test_shipped_templates_without_optional_fields),
         T(test_shipped_text_lines_fit),
+        T(test_check_names_and_partials),
         T(test_escaping_per_part),
         T(test_subject_folded_to_one_line),
         T(test_subject_cut_on_character_boundary),
