@@ -21,6 +21,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,6 +43,13 @@
 #define OWNER_MAX (HOST_MAX + 64)
 /* The longest single wait, so that signals and the watchdog are served promptly. */
 #define MAX_WAIT_MS 1000
+/*
+ * Each message allocates and frees a few hundred KiB (the rendered report,
+ * its encoded bodies); without these glibc gives the top of the heap back
+ * after every message and takes it again for the next (brk in a loop).
+ */
+#define HEAP_TRIM_THRESHOLD (8 * 1024 * 1024)
+#define HEAP_MMAP_THRESHOLD (1024 * 1024)
 /* Abandoned claims are looked for at most this often: the scan is a write transaction. */
 #define RECOVER_INTERVAL_MS 1000
 /*
@@ -697,6 +705,9 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, int verbo
     d.drain = drain;
     d.verbose = verbose;
     make_owner(&d);
+    if (mallopt(M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD) != 1 ||
+        mallopt(M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD) != 1)
+        log_debug("mallopt refused: the heap may grow and shrink with every message");
     d.watchdog_ms = notify_watchdog_interval_ms();
     d.last_watchdog_ms = monotonic_ms();
     apply_log_level(&d);
