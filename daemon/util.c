@@ -221,7 +221,7 @@ int utf8_valid(const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
 
     while (p < end) {
-        unsigned c = *p;
+        unsigned c;
         size_t n, i;
         unsigned cp;
 
