@@ -50,7 +50,10 @@
  */
 #define HEAP_TRIM_THRESHOLD (8 * 1024 * 1024)
 #define HEAP_MMAP_THRESHOLD (1024 * 1024)
-/* Abandoned claims are looked for at most this often: the scan is a write transaction. */
+/*
+ * Abandoned claims are looked for at most this often (or every poll
+ * interval, when that is longer): the scan is a write transaction.
+ */
 #define RECOVER_INTERVAL_MS 1000
 /*
  * After SIGTERM, transfers in flight get smtp.timeout plus this long to end
@@ -96,6 +99,8 @@ struct daemon {
     int64_t watchdog_ms;      /* keep-alive interval, 0 without a watchdog */
     int64_t last_watchdog_ms; /* monotonic */
     int64_t next_recover_ms;  /* monotonic */
+    /* Monotonic: when an idle daemon that found nothing due looks again, unless woken first. */
+    int64_t next_claim_ms;
     /* The queue could not be written: nothing new until write_retry_ms (monotonic). */
     int write_failures;
     int64_t write_retry_ms;
@@ -276,6 +281,8 @@ static void record_outcomes(struct daemon *d)
             return;
         }
         job_line_pop(&d->unrecorded);
+        /* A signup handed back or deferred may be due again: look before the next poll. */
+        d->woken = 1;
         if (rc == 1)
             log_warnx("signup %lld: no longer ours when recording %s (lease lost?)",
                       (long long)job->rec.signup.id, signup_state_name(job->to));
@@ -304,7 +311,9 @@ static void recover_claims(struct daemon *d)
 
     if (monotonic_ms() < d->next_recover_ms)
         return;
-    d->next_recover_ms = monotonic_ms() + RECOVER_INTERVAL_MS;
+    d->next_recover_ms = monotonic_ms() + (d->rt->config.poll_interval_ms > RECOVER_INTERVAL_MS
+                                               ? d->rt->config.poll_interval_ms
+                                               : RECOVER_INTERVAL_MS);
     if (queue_recover(d->q, d->host, now_ms(), d->rt->config.uncertain, &n, err) == -1) {
         queue_failed(d, "taking back abandoned claims", err);
         return;
@@ -560,7 +569,7 @@ static int64_t idle_wait(struct daemon *d, int claimed_nothing)
     if (got_hup || smtp_free_slots(d->smtp) == 0 || d->unrecorded.n > 0)
         return MAX_WAIT_MS;
     if (claimed_nothing && !d->woken)
-        return d->rt->config.poll_interval_ms;
+        return d->next_claim_ms - now;
     return 0;
 }
 
@@ -585,11 +594,21 @@ static int start_something(struct daemon *d, int *claimed_nothing)
     if (d->waiting.n == 0) {
         int n;
 
+        /*
+         * Found nothing last time and nothing woke us: wait for the poll
+         * interval.  A drain looks every time: it ends when nothing is due.
+         */
+        if (!d->drain && !d->woken && monotonic_ms() < d->next_claim_ms) {
+            *claimed_nothing = 1;
+            return 0;
+        }
         if (queue_ready(d) == -1)
             return -1;
         n = claim(d);
         if (n <= 0) {
             *claimed_nothing = n == 0;
+            if (n == 0)
+                d->next_claim_ms = monotonic_ms() + d->rt->config.poll_interval_ms;
             return n;
         }
     }
