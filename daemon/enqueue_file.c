@@ -114,6 +114,7 @@ static int take(struct run *r, struct intake *in, struct signup *s, const struct
 
 static int finish(struct run *r, const char *name, char *err)
 {
+    char quoted[LOG_VALUE_MAX];
     size_t i;
 
     if (flush(r, err) == -1 || queue_enqueue_commit(r->q, err) == -1)
@@ -121,7 +122,8 @@ static int finish(struct run *r, const char *name, char *err)
     for (i = 0; i < r->nids; i++)
         if (r->ids[i] > 0)
             printf("%lld\n", (long long)r->ids[i]);
-    log_info("file=%s enqueued=%zu duplicates=%zu", name, r->added, r->nids - r->added);
+    log_info("file=%s enqueued=%zu duplicates=%zu", log_quoted(name, quoted, sizeof(quoted)),
+             r->added, r->nids - r->added);
     return 0;
 }
 
