@@ -2,7 +2,7 @@
  * enqueue_file.c - streaming a file of signups into the queue in batches,
  * all in one transaction: memory holds one batch and the ids, not the file.
  */
-#define LOG_MODULE "reportd"
+#define LOG_MODULE "enqueue"
 #include "enqueue_file.h"
 
 #include <stdio.h>

@@ -592,8 +592,8 @@ enum intake_status intake_next(struct intake *in, struct signup *s, struct intak
     pos->line = (unsigned long)ev.start_mark.line + 1;
     pos->column = (unsigned long)ev.start_mark.column + 1;
     if (in->index >= INTAKE_MAX_SIGNUPS) {
-        fatal_at(in, &ev.start_mark, "more than %d signups in one file; the limit is %d",
-                 INTAKE_MAX_SIGNUPS, INTAKE_MAX_SIGNUPS);
+        fatal_at(in, &ev.start_mark, "more than %d signups in one file; split it",
+                 INTAKE_MAX_SIGNUPS);
         yaml_event_delete(&ev);
         goto fatal;
     }

@@ -306,6 +306,37 @@ static void test_malformed_yaml_and_second_document(void **state)
     free_results(&r);
 }
 
+/* The limit counts every item, good or bad; the one past it ends the file. */
+static void test_signup_limit(void **state)
+{
+    char path[] = "/tmp/test_intake_XXXXXX", err[ERRLEN];
+    struct intake *in;
+    struct intake_pos pos;
+    struct signup s;
+    enum intake_status st;
+    size_t bad = 0, i;
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+    (void)state;
+    assert_non_null(f);
+    fputc('[', f);
+    for (i = 0; i <= INTAKE_MAX_SIGNUPS; i++)
+        fputs(i ? ", 1" : "1", f);
+    fputs("]\n", f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(intake_open(&in, path, err), 0);
+    while ((st = intake_next(in, &s, &pos, err)) == INTAKE_BAD)
+        bad++;
+    intake_close(in);
+    unlink(path);
+    assert_int_equal(bad, INTAKE_MAX_SIGNUPS);
+    assert_int_equal(st, INTAKE_FATAL);
+    snprintf(path, sizeof(path), "%d", INTAKE_MAX_SIGNUPS);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "signups in one file"));
+}
+
 static void test_missing_file(void **state)
 {
     struct intake *in = NULL;
@@ -329,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_wrong_types_are_reported_and_reading_goes_on),
         cmocka_unit_test(test_task_without_id_and_nul),
         cmocka_unit_test(test_malformed_yaml_and_second_document),
+        cmocka_unit_test(test_signup_limit),
         cmocka_unit_test(test_missing_file),
     };
 
