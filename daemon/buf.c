@@ -78,6 +78,12 @@ int buf_putc(struct buf *b, int c)
 {
     char ch = (char)c;
 
+    /* The common case on the rendering path: room for one more and its NUL. */
+    if (!b->failed && b->len + 2 <= b->cap) {
+        b->data[b->len++] = ch;
+        b->data[b->len] = '\0';
+        return 0;
+    }
     return buf_append(b, &ch, 1);
 }
 
@@ -88,6 +94,17 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 
     if (b->failed)
         return -1;
+    /* Formatted once when it fits in the room left, which it mostly does. */
+    if (b->cap > b->len) {
+        va_start(ap, fmt);
+        n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return 0;
+        }
+        b->data[b->len] = '\0';
+    }
     va_start(ap, fmt);
     n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);

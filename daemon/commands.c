@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "command_util.h"
 #include "daemon.h"
 #include "enqueue_file.h"
 #include "intake.h"
@@ -13,70 +14,10 @@
 #include "message.h"
 #include "queue.h"
 #include "runtime.h"
-#include "smtp.h"
 #include "smtp_capture.h"
 
 /* Command outcomes beyond sysexits: the signup is not in a state that allows it. */
 #define EXIT_REFUSED 1
-
-static const char *config_path_of(const struct options *o)
-{
-    const char *env;
-
-    if (o->config_path)
-        return o->config_path;
-    env = getenv(CONFIG_ENV);
-    return env && *env ? env : CONFIG_DEFAULT_PATH;
-}
-
-static void print_diag(const struct diag *d)
-{
-    fputs(buf_str(&d->text), stderr);
-}
-
-/* Config alone: enough for the queue commands, which must work when roles are broken. */
-static int load_config(const struct options *o, struct config *c)
-{
-    struct diag d;
-    int rc;
-
-    diag_init(&d);
-    rc = config_load(c, config_path_of(o), &d);
-    if (rc == -1)
-        print_diag(&d);
-    diag_free(&d);
-    return rc;
-}
-
-static int load_runtime(const struct options *o, struct runtime *rt, int with_templates)
-{
-    struct diag d;
-    int rc;
-
-    diag_init(&d);
-    rc = with_templates ? runtime_load(rt, config_path_of(o), &d)
-                        : runtime_load_data(rt, config_path_of(o), &d);
-    if (rc == -1)
-        print_diag(&d);
-    diag_free(&d);
-    return rc;
-}
-
-/* Read-only commands open without the write lock: they work while a website holds a long write. */
-enum queue_access { QUEUE_READ, QUEUE_WRITE };
-
-static int open_queue(const struct config *c, struct queue **q, enum queue_access access)
-{
-    char err[ERRLEN];
-    int rc = access == QUEUE_READ ? queue_open_readonly(q, c->queue_path, err)
-                                  : queue_open(q, c->queue_path, err);
-
-    if (rc != 0) {
-        fprintf(stderr, "reportd: %s\n", err);
-        return -1;
-    }
-    return 0;
-}
 
 int cmd_check_config(const struct options *o)
 {
@@ -302,15 +243,44 @@ static int lookup_record(struct queue *q, const struct options *o, struct signup
     return 0;
 }
 
-static int write_preview(const struct runtime *rt, const struct signup_record *r,
-                         enum preview_format format)
+/* The whole message, exactly as libcurl puts it on the wire. */
+static int write_eml(const struct runtime *rt, const struct signup_record *r)
 {
-    struct rendered out;
     struct message m;
     struct buf eml;
     char err[ERRLEN];
     int status = 0;
 
+    switch (runtime_message(rt, &r->signup, now_ms(), &m, err)) {
+    case RENDER_OK:
+        break;
+    case RENDER_INVALID:
+        fprintf(stderr, "reportd: signup %lld: %s\n", (long long)r->signup.id, err);
+        return EXIT_DATAERR;
+    default:
+        fprintf(stderr, "reportd: signup %lld: %s\n", (long long)r->signup.id, err);
+        return EXIT_SOFTWARE;
+    }
+    buf_init(&eml);
+    if (smtp_capture(&m, &eml, err) == -1) {
+        fprintf(stderr, "reportd: signup %lld: %s\n", (long long)r->signup.id, err);
+        status = EXIT_SOFTWARE;
+    } else {
+        fwrite(buf_str(&eml), 1, eml.len, stdout);
+    }
+    buf_free(&eml);
+    message_free(&m);
+    return status;
+}
+
+static int write_preview(const struct runtime *rt, const struct signup_record *r,
+                         enum preview_format format)
+{
+    struct rendered out;
+    char err[ERRLEN];
+
+    if (format != PREVIEW_TEXT && format != PREVIEW_HTML)
+        return write_eml(rt, r);
     rendered_init(&out);
     switch (runtime_render(rt, &r->signup, &out, err)) {
     case RENDER_OK:
@@ -324,26 +294,12 @@ static int write_preview(const struct runtime *rt, const struct signup_record *r
         rendered_free(&out);
         return EXIT_SOFTWARE;
     }
-    if (format == PREVIEW_TEXT) {
+    if (format == PREVIEW_TEXT)
         fwrite(out.text.data ? out.text.data : "", 1, out.text.len, stdout);
-    } else if (format == PREVIEW_HTML) {
+    else
         fwrite(out.html.data ? out.html.data : "", 1, out.html.len, stdout);
-    } else if (message_build(&m, &rt->config, &r->signup, &out, now_ms(), err) == -1) {
-        fprintf(stderr, "reportd: signup %lld: %s\n", (long long)r->signup.id, err);
-        status = EXIT_DATAERR;
-    } else {
-        buf_init(&eml);
-        if (smtp_capture(&m, &eml, err) == -1) {
-            fprintf(stderr, "reportd: signup %lld: %s\n", (long long)r->signup.id, err);
-            status = EXIT_SOFTWARE;
-        } else {
-            fwrite(buf_str(&eml), 1, eml.len, stdout);
-        }
-        buf_free(&eml);
-        message_free(&m);
-    }
     rendered_free(&out);
-    return status;
+    return 0;
 }
 
 int cmd_preview(const struct options *o)
@@ -754,170 +710,4 @@ int cmd_run(const struct options *o)
         log_critx("%s", err);
         return EXIT_TEMPFAIL;
     }
-}
-
-/* --- send-test ------------------------------------------------------------- */
-
-/* sysexits' EX_UNAVAILABLE: the relay refused the message for good. */
-#define EXIT_UNAVAILABLE 69
-/* How long one smtp_poll() call may wait before the loop looks again. */
-#define SEND_TEST_POLL_MS 1000
-
-struct send_test_outcome {
-    int done;
-    struct smtp_result r;
-};
-
-static void send_test_done(void *arg, const struct smtp_result *r)
-{
-    struct send_test_outcome *out = arg;
-
-    out->r = *r;
-    out->done = 1;
-}
-
-/* The role and level asked for, or the first of each; NULL (printed) when unknown. */
-static const struct role_level *pick_sample(const struct runtime *rt, const struct options *o,
-                                            const struct role **role)
-{
-    const struct role_level *level;
-
-    *role = o->role ? roles_find(&rt->roles, o->role) : &rt->roles.v[0];
-    if (*role == NULL) {
-        fprintf(stderr, "reportd: send-test: no role \"%s\" in %s\n", o->role,
-                rt->config.roles_dir);
-        return NULL;
-    }
-    level = o->level ? role_find_level(*role, o->level) : &(*role)->levels[0];
-    if (level == NULL)
-        fprintf(stderr, "reportd: send-test: role %s has no level \"%s\"\n", (*role)->id, o->level);
-    return level;
-}
-
-/* Builds the sample message for o->to; 0, or an exit status (printed). */
-static int build_sample_message(const struct runtime *rt, const struct options *o,
-                                struct message *m)
-{
-    const struct role *role;
-    const struct role_level *level = pick_sample(rt, o, &role);
-    struct rendered out;
-    struct signup s;
-    char err[ERRLEN];
-    int status = 0;
-
-    if (level == NULL)
-        return EXIT_USAGE;
-    rendered_init(&out);
-    if (runtime_sample_signup(&s, role, level) == -1) {
-        signup_free(&s);
-        fprintf(stderr, "reportd: out of memory\n");
-        return EXIT_OSERR;
-    }
-    free(s.email);
-    s.email = strdup(o->to);
-    /* Now, so each test carries its own Message-ID and date. */
-    s.created_ms = now_ms();
-    if (s.email == NULL) {
-        fprintf(stderr, "reportd: out of memory\n");
-        status = EXIT_OSERR;
-    } else if (runtime_render(rt, &s, &out, err) != RENDER_OK ||
-               message_build(m, &rt->config, &s, &out, now_ms(), err) == -1) {
-        fprintf(stderr, "reportd: send-test: %s\n", err);
-        status = EXIT_SOFTWARE;
-    } else {
-        printf("sending a sample report (role %s, level %s) to %s via %s\n", role->id, level->id,
-               o->to, rt->config.smtp_url);
-    }
-    rendered_free(&out);
-    signup_free(&s);
-    return status;
-}
-
-/* Submits m and waits for its outcome; 0, or an exit status (printed). */
-static int deliver_once(struct smtp *smtp, const struct message *m,
-                        struct send_test_outcome *outcome)
-{
-    char err[ERRLEN];
-
-    memset(outcome, 0, sizeof(*outcome));
-    if (smtp_submit(smtp, m, NULL, err) == -1) {
-        fprintf(stderr, "reportd: send-test: %s\n", err);
-        return EXIT_SOFTWARE;
-    }
-    while (!outcome->done) {
-        if (smtp_poll(smtp, SEND_TEST_POLL_MS, send_test_done, outcome, err) == -1) {
-            fprintf(stderr, "reportd: send-test: %s\n", err);
-            return EXIT_SOFTWARE;
-        }
-        if (!outcome->done && smtp_in_flight(smtp) == 0) {
-            fprintf(stderr, "reportd: send-test: the transfer ended without an outcome\n");
-            return EXIT_SOFTWARE;
-        }
-    }
-    return 0;
-}
-
-static int send_test_status(const struct send_test_outcome *out)
-{
-    const struct smtp_result *r = &out->r;
-    const char *reply = r->reply[0] ? r->reply : "(no reply)";
-
-    printf("relay reply: %s\n", reply);
-    if (r->detail[0])
-        printf("detail: %s\n", r->detail);
-    switch (r->status) {
-    case SMTP_SENT:
-        printf("sent\n");
-        return 0;
-    case SMTP_DEFER:
-    case SMTP_THROTTLE:
-        fprintf(stderr, "reportd: send-test: temporary failure; try again later\n");
-        return EXIT_TEMPFAIL;
-    case SMTP_UNREACHABLE:
-        fprintf(stderr, "reportd: send-test: the relay cannot be reached: %s\n", r->reason);
-        return EXIT_TEMPFAIL;
-    case SMTP_FAIL:
-        fprintf(stderr, "reportd: send-test: the relay refused the message\n");
-        return EXIT_UNAVAILABLE;
-    case SMTP_CONFIG:
-        fprintf(stderr, "reportd: send-test: authentication or TLS problem: check the smtp "
-                        "settings\n");
-        return EXIT_CONFIG;
-    }
-    return EXIT_SOFTWARE;
-}
-
-/*
- * Outside the queue on purpose: nothing is inserted, so the one-report-per-
- * address rule never sees this address, and the operator can repeat it.
- */
-int cmd_send_test(const struct options *o)
-{
-    struct send_test_outcome outcome;
-    struct runtime rt;
-    struct smtp *smtp = NULL;
-    struct message m;
-    char err[ERRLEN];
-    int status;
-
-    if (email_validate(o->to, err) == -1) {
-        fprintf(stderr, "reportd: send-test: --to: %s\n", err);
-        return EXIT_USAGE;
-    }
-    if (load_runtime(o, &rt, 1) == -1)
-        return EXIT_CONFIG;
-    memset(&m, 0, sizeof(m));
-    status = build_sample_message(&rt, o, &m);
-    if (status == 0 && smtp_open(&smtp, &rt.config, err) == -1) {
-        fprintf(stderr, "reportd: send-test: %s\n", err);
-        status = EXIT_CONFIG;
-    }
-    if (status == 0)
-        status = deliver_once(smtp, &m, &outcome);
-    if (status == 0)
-        status = send_test_status(&outcome);
-    smtp_free(smtp);
-    message_free(&m);
-    runtime_free(&rt);
-    return status;
 }

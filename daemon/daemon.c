@@ -34,6 +34,7 @@
 #include "queue.h"
 #include "schedule.h"
 #include "smtp.h"
+#include "wake.h"
 
 /* Host names are at most 255 bytes (HOST_NAME_MAX on Linux is 64). */
 #define HOST_MAX 256
@@ -70,7 +71,9 @@ static void on_hup(int sig)
 struct daemon {
     struct runtime *rt;
     const char *config_path;
-    struct queue *q; /* NULL while it cannot be opened */
+    struct queue *q;   /* NULL while it cannot be opened */
+    struct wake *wake; /* NULL when inotify is not available: polling only */
+    int woken;         /* the queue changed since the last claim */
     struct smtp *smtp;
     struct delivery dl;
     char host[HOST_MAX];
@@ -155,7 +158,9 @@ static void on_result(void *arg, const struct smtp_result *r)
  */
 static void wait_for_events(struct daemon *d, int64_t ms)
 {
+    struct pollfd p[2];
     char err[ERRLEN];
+    int n = 0, woke = -1;
 
     keep_alive(d);
     if (ms > MAX_WAIT_MS)
@@ -163,16 +168,33 @@ static void wait_for_events(struct daemon *d, int64_t ms)
     /* Never past the next keep-alive. */
     if (d->watchdog_ms > 0 && ms > d->last_watchdog_ms + d->watchdog_ms - monotonic_ms())
         ms = d->last_watchdog_ms + d->watchdog_ms - monotonic_ms();
-    if (ms < 0)
+    if (ms < 0 || got_term || got_hup)
         ms = 0;
-    if (d->in_flight > 0) {
-        if (smtp_poll(d->smtp, (int)ms, on_result, d, err) == -1)
-            log_warnx("%s", err);
-    } else if (ms > 0 && !got_term && !got_hup) {
-        /* poll() with no descriptors is a sleep that a signal (no SA_RESTART) ends early. */
-        (void)poll(NULL, 0, (int)ms);
+    if (d->in_flight > 0)
+        p[n++] = (struct pollfd){.fd = smtp_fd(d->smtp), .events = POLLIN};
+    if (d->wake != NULL) {
+        woke = n;
+        p[n++] = (struct pollfd){.fd = wake_fd(d->wake), .events = POLLIN};
     }
+    /* No SA_RESTART: a signal ends the wait early. */
+    if (ms > 0 && poll(p, (nfds_t)n, (int)ms) > 0 && woke >= 0 && p[woke].revents)
+        d->woken |= wake_check(d->wake);
+    if (d->in_flight > 0 && smtp_poll(d->smtp, 0, on_result, d, err) == -1)
+        log_warnx("%s", err);
     keep_alive(d);
+}
+
+/* Watches the queue's directory so that a producer's INSERT wakes the daemon at once. */
+static void watch_queue(struct daemon *d)
+{
+    char err[ERRLEN];
+
+    wake_close(d->wake);
+    d->wake = NULL;
+    if (wake_open(&d->wake, d->rt->config.queue_path, err) == -1) {
+        d->wake = NULL;
+        log_warnx("%s; new signups are noticed every queue.poll_interval instead", err);
+    }
 }
 
 /* --- the queue --------------------------------------------------------------- */
@@ -305,6 +327,7 @@ static int claim(struct daemon *d)
     int64_t end = monotonic_ms() + c->lease_ms;
     size_t n = 0, i;
 
+    d->woken = 0;
     recover_claims(d);
     scrub_expired(d);
     if (d->q == NULL)
@@ -371,7 +394,7 @@ static void send_job(struct daemon *d, struct job *job)
         return;
     }
     d->in_flight++;
-    delivery_sent_one(&d->dl, monotonic_ms());
+    delivery_sent_one(&d->dl, monotonic_us());
 }
 
 /* Takes the next waiting job to a connection, or settles it if it cannot go. */
@@ -450,6 +473,7 @@ static void reload(struct daemon *d)
     d->write_failures = 0;
     d->write_retry_ms = 0;
     delivery_reconfigured(&d->dl, d->rt);
+    watch_queue(d);
     apply_log_level(d);
     log_notice("reloaded %s", d->config_path);
     notify_ready();
@@ -527,7 +551,7 @@ static int64_t idle_wait(struct daemon *d, int claimed_nothing)
     /* Waiting for a connection or a reload: a finished transfer wakes us. */
     if (got_hup || smtp_free_slots(d->smtp) == 0 || d->unrecorded.n > 0)
         return MAX_WAIT_MS;
-    if (claimed_nothing)
+    if (claimed_nothing && !d->woken)
         return d->rt->config.poll_interval_ms;
     return 0;
 }
@@ -694,6 +718,7 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, int verbo
         queue_failed(&d, "open", err);
     }
     delivery_init(&d.dl, rt, d.owner);
+    watch_queue(&d);
     log_notice("started%s: queue %s, relay %s, %d connection%s, owner %s", drain ? " (drain)" : "",
                rt->config.queue_path, rt->config.smtp_url, rt->config.connections,
                rt->config.connections == 1 ? "" : "s", d.owner);
@@ -705,6 +730,7 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, int verbo
     log_notice("stopping: sent %lu, deferred %lu, failed %lu, rejected %lu, held %lu", d.sent,
                d.deferred, d.failed, d.rejected, d.held);
     smtp_free(d.smtp);
+    wake_close(d.wake);
     free_lines(&d);
     queue_close(d.q);
     runtime_free(rt);

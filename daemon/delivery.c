@@ -72,9 +72,7 @@ enum prepare_result delivery_prepare(struct delivery *dl, struct job *job, int64
 {
     const struct config *c = cfg(dl);
     struct signup_record *rec = &job->rec;
-    struct rendered out;
     char err[ERRLEN];
-    int rc;
 
     if (rec->load_error) {
         reject(job, rec->load_error);
@@ -95,24 +93,13 @@ enum prepare_result delivery_prepare(struct delivery *dl, struct job *job, int64
         delivery_hand_back(job, "claim too close to its end; handed back", NULL, now);
         return PREPARE_SETTLED;
     }
-    rendered_init(&out);
-    switch (runtime_render(dl->rt, &rec->signup, &out, err)) {
+    switch (runtime_message(dl->rt, &rec->signup, now, &job->msg, err)) {
     case RENDER_OK:
         break;
     case RENDER_INVALID:
-        rendered_free(&out);
         reject(job, err);
         return PREPARE_SETTLED;
     default:
-        rendered_free(&out);
-        log_warnx("signup %lld: %s", (long long)rec->signup.id, err);
-        delivery_hand_back(job, err, NULL, now + c->retry_min_ms);
-        return PREPARE_SETTLED;
-    }
-    rc = message_build(&job->msg, c, &rec->signup, &out, now, err);
-    rendered_free(&out);
-    if (rc == -1) {
-        /* A validated signup makes a valid message: this is ours (memory), so try again later. */
         log_warnx("signup %lld: %s", (long long)rec->signup.id, err);
         delivery_hand_back(job, err, NULL, now + c->retry_min_ms);
         return PREPARE_SETTLED;
@@ -121,10 +108,10 @@ enum prepare_result delivery_prepare(struct delivery *dl, struct job *job, int64
     return PREPARE_READY;
 }
 
-void delivery_sent_one(struct delivery *dl, int64_t mono)
+void delivery_sent_one(struct delivery *dl, int64_t mono_us)
 {
     if (cfg(dl)->rate_limit > 0)
-        dl->next_send_ms = mono + (int64_t)(1000.0 / cfg(dl)->rate_limit);
+        dl->next_send_us = schedule_next_send_us(dl->next_send_us, mono_us, cfg(dl)->rate_limit);
 }
 
 /* --- results --------------------------------------------------------------------- */
@@ -299,7 +286,10 @@ void delivery_log_recorded(const struct job *job)
 
 int64_t delivery_next_send(const struct delivery *dl)
 {
-    return dl->pause_until_ms > dl->next_send_ms ? dl->pause_until_ms : dl->next_send_ms;
+    /* Rounded up: a message never starts before its slot. */
+    int64_t pace_ms = (dl->next_send_us + 999) / 1000;
+
+    return dl->pause_until_ms > pace_ms ? dl->pause_until_ms : pace_ms;
 }
 
 int delivery_paused(const struct delivery *dl, int64_t mono)

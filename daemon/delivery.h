@@ -33,7 +33,7 @@ struct delivery {
     int64_t pause_until_ms; /* mono: no new sends before this */
     int64_t pause_step_ms;  /* the current pause, doubling while the cause persists */
     char pause_reason[ERRLEN];
-    int64_t next_send_ms; /* mono: the rate limit's next free moment */
+    int64_t next_send_us; /* monotonic µs: the rate limit's next free moment */
 };
 
 void delivery_init(struct delivery *dl, struct runtime *rt, const char *owner);
@@ -48,8 +48,8 @@ enum prepare_result {
 enum prepare_result delivery_prepare(struct delivery *dl, struct job *job, int64_t now,
                                      int64_t mono);
 
-/* The rate limit counts a message handed to a connection at mono. */
-void delivery_sent_one(struct delivery *dl, int64_t mono);
+/* The rate limit counts a message handed to a connection at mono_us. */
+void delivery_sent_one(struct delivery *dl, int64_t mono_us);
 
 /* Turns a transfer's result into the job's outcome, and logs the attempt. */
 void delivery_outcome(struct delivery *dl, struct job *job, const struct smtp_result *r,

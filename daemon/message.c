@@ -1,7 +1,7 @@
 /*
  * message.c - one subscriber's report as an Internet message: the header
  * lines (RFC 5322, RFC 2047 encoded-words for anything not ASCII) and the
- * libcurl MIME tree of a multipart/alternative body (text, then HTML).
+ * bodies in quoted-printable (RFC 2045), as data for the transport.
  */
 #include "message.h"
 
@@ -315,34 +315,31 @@ static int format_date(int64_t ms, char *out, size_t outlen)
     return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
 }
 
-/* Appends "Name: value" to the header list. */
-static int add_header(struct curl_slist **list, const char *name, const struct buf *value)
+/* Appends "Name: value" to the message's header lines. */
+static int add_header(struct message *m, const char *name, const struct buf *value)
 {
     struct buf line;
-    struct curl_slist *l;
 
+    if (m->nheaders >= MESSAGE_HEADERS_MAX)
+        return -1;
     buf_init(&line);
     buf_printf(&line, "%s: %s", name, buf_str(value));
     if (buf_failed(&line)) {
         buf_free(&line);
         return -1;
     }
-    l = curl_slist_append(*list, line.data);
-    buf_free(&line);
-    if (l == NULL)
-        return -1;
-    *list = l;
-    return 0;
+    m->headers[m->nheaders++] = buf_steal(&line);
+    return m->headers[m->nheaders - 1] == NULL ? -1 : 0;
 }
 
-static int add_header_str(struct curl_slist **list, const char *name, const char *value)
+static int add_header_str(struct message *m, const char *name, const char *value)
 {
     struct buf b;
     int rc;
 
     buf_init(&b);
     buf_puts(&b, value);
-    rc = buf_failed(&b) ? -1 : add_header(list, name, &b);
+    rc = buf_failed(&b) ? -1 : add_header(m, name, &b);
     buf_free(&b);
     return rc;
 }
@@ -350,7 +347,7 @@ static int add_header_str(struct curl_slist **list, const char *name, const char
 /* A header whose value has its own syntax: an address, a subject. */
 enum header_kind { HEADER_MAILBOX, HEADER_UNSTRUCTURED };
 
-static int add_formatted(struct curl_slist **list, const char *name, enum header_kind kind,
+static int add_formatted(struct message *m, const char *name, enum header_kind kind,
                          const char *display, const char *value, char *err)
 {
     size_t col = strlen(name) + 2;
@@ -367,7 +364,7 @@ static int add_formatted(struct curl_slist **list, const char *name, enum header
     else
         rc = encode_unstructured(value, col, &b);
     if (rc == 0)
-        rc = add_header(list, name, &b);
+        rc = add_header(m, name, &b);
     buf_free(&b);
     if (rc == -1)
         return errf(err, "%s: cannot be encoded (invalid UTF-8 or out of memory)", name);
@@ -409,35 +406,33 @@ static int build_headers(struct message *m, const struct config *c, const struct
     char *to_name;
     int oom, rc;
 
-    if (add_formatted(&m->headers, "From", HEADER_MAILBOX, c->from_name, c->from_address, err) ==
-        -1)
+    if (add_formatted(m, "From", HEADER_MAILBOX, c->from_name, c->from_address, err) == -1)
         return -1;
     to_name = to_display_name(s, &oom);
     if (oom)
         return errf(err, "To: out of memory");
-    rc = add_formatted(&m->headers, "To", HEADER_MAILBOX, to_name, s->email, err);
+    rc = add_formatted(m, "To", HEADER_MAILBOX, to_name, s->email, err);
     free(to_name);
     if (rc == -1)
         return -1;
     if (c->reply_to != NULL && *c->reply_to != '\0' &&
-        add_formatted(&m->headers, "Reply-To", HEADER_MAILBOX, NULL, c->reply_to, err) == -1)
+        add_formatted(m, "Reply-To", HEADER_MAILBOX, NULL, c->reply_to, err) == -1)
         return -1;
-    if (add_formatted(&m->headers, "Subject", HEADER_UNSTRUCTURED, NULL, buf_str(&r->subject),
-                      err) == -1)
+    if (add_formatted(m, "Subject", HEADER_UNSTRUCTURED, NULL, buf_str(&r->subject), err) == -1)
         return -1;
     if (format_date(date_ms, date, sizeof(date)) == -1)
         return errf(err, "Date: cannot format %" PRId64, date_ms);
     /*
-     * libcurl writes its own Content-Type (with the boundary) for the top
-     * level and drops ours, but takes the media type from it: this is what
-     * makes the top level multipart/alternative rather than multipart/mixed.
+     * The transport's MIME layer writes its own Content-Type (with the
+     * boundary) for the top level and drops ours, but takes the media type
+     * from it: this is what makes it multipart/alternative.
      */
-    if (add_header_str(&m->headers, "Date", date) == -1 ||
-        add_header_str(&m->headers, "Message-ID", m->message_id) == -1 ||
-        add_header_str(&m->headers, "MIME-Version", "1.0") == -1 ||
-        add_header_str(&m->headers, "Content-Type", "multipart/alternative") == -1 ||
-        add_header_str(&m->headers, "Auto-Submitted", "auto-generated") == -1 ||
-        add_header_str(&m->headers, "X-Auto-Response-Suppress", "OOF, AutoReply") == -1)
+    if (add_header_str(m, "Date", date) == -1 ||
+        add_header_str(m, "Message-ID", m->message_id) == -1 ||
+        add_header_str(m, "MIME-Version", "1.0") == -1 ||
+        add_header_str(m, "Content-Type", "multipart/alternative") == -1 ||
+        add_header_str(m, "Auto-Submitted", "auto-generated") == -1 ||
+        add_header_str(m, "X-Auto-Response-Suppress", "OOF, AutoReply") == -1)
         return errf(err, "message headers: out of memory");
     return 0;
 }
@@ -451,12 +446,11 @@ static int check_addresses(const struct config *c, const struct signup *s, char 
     return 0;
 }
 
-static int copy_body(char **dst, const struct buf *src, const char *what, char *err)
+static int encode_body(struct buf *dst, const struct buf *src, const char *what, char *err)
 {
     if (!utf8_valid(buf_str(src), src->len))
         return errf(err, "%s body: not valid UTF-8", what);
-    *dst = strdup(buf_str(src));
-    if (*dst == NULL)
+    if (message_qp_encode(buf_str(src), src->len, dst) == -1)
         return errf(err, "%s body: out of memory", what);
     return 0;
 }
@@ -467,6 +461,8 @@ int message_build(struct message *m, const struct config *c, const struct signup
     char id[MESSAGE_ID_MAX];
 
     memset(m, 0, sizeof(*m));
+    buf_init(&m->text_qp);
+    buf_init(&m->html_qp);
     m->signup_id = s->id;
     if (check_addresses(c, s, err) == -1)
         goto fail;
@@ -482,8 +478,8 @@ int message_build(struct message *m, const struct config *c, const struct signup
         goto fail;
     }
     if (build_headers(m, c, s, r, date_ms, err) == -1 ||
-        copy_body(&m->text, &r->text, "text", err) == -1 ||
-        copy_body(&m->html, &r->html, "HTML", err) == -1)
+        encode_body(&m->text_qp, &r->text, "text", err) == -1 ||
+        encode_body(&m->html_qp, &r->html, "HTML", err) == -1)
         goto fail;
     return 0;
 fail:
@@ -493,84 +489,90 @@ fail:
 
 void message_free(struct message *m)
 {
+    size_t i;
+
     free(m->envelope_from);
     free(m->envelope_to);
     free(m->message_id);
-    curl_slist_free_all(m->headers);
-    free(m->text);
-    free(m->html);
+    for (i = 0; i < m->nheaders; i++)
+        free(m->headers[i]);
+    buf_free(&m->text_qp);
+    buf_free(&m->html_qp);
     memset(m, 0, sizeof(*m));
 }
 
-/*
- * libcurl's quoted-printable encoder keeps only CRLF as a line end and
- * escapes a bare LF as =0A, so the body's lines are given to it as CRLF.
- */
-static int to_crlf(const char *s, struct buf *out)
+/* --- quoted-printable ----------------------------------------------------------- */
+
+static const char hex_digits[] = "0123456789ABCDEF";
+
+/* RFC 2045 6.7 (2): printable ASCII but "=" stands for itself. */
+static int qp_literal(unsigned char c)
 {
-    for (; *s; s++) {
-        if (*s == '\n' && (out->len == 0 || out->data[out->len - 1] != '\r'))
-            buf_putc(out, '\r');
-        buf_putc(out, *s);
+    return (unsigned char)(c - 33) <= 126 - 33 && c != '=';
+}
+
+/* Where a line of s ends: the LF, the CR of a CRLF, or the end. */
+static int at_line_end(const unsigned char *p, const unsigned char *end)
+{
+    return p == end || *p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n');
+}
+
+/* Space and tab stand for themselves, except at the end of a line (6.7 (3)). */
+static int qp_plain(const unsigned char *p, const unsigned char *end)
+{
+    if (*p == ' ' || *p == '\t')
+        return !at_line_end(p + 1, end);
+    return qp_literal(*p);
+}
+
+static void qp_soft_break(struct buf *out, size_t *col)
+{
+    buf_append(out, "=\r\n", 3);
+    *col = 0;
+}
+
+int message_qp_encode(const char *s, size_t len, struct buf *out)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    /* A line holds 75 characters and the "=" of a soft break, or 76 when it ends there. */
+    const size_t soft_max = MESSAGE_QP_LINE_MAX - 1;
+    size_t col = 0;
+
+    /* Most of a report is plain ASCII: about one byte out per byte in. */
+    if (buf_reserve(out, len + len / 8 + 64) == -1)
+        return -1;
+    while (p < end) {
+        if (*p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n')) {
+            p += *p == '\r' ? 2 : 1;
+            buf_append(out, "\r\n", 2);
+            col = 0;
+        } else if (qp_plain(p, end)) {
+            const unsigned char *run = p;
+
+            if (col >= soft_max) {
+                if (col < MESSAGE_QP_LINE_MAX && at_line_end(p + 1, end)) {
+                    buf_putc(out, *p++);
+                    col++;
+                } else {
+                    qp_soft_break(out, &col);
+                }
+                continue;
+            }
+            /* A run of plain characters goes in one piece, up to the line's limit. */
+            while (p < end && (size_t)(p - run) < soft_max - col && qp_plain(p, end))
+                p++;
+            buf_append(out, run, (size_t)(p - run));
+            col += (size_t)(p - run);
+        } else {
+            char enc[3] = {'=', hex_digits[*p >> 4], hex_digits[*p & 15]};
+            size_t limit = at_line_end(p + 1, end) ? MESSAGE_QP_LINE_MAX : soft_max;
+
+            if (col + sizeof(enc) > limit)
+                qp_soft_break(out, &col);
+            buf_append(out, enc, sizeof(enc));
+            col += sizeof(enc);
+            p++;
+        }
     }
     return buf_failed(out) ? -1 : 0;
-}
-
-static int add_text_part(curl_mime *mime, const char *body, const char *type)
-{
-    curl_mimepart *part = curl_mime_addpart(mime);
-    struct buf crlf;
-    int rc = -1;
-
-    buf_init(&crlf);
-    if (part != NULL && to_crlf(body, &crlf) == 0 &&
-        curl_mime_data(part, buf_str(&crlf), crlf.len) == CURLE_OK &&
-        curl_mime_type(part, type) == CURLE_OK &&
-        curl_mime_encoder(part, "quoted-printable") == CURLE_OK)
-        rc = 0;
-    buf_free(&crlf);
-    return rc;
-}
-
-int message_attach(const struct message *m, CURL *easy, curl_mime **mime, struct curl_slist **rcpt,
-                   char *err)
-{
-    *mime = curl_mime_init(easy);
-    *rcpt = NULL;
-    if (*mime == NULL || add_text_part(*mime, m->text, "text/plain; charset=utf-8") == -1 ||
-        add_text_part(*mime, m->html, "text/html; charset=utf-8") == -1) {
-        errf(err, "message %" PRId64 ": cannot build the MIME body", m->signup_id);
-        goto fail;
-    }
-    *rcpt = curl_slist_append(NULL, m->envelope_to);
-    if (*rcpt == NULL) {
-        errf(err, "message %" PRId64 ": out of memory", m->signup_id);
-        goto fail;
-    }
-    if (curl_easy_setopt(easy, CURLOPT_MAIL_FROM, m->envelope_from) != CURLE_OK ||
-        curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, *rcpt) != CURLE_OK ||
-        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, m->headers) != CURLE_OK ||
-        curl_easy_setopt(easy, CURLOPT_MIMEPOST, *mime) != CURLE_OK) {
-        errf(err, "message %" PRId64 ": libcurl refused the message options", m->signup_id);
-        goto fail;
-    }
-    return 0;
-fail:
-    message_detach(easy, *mime, *rcpt);
-    *mime = NULL;
-    *rcpt = NULL;
-    return -1;
-}
-
-void message_detach(CURL *easy, curl_mime *mime, struct curl_slist *rcpt)
-{
-    /* The handle outlives the message: it must not keep pointers into it. */
-    if (easy != NULL) {
-        curl_easy_setopt(easy, CURLOPT_MIMEPOST, NULL);
-        curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, NULL);
-        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
-        curl_easy_setopt(easy, CURLOPT_MAIL_FROM, NULL);
-    }
-    curl_mime_free(mime);
-    curl_slist_free_all(rcpt);
 }

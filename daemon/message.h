@@ -3,17 +3,17 @@
  * MIME): headers, a multipart/alternative body with the text part first
  * and the HTML part second, both UTF-8 and quoted-printable.
  *
- * The MIME structure and its encoders are libcurl's (curl_mime_*); this
- * module writes only what libcurl lacks: RFC 2047 encoded-words, address
- * formatting, the Date and a Message-ID derived from the signup, so that a
- * resend carries the same one.
+ * This is the message as data, ready for the wire: the header lines (RFC
+ * 2047 encoded-words, address formatting, the Date, a Message-ID derived
+ * from the signup so that a resend carries the same one) and each body
+ * already quoted-printable with CRLF line ends.  It knows nothing of
+ * libcurl; the transport (smtp_mime.c) lays it out as libcurl's MIME parts.
  */
 #ifndef REPORTD_MESSAGE_H
 #define REPORTD_MESSAGE_H
 
+#include <stddef.h>
 #include <stdint.h>
-
-#include <curl/curl.h>
 
 #include "config.h"
 #include "signup.h"
@@ -22,15 +22,22 @@
 
 /* RFC 5322 2.1.1: a header line should stay under 78 characters. */
 #define MESSAGE_FOLD_WIDTH 78
+/* RFC 2045 6.7: an encoded line is at most 76 characters. */
+#define MESSAGE_QP_LINE_MAX 76
+/* From, To, Reply-To, Subject, Date, Message-ID and a few fixed ones. */
+#define MESSAGE_HEADERS_MAX 16
 
 struct message {
     int64_t signup_id;
     char *envelope_from; /* bare addresses for MAIL FROM / RCPT TO */
     char *envelope_to;
-    char *message_id;           /* "<...>" with the brackets */
-    struct curl_slist *headers; /* From, To, Reply-To, Subject, Date, Message-ID, ... */
-    char *text;                 /* UTF-8, LF line ends (libcurl's encoder makes CRLF) */
-    char *html;
+    char *message_id; /* "<...>" with the brackets */
+    /* "Name: value" lines (folded with CRLF SP), without the final CRLF. */
+    char *headers[MESSAGE_HEADERS_MAX];
+    size_t nheaders;
+    /* The bodies as they go on the wire: UTF-8, quoted-printable, CRLF line ends. */
+    struct buf text_qp;
+    struct buf html_qp;
 };
 
 /*
@@ -45,13 +52,11 @@ void message_free(struct message *m);
 int message_id_for(const struct signup *s, const char *domain, char *out, size_t outlen);
 
 /*
- * Attaches m to an easy handle: CURLOPT_MAIL_FROM, CURLOPT_MAIL_RCPT,
- * CURLOPT_HTTPHEADER and CURLOPT_MIMEPOST.  *mime and *rcpt belong to the
- * caller afterwards (free them after the transfer with message_detach).
+ * Appends s (UTF-8 text with LF or CRLF line ends) to out as quoted-
+ * printable (RFC 2045 6.7) with CRLF line ends and lines of at most 76
+ * characters.  -1 when out of memory.
  */
-int message_attach(const struct message *m, CURL *easy, curl_mime **mime, struct curl_slist **rcpt,
-                   char *err);
-void message_detach(CURL *easy, curl_mime *mime, struct curl_slist *rcpt);
+int message_qp_encode(const char *s, size_t len, struct buf *out);
 
 /* RFC 2047 encoded-word(s) for a header value when it is not plain ASCII. */
 int message_encode_header(const char *value, struct buf *out);

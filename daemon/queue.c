@@ -3,8 +3,9 @@
  * producer's enqueue, the daemon's claim and recovery, the reading side,
  * and queue_transition(), through which every state change goes.
  *
- * Statements are prepared per call and finalized before returning, so no
- * statement is left half-stepped holding a read snapshot open in WAL mode.
+ * Statements are prepared once per connection and reset before a function
+ * returns, so no statement is left half-stepped holding a read snapshot
+ * open in WAL mode.
  */
 #define LOG_MODULE "queue"
 
@@ -143,9 +144,26 @@ static const char *const migrations[] = {
 };
 /* clang-format on */
 
+/*
+ * Statements are prepared once per connection and kept: the daemon runs the
+ * same few dozen statements for every message, and parsing them again each
+ * time was a measurable share of its work.  Far more room than there are
+ * statements in this file.
+ */
+#define QUEUE_STMT_CACHE 96
+
+struct cached_stmt {
+    uint64_t hash; /* of the SQL text, to skip most comparisons */
+    char *sql;
+    sqlite3_stmt *st;
+    int busy; /* handed out and not finished: a nested use gets a statement of its own */
+};
+
 struct queue {
     sqlite3 *db;
     char *path;
+    struct cached_stmt stmts[QUEUE_STMT_CACHE];
+    int nstmts;
     /*
      * Log lines of changes made in the open transaction, each ended by a NUL:
      * written when it commits, dropped when it rolls back, so the log never
@@ -250,15 +268,58 @@ static int exec_sql(struct queue *q, const char *sql, const char *what, char *er
     return 0;
 }
 
+static uint64_t sql_hash(const char *sql)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+
+    for (; *sql; sql++)
+        h = (h ^ (unsigned char)*sql) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Keeps st for later calls, when there is room; a failed copy only means no caching. */
+static void cache_stmt(struct queue *q, const char *sql, uint64_t hash, sqlite3_stmt *st)
+{
+    struct cached_stmt *c;
+
+    if (q->nstmts >= QUEUE_STMT_CACHE)
+        return;
+    c = &q->stmts[q->nstmts];
+    c->sql = strdup(sql);
+    if (c->sql == NULL)
+        return;
+    c->hash = hash;
+    c->st = st;
+    c->busy = 1;
+    q->nstmts++;
+}
+
 static sqlite3_stmt *prepare(struct queue *q, const char *sql, const char *what, char *err)
 {
+    uint64_t hash = sql_hash(sql);
     sqlite3_stmt *st = NULL;
+    int i, in_use = 0;
 
-    if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) {
+    for (i = 0; i < q->nstmts; i++) {
+        struct cached_stmt *c = &q->stmts[i];
+
+        if (c->hash != hash || strcmp(c->sql, sql) != 0)
+            continue;
+        if (!c->busy) {
+            c->busy = 1;
+            return c->st;
+        }
+        in_use = 1;
+        break;
+    }
+    if (sqlite3_prepare_v3(q->db, sql, -1, in_use ? 0 : SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+        SQLITE_OK) {
         db_fail(q, what, err);
         sqlite3_finalize(st);
         return NULL;
     }
+    if (!in_use)
+        cache_stmt(q, sql, hash, st);
     return st;
 }
 
@@ -276,9 +337,31 @@ static int step(struct queue *q, sqlite3_stmt *st, const char *what, char *err)
  * Finalizing only repeats the last step's result, which the caller checked
  * already, so its return value carries nothing new.
  */
-static void finish(sqlite3_stmt *st)
+/* A kept statement is reset for its next use (holding no read snapshot); any other is finalized. */
+static void finish(struct queue *q, sqlite3_stmt *st)
 {
+    int i;
+
+    for (i = 0; i < q->nstmts; i++) {
+        if (q->stmts[i].st == st) {
+            (void)sqlite3_reset(st);
+            (void)sqlite3_clear_bindings(st);
+            q->stmts[i].busy = 0;
+            return;
+        }
+    }
     (void)sqlite3_finalize(st);
+}
+
+static void forget_stmts(struct queue *q)
+{
+    int i;
+
+    for (i = 0; i < q->nstmts; i++) {
+        (void)sqlite3_finalize(q->stmts[i].st);
+        free(q->stmts[i].sql);
+    }
+    q->nstmts = 0;
 }
 
 /* Bound strings outlive the statement's steps: no copy needed. */
@@ -290,7 +373,7 @@ static int bind_text(sqlite3_stmt *st, int i, const char *s)
 static int bind_fail(struct queue *q, sqlite3_stmt *st, const char *what, char *err)
 {
     db_fail(q, what, err);
-    finish(st);
+    finish(q, st);
     return -1;
 }
 
@@ -383,7 +466,7 @@ static int query_int(struct queue *q, const char *sql, const char *what, int64_t
     rc = step(q, st, what, err);
     if (rc == SQLITE_ROW)
         *out = sqlite3_column_int64(st, 0);
-    finish(st);
+    finish(q, st);
     if (rc == SQLITE_DONE)
         return errf(err, "%s: %s: no result", q->path, what);
     return rc == SQLITE_ROW ? 0 : -1;
@@ -427,7 +510,7 @@ static int journal_mode(struct queue *q, const char *sql, char *mode, size_t len
         text = sqlite3_column_text(st, 0);
         snprintf(mode, len, "%s", text ? (const char *)text : "unknown");
     }
-    finish(st);
+    finish(q, st);
     if (rc == SQLITE_DONE)
         return errf(err, "%s: journal mode: no result", q->path);
     return rc == SQLITE_ROW ? 0 : -1;
@@ -469,7 +552,7 @@ static int store_hash_key(struct queue *q, char *err)
         sqlite3_bind_blob(st, 2, key, sizeof(key), SQLITE_TRANSIENT) != SQLITE_OK)
         return bind_fail(q, st, "hash key", err);
     rc = step(q, st, "hash key", err);
-    finish(st);
+    finish(q, st);
     memset(key, 0, sizeof(key));
     return rc == -1 ? -1 : 0;
 }
@@ -618,7 +701,7 @@ static int load_hash_key(struct queue *q, char *err)
         memcpy(q->hash_key, sqlite3_column_blob(st, 0), HASH_KEY_LEN);
         q->has_hash_key = 1;
     }
-    finish(st);
+    finish(q, st);
     if (rc == -1)
         return -1;
     if (!q->has_hash_key)
@@ -776,6 +859,7 @@ void queue_close(struct queue *q)
 {
     if (q == NULL)
         return;
+    forget_stmts(q);
     if (q->db && sqlite3_close(q->db) != SQLITE_OK)
         log_warnx("%s: close: %s", q->path, sqlite3_errmsg(q->db));
     buf_free(&q->pending);
@@ -1047,7 +1131,7 @@ static int load_array(struct queue *q, sqlite3_stmt *row, int col, int problem_c
             break;
         }
     }
-    finish(el);
+    finish(q, el);
     return rc == -1 ? -1 : 0;
 }
 
@@ -1144,7 +1228,7 @@ static int load_by_id(struct queue *q, int64_t id, struct signup_record *r, char
         rc = load_record(q, st, r, err) == -1 ? -1 : 0;
     else if (rc == SQLITE_DONE)
         rc = 1;
-    finish(st);
+    finish(q, st);
     return rc;
 }
 
@@ -1198,7 +1282,7 @@ static int update_state(struct queue *q, int64_t id, enum signup_state from, enu
         bind_text(st, 12, owner) != SQLITE_OK)
         return bind_fail(q, st, "transition", err);
     rc = step(q, st, "transition", err);
-    finish(st);
+    finish(q, st);
     if (rc == -1)
         return -1;
     return sqlite3_changes(q->db) == 1;
@@ -1217,7 +1301,7 @@ static int record_event(struct queue *q, int64_t id, int has_from, enum signup_s
         bind_text(st, 4, state_names[to]) != SQLITE_OK || bind_text(st, 5, detail) != SQLITE_OK)
         return bind_fail(q, st, "record event", err);
     rc = step(q, st, "record event", err);
-    finish(st);
+    finish(q, st);
     return rc == -1 ? -1 : 0;
 }
 
@@ -1365,7 +1449,7 @@ static int find_address(struct queue *q, const char *sql, const char *email, int
         rc = SQLITE_DONE;
     if (rc == SQLITE_ROW)
         *id = sqlite3_column_int64(st, 0);
-    finish(st);
+    finish(q, st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
 }
 
@@ -1408,7 +1492,7 @@ static int insert_signup(struct queue *q, const struct signup *s, int64_t now, i
     log_transition(q, *id, "none", "queued", "enqueued");
     rc = 0;
 out:
-    finish(st);
+    finish(q, st);
     free(tasks);
     free(skills);
     return rc;
@@ -1545,7 +1629,7 @@ static int stats_counts(struct queue *q, struct queue_stats *s, char *err)
         if (name && signup_state_parse(name, &state) == 0)
             s->count[state] = sqlite3_column_int64(st, 1);
     }
-    finish(st);
+    finish(q, st);
     return rc == -1 ? -1 : 0;
 }
 
@@ -1568,7 +1652,7 @@ static int stats_last_error(struct queue *q, struct queue_stats *s, char *err)
         s->last_error_ms = sqlite3_column_int64(st, 1);
         snprintf(s->last_error, sizeof(s->last_error), "%s", reason ? reason : "");
     }
-    finish(st);
+    finish(q, st);
     return rc == -1 ? -1 : 0;
 }
 
@@ -1620,7 +1704,7 @@ static int list_rows(struct queue *q, int state, queue_list_fn fn, void *arg, ch
         if (stop)
             break;
     }
-    finish(st);
+    finish(q, st);
     return rc == -1 ? -1 : 0;
 }
 
@@ -1672,7 +1756,7 @@ int queue_history(struct queue *q, int64_t id, queue_event_fn fn, void *arg, cha
         if (fn(arg, &ev))
             break;
     }
-    finish(st);
+    finish(q, st);
     return rc == -1 ? -1 : 0;
 }
 
@@ -1730,7 +1814,7 @@ static int select_due(struct queue *q, int64_t now, int max, struct due *out, ch
         }
         n++;
     }
-    finish(st);
+    finish(q, st);
     return rc == -1 ? -1 : n;
 }
 
@@ -1912,7 +1996,7 @@ static int select_claims(struct queue *q, struct claim **out, size_t *n, char *e
             break;
         (*n)++;
     }
-    finish(st);
+    finish(q, st);
     if (rc == SQLITE_ROW)
         errf(err, "%s: recover: out of memory", q->path);
     if (rc != SQLITE_DONE) {
@@ -2059,7 +2143,7 @@ int queue_mark_attempt(struct queue *q, int64_t id, const char *owner, int64_t n
         return bind_fail(q, st, "mark attempt", err);
     /* One statement outside a transaction is its own transaction: committed when it returns. */
     rc = step(q, st, "mark attempt", err);
-    finish(st);
+    finish(q, st);
     if (rc == -1)
         return -1;
     return sqlite3_changes(q->db) == 1 ? 0 : 1;
@@ -2117,7 +2201,7 @@ static int run_scrub(struct queue *q, const char *sql, int64_t id, const char *e
          (bind_text(st, 3, hash) != SQLITE_OK || sqlite3_bind_int64(st, 4, now) != SQLITE_OK)))
         return bind_fail(q, st, "scrub", err);
     rc = step(q, st, "scrub", err);
-    finish(st);
+    finish(q, st);
     return rc == -1 ? -1 : 0;
 }
 
@@ -2192,7 +2276,7 @@ static int select_scrub_due(struct queue *q, int64_t cutoff, struct scrub_row *v
         }
         (*n)++;
     }
-    finish(st);
+    finish(q, st);
     if (rc == -1) {
         scrub_rows_free(v, *n);
         *n = 0;
@@ -2286,7 +2370,7 @@ static int load_purge_target(struct queue *q, int64_t id, struct purge_target *t
                  (t->email == NULL && (t->email = strdup("")) == NULL))
             rc = errf(err, "%s: purge: out of memory", q->path);
     }
-    finish(st);
+    finish(q, st);
     if (rc == -1) {
         free(t->email);
         t->email = NULL;
@@ -2305,7 +2389,7 @@ static int delete_signup(struct queue *q, int64_t id, char *err)
     if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
         return bind_fail(q, st, "purge", err);
     rc = step(q, st, "purge", err);
-    finish(st);
+    finish(q, st);
     if (rc == -1)
         return -1;
     /* The history goes by ON DELETE CASCADE. */

@@ -255,3 +255,18 @@ enum render_result runtime_render(const struct runtime *rt, const struct signup 
     report_free(&report);
     return rc == 0 ? RENDER_OK : RENDER_ERROR;
 }
+
+enum render_result runtime_message(const struct runtime *rt, const struct signup *s,
+                                   int64_t date_ms, struct message *m, char *err)
+{
+    struct rendered out;
+    enum render_result rc;
+
+    rendered_init(&out);
+    rc = runtime_render(rt, s, &out, err);
+    /* A validated signup makes a valid message: a failure here is ours (memory). */
+    if (rc == RENDER_OK && message_build(m, &rt->config, s, &out, date_ms, err) == -1)
+        rc = RENDER_ERROR;
+    rendered_free(&out);
+    return rc;
+}

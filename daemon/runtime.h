@@ -8,6 +8,7 @@
 #define REPORTD_RUNTIME_H
 
 #include "config.h"
+#include "message.h"
 #include "report.h"
 #include "roles.h"
 #include "signup.h"
@@ -35,6 +36,14 @@ enum render_result {
 /* Validates s, builds its report and renders it into out (initialized by the caller). */
 enum render_result runtime_render(const struct runtime *rt, const struct signup *s,
                                   struct rendered *out, char *err);
+
+/*
+ * Renders s's report and builds it into the message m, dated date_ms: what
+ * the daemon sends, `preview --eml` shows and `send-test` sends.  On
+ * anything but RENDER_OK, m holds nothing.
+ */
+enum render_result runtime_message(const struct runtime *rt, const struct signup *s,
+                                   int64_t date_ms, struct message *m, char *err);
 
 /* The template context of a report: the report model plus the site and contact from the config. */
 struct value *runtime_context(const struct runtime *rt, const struct report *r);

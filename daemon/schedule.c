@@ -77,3 +77,12 @@ int64_t schedule_write_retry_ms(int failures)
         wait *= 2;
     return wait > SCHEDULE_WRITE_RETRY_MAX_MS ? SCHEDULE_WRITE_RETRY_MAX_MS : wait;
 }
+
+int64_t schedule_next_send_us(int64_t prev_us, int64_t now_us, double rate)
+{
+    int64_t interval = (int64_t)(1e6 / rate + 0.5), slot = prev_us;
+
+    if (slot < now_us - interval)
+        slot = now_us - interval;
+    return slot + interval;
+}

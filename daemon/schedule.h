@@ -53,6 +53,15 @@ int schedule_claim_size(const struct config *c);
 /* The next whole-sender pause: first_ms, then doubling, never above max_ms. */
 int64_t schedule_pause_ms(int64_t previous_ms, int64_t first_ms, int64_t max_ms);
 
+/*
+ * The rate limit's next free moment (µs), after a message started at now_us
+ * in the slot that was free from prev_us: one interval after the slot, not
+ * after the send, so the loop's own delays do not slow the rate down.  A
+ * send late by up to one interval keeps its slot; slots missed by more are
+ * not made up, so after a pause at most one extra message goes at once.
+ */
+int64_t schedule_next_send_us(int64_t prev_us, int64_t now_us, double rate);
+
 /* The wait before writing to the queue again after failures in a row (1, 2, ...). */
 int64_t schedule_write_retry_ms(int failures);
 

@@ -67,8 +67,7 @@ struct slot {
     CURL *easy;
     int connected;       /* a connection may be open */
     int64_t last_use_ms; /* monotonic, when the last transfer ended */
-    curl_mime *mime;
-    struct curl_slist *rcpt;
+    struct smtp_mime attached;
     char errbuf[CURL_ERROR_SIZE];
     struct reply_track track;
 };
@@ -421,7 +420,7 @@ static void transfer(struct slot *sl, const struct message *m, void *cookie, int
         snprintf(r->reason, sizeof(r->reason), "%s", r->detail);
         return;
     }
-    if (message_attach(m, sl->easy, &sl->mime, &sl->rcpt, err) == -1) {
+    if (smtp_mime_attach(m, sl->easy, &sl->attached, err) == -1) {
         memset(r, 0, sizeof(*r));
         r->signup_id = m->signup_id;
         r->cookie = cookie;
@@ -437,9 +436,7 @@ static void transfer(struct slot *sl, const struct message *m, void *cookie, int
     sl->aborted = 0;
     pthread_mutex_unlock(&sl->s->lock);
     fill_result(sl, m, cookie, rc, started_ms, aborted, r);
-    message_detach(sl->easy, sl->mime, sl->rcpt);
-    sl->mime = NULL;
-    sl->rcpt = NULL;
+    smtp_mime_detach(sl->easy, &sl->attached);
     sl->last_use_ms = monotonic_ms();
 }
 

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "message.h"
+#include "smtp_mime.h"
 #include "smtp_reply.h"
 #include "util.h"
 

@@ -17,6 +17,8 @@
 
 #include <curl/curl.h>
 
+#include "smtp_mime.h"
+
 /* A preview that has not finished by then never will: the peer is in-process. */
 #define CAPTURE_TIMEOUT_MS 10000
 /* How long one wait for either side of the capture may take. */
@@ -305,21 +307,20 @@ static int capture_with(const struct message *m, CURLM *multi, CURL *e, struct p
                         const char *socket_name, char *err)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
-    curl_mime *mime = NULL;
-    struct curl_slist *rcpt = NULL;
+    struct smtp_mime attached;
     int rc;
 
     if (capture_easy(e, socket_name, errbuf) == -1)
         return errf(err, "preview: libcurl refused the capture options");
-    if (message_attach(m, e, &mime, &rcpt, err) == -1)
+    if (smtp_mime_attach(m, e, &attached, err) == -1)
         return -1;
     if (curl_multi_add_handle(multi, e) != CURLM_OK) {
-        message_detach(e, mime, rcpt);
+        smtp_mime_detach(e, &attached);
         return errf(err, "preview: cannot start the transfer");
     }
     rc = capture_run(multi, p, err);
     curl_multi_remove_handle(multi, e);
-    message_detach(e, mime, rcpt);
+    smtp_mime_detach(e, &attached);
     if (rc > 0)
         return errf(err, "preview: %s%s%s", curl_easy_strerror((CURLcode)rc), errbuf[0] ? ": " : "",
                     errbuf);

@@ -207,6 +207,15 @@ int read_file(const char *path, size_t max, char **data, size_t *len, char *err)
     return 0;
 }
 
+/* Eight bytes at once: none of them has its high bit set. */
+static int ascii_word(const unsigned char *p)
+{
+    uint64_t w;
+
+    memcpy(&w, p, sizeof(w));
+    return (w & 0x8080808080808080ULL) == 0;
+}
+
 int utf8_valid(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
@@ -216,6 +225,12 @@ int utf8_valid(const char *s, size_t len)
         size_t n, i;
         unsigned cp;
 
+        /* Reports are mostly ASCII: skip it a word at a time. */
+        while ((size_t)(end - p) >= sizeof(uint64_t) && ascii_word(p))
+            p += sizeof(uint64_t);
+        if (p == end)
+            break;
+        c = *p;
         if (c < 0x80) {
             p++;
             continue;

@@ -9,6 +9,7 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import threading
 import time
 
@@ -171,4 +172,35 @@ def test_watchdog_and_sigterm_are_served_during_a_stall(env):
         assert "after DATA" in reason and "354" not in reason
     finally:
         ns.close()
+        relay.stop()
+
+
+def test_a_producers_insert_wakes_an_idle_daemon(env):
+    relay = StallingRelay()
+    try:
+        env.write_config(smtp_url=relay.url)
+        # A minute between polls: only the wake-up can deliver within the test's seconds.
+        env.config.write_text(env.config.read_text().replace("poll_interval: 200ms",
+                                                             "poll_interval: 1m"))
+        assert env.run("run", "--drain").returncode == 0  # the schema, nothing to send
+        d = env.start("run")
+        try:
+            time.sleep(1.5)  # idle: its first look at the queue is over
+            took = []
+            for i in range(5):
+                con = sqlite3.connect(env.db, timeout=10)
+                with con:  # the producer contract's INSERT, committed
+                    con.execute("INSERT INTO signups (email, role, level) VALUES (?, ?, ?)",
+                                (f"woken{i}@example.com", "backend-developer", "mid"))
+                con.close()
+                t0 = time.monotonic()
+                assert wait_until(lambda: len(relay.rcpts()) == i + 1, timeout=10)
+                took.append(time.monotonic() - t0)
+                time.sleep(0.3)
+            assert max(took) < 5, took
+        finally:
+            d.send_signal(signal.SIGTERM)
+            assert d.wait(20) == 0
+        assert sorted(relay.rcpts()) == [f"woken{i}@example.com" for i in range(5)]
+    finally:
         relay.stop()

@@ -16,6 +16,7 @@
 
 #include "message.h"
 #include "smtp_capture.h"
+#include "smtp_mime.h"
 
 /* --- helpers ------------------------------------------------------------ */
 
@@ -179,12 +180,11 @@ static void rendered_clear(struct rendered *r)
 /* The one header line (with its continuations) named name, or NULL. */
 static const char *find_header(const struct message *m, const char *name)
 {
-    const struct curl_slist *l;
-    size_t n = strlen(name);
+    size_t i, n = strlen(name);
 
-    for (l = m->headers; l != NULL; l = l->next)
-        if (strncasecmp(l->data, name, n) == 0 && l->data[n] == ':')
-            return l->data;
+    for (i = 0; i < m->nheaders; i++)
+        if (strncasecmp(m->headers[i], name, n) == 0 && m->headers[i][n] == ':')
+            return m->headers[i];
     return NULL;
 }
 
@@ -417,12 +417,11 @@ static void test_headers_present_once(void **state)
     c.reply_to = "help@example.org";
     assert_int_equal(message_build(&m, &c, &s, &r, 1700000000000, err), 0);
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        const struct curl_slist *l;
-        size_t n = strlen(names[i]);
+        size_t j, n = strlen(names[i]);
         int count = 0;
 
-        for (l = m.headers; l != NULL; l = l->next)
-            count += strncasecmp(l->data, names[i], n) == 0 && l->data[n] == ':';
+        for (j = 0; j < m.nheaders; j++)
+            count += strncasecmp(m.headers[j], names[i], n) == 0 && m.headers[j][n] == ':';
         assert_int_equal(count, 1);
     }
     assert_string_equal(find_header(&m, "Reply-To"), "Reply-To: help@example.org");
@@ -520,7 +519,7 @@ static void expect_refused(struct config *c, struct signup *s, struct rendered *
 
     assert_int_equal(message_build(&m, c, s, r, 0, err), -1);
     assert_non_null(strstr(err, needle));
-    assert_null(m.headers);
+    assert_int_equal(m.nheaders, 0);
     assert_null(m.envelope_to);
 }
 
@@ -641,6 +640,72 @@ static char *qp_decode(const char *s, size_t n)
     return buf_steal(&b);
 }
 
+/* Every line of a quoted-printable body: at most 76 characters, CRLF only, no trailing blank. */
+static void check_qp_lines(const char *q, size_t n)
+{
+    size_t i, col = 0;
+
+    for (i = 0; i < n; i++) {
+        if (q[i] == '\r') {
+            assert_true(i + 1 < n && q[i + 1] == '\n');
+            assert_true(i == 0 || (q[i - 1] != ' ' && q[i - 1] != '\t'));
+            col = 0;
+            i++;
+            continue;
+        }
+        assert_true(q[i] != '\n');
+        col++;
+        assert_true(col <= MESSAGE_QP_LINE_MAX);
+    }
+}
+
+static void test_qp_encode_round_trips(void **state)
+{
+    /* Pieces that stress the rules: long runs, blanks before line ends, "=", UTF-8, CRLF. */
+    static const char *const pieces[] = {"a", "Z", " ", "\t", "=",       "\n",  "\r\n", ".",
+                                         "é", "€", "😀", "x",  "aaaaaaa", " \n", "=\n",  "\t\n"};
+    uint64_t rng = 0x2545f4914f6cdd1dULL;
+    int round;
+
+    (void)state;
+    for (round = 0; round < 3000; round++) {
+        struct buf in, want, out;
+        size_t k, count;
+        char *back;
+
+        buf_init(&in);
+        buf_init(&want);
+        buf_init(&out);
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        count = (size_t)(rng % 120);
+        for (k = 0; k < count; k++) {
+            const char *p;
+
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            p = pieces[rng % (sizeof(pieces) / sizeof(pieces[0]))];
+            buf_puts(&in, p);
+            /* Line ends go out as CRLF, whichever came in. */
+            buf_puts(&want, strcmp(p, "\n") == 0 ? "\r\n" : p);
+            if (strcmp(p, " \n") == 0 || strcmp(p, "=\n") == 0 || strcmp(p, "\t\n") == 0) {
+                want.len--;
+                buf_puts(&want, "\r\n");
+            }
+        }
+        assert_int_equal(message_qp_encode(buf_str(&in), in.len, &out), 0);
+        check_qp_lines(buf_str(&out), out.len);
+        back = qp_decode(buf_str(&out), out.len);
+        assert_string_equal(back, buf_str(&want));
+        free(back);
+        buf_free(&in);
+        buf_free(&want);
+        buf_free(&out);
+    }
+}
+
 /* The body of the part whose Content-Type starts with type, QP-decoded. */
 static char *part_body(const char *msg, const char *boundary, const char *type)
 {
@@ -745,6 +810,15 @@ static void test_captured_message(void **state)
     rendered_clear(&r);
 }
 
+static int count_list(const struct curl_slist *l)
+{
+    int n = 0;
+
+    for (; l != NULL; l = l->next)
+        n++;
+    return n;
+}
+
 static void test_attach_and_detach(void **state)
 {
     struct config c;
@@ -752,19 +826,20 @@ static void test_attach_and_detach(void **state)
     struct rendered r;
     struct message m;
     char err[ERRLEN];
-    curl_mime *mime = NULL;
-    struct curl_slist *rcpt = NULL;
+    struct smtp_mime a;
     CURL *easy = curl_easy_init();
 
     assert_non_null(easy);
     fixture(&c, &s, &r);
     assert_int_equal(message_build(&m, &c, &s, &r, 0, err), 0);
-    assert_int_equal(message_attach(&m, easy, &mime, &rcpt, err), 0);
-    assert_non_null(mime);
-    assert_non_null(rcpt);
-    assert_string_equal(rcpt->data, "jane@example.com");
-    assert_null(rcpt->next);
-    message_detach(easy, mime, rcpt);
+    assert_int_equal(smtp_mime_attach(&m, easy, &a, err), 0);
+    assert_non_null(a.mime);
+    assert_non_null(a.rcpt);
+    assert_string_equal(a.rcpt->data, "jane@example.com");
+    assert_null(a.rcpt->next);
+    assert_int_equal(count_list(a.headers), (int)m.nheaders);
+    smtp_mime_detach(easy, &a);
+    assert_null(a.mime);
     curl_easy_cleanup(easy);
     message_free(&m);
     rendered_clear(&r);
@@ -795,6 +870,7 @@ int main(void)
         cmocka_unit_test(test_display_names),
         cmocka_unit_test(test_non_ascii_display_name_is_encoded),
         cmocka_unit_test(test_headers_present_once),
+        cmocka_unit_test(test_qp_encode_round_trips),
         cmocka_unit_test(test_no_reply_to_unless_configured),
         cmocka_unit_test(test_message_id_stable_for_a_signup),
         cmocka_unit_test(test_message_id_domain_falls_back_to_sender),

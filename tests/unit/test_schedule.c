@@ -123,6 +123,43 @@ static void test_write_retry_grows_and_stays_short(void **state)
     assert_int_equal(schedule_write_retry_ms(999), SCHEDULE_WRITE_RETRY_MAX_MS);
 }
 
+static void test_rate_keeps_its_average(void **state)
+{
+    int64_t next = 0, now = 1000000, sent = 0, late = 700;
+    const double rate = 300; /* an interval of 3333.3 µs: no whole number of ms */
+
+    (void)state;
+    /* Each send happens a little after its slot, as a loop's does. */
+    while (now < 61000000) {
+        if (now >= next) {
+            next = schedule_next_send_us(next, now, rate);
+            sent++;
+            now += late;
+        } else {
+            now = next;
+        }
+    }
+    /* Within 1% of 300/s over the minute, though every send was 0.7 ms late. */
+    assert_in_range(sent, 17820, 18180);
+}
+
+static void test_rate_makes_up_no_missed_slots(void **state)
+{
+    int64_t next, now = 10000000;
+
+    (void)state;
+    /*
+     * Idle for a long time: the slots missed meanwhile are not made up.  A
+     * send late by up to one interval keeps its slot, so at most one more
+     * may go at once, and the one after waits a whole interval.
+     */
+    next = schedule_next_send_us(1000000, now, 10);
+    assert_int_equal(next, now);
+    next = schedule_next_send_us(next, now, 10);
+    assert_int_equal(next, now + 100000);
+    assert_int_equal(schedule_next_send_us(next, now + 100000, 10), now + 200000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -133,6 +170,8 @@ int main(void)
         cmocka_unit_test(test_claim_size_fits_the_rate_limit),
         cmocka_unit_test(test_pause_doubles_to_its_ceiling),
         cmocka_unit_test(test_write_retry_grows_and_stays_short),
+        cmocka_unit_test(test_rate_keeps_its_average),
+        cmocka_unit_test(test_rate_makes_up_no_missed_slots),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
