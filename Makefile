@@ -145,25 +145,24 @@ $(SAN)/tests/test_%: $(SAN)/tests/test_%.o $(SAN)/libreportd.a
 
 asan: $(SAN)/reportd $(SAN_UNIT_BINS)
 
-# Fuzz targets (libFuzzer): the library once more, instrumented for coverage.
+# Fuzz targets (libFuzzer, with ASan and UBSan): the library once more,
+# instrumented for coverage.
 FUZZ := $(BUILD)/fuzz
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ)/fuzz_%)
-FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Idaemon $(PKG_CFLAGS) $(FUZZ_FLAGS)
 # Seconds each target runs in `make fuzz`; `make check` gives each a few.
 FUZZ_TIME ?= 300
 
 $(FUZZ)/obj/%.o: daemon/%.c | $(DEPS_STAMP) $(FUZZ_DEPS_STAMP)
 	@mkdir -p $(FUZZ)/obj
-	$(SAN_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+	$(SAN_CC) $(SAN_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 
 $(FUZZ)/libreportd.a: $(LIB_MODULES:%=$(FUZZ)/obj/%.o)
 	rm -f $@
 	$(AR) rcs $@ $^
 
 $(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_file.h $(FUZZ)/libreportd.a | $(FUZZ_DEPS_STAMP)
-	$(SAN_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(FUZZ)/libreportd.a \
+	$(SAN_CC) $(SAN_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(FUZZ)/libreportd.a \
 		$(PKG_LIBS) -lm -pthread
 
 fuzz-build: $(FUZZ_BINS)

@@ -6,7 +6,8 @@
 #   runs build/reportd against real SMTP servers on loopback.
 # From the environment (make check sets them):
 #   SAN_UNITS    the unit binaries built with ASan+UBSan, run as they are
-#   SAN_REPORTD  the ASan+UBSan reportd: the integration suite runs again with it
+#   SAN_REPORTD  the ASan+UBSan reportd: the integration suite runs again with it,
+#                alongside the first run
 #   FUZZ_BINS    libFuzzer targets: each replays its corpus and fuzzes FUZZ_CHECK_TIME s
 set -u
 passed=0
@@ -109,13 +110,12 @@ fi
 
 # Debian's python3, where python3-pytest and python3-aiosmtpd live.
 py=/usr/bin/python3
-# run_pytest LABEL LOG [PYTEST ARGS...]
-run_pytest() {
+pytest() { $py -m pytest -q -p no:cacheprovider -rfEs "$@"; }
+# pytest_result LABEL LOG RC: counts one pytest run from its log and exit status.
+pytest_result() {
     label=$1
     log=$2
-    shift 2
-    $py -m pytest -q -p no:cacheprovider -rfEs "$@" >"$log" 2>&1
-    rc=$?
+    rc=$3
     summary=$(grep -E '(passed|failed|error|skipped|no tests ran).* in [0-9.]+s' "$log" | tail -n 1)
     p=$(num passed)
     f=$(( $(num failed) + $(num error) + $(num errors) + $(num skipped) ))
@@ -128,21 +128,34 @@ run_pytest() {
 }
 num() { echo "$summary" | grep -oE "[0-9]+ $1" | grep -oE '^[0-9]+' || echo 0; }
 
-run_pytest "integration (pytest)" "$log_dir/pytest.log" tests/integration
-
-# The same suite against the sanitizer build; installing and valgrind are
-# about the build, not the binary, and valgrind cannot run an ASan binary.
+# The same suite against the sanitizer build, at the same time: both spend
+# most of their time waiting on servers and timers.  Installing and valgrind
+# are about the build, not the binary (and valgrind cannot run an ASan binary).
 # The clock tests preload libfaketime, whose interposed clock and thread calls
 # ASan's own interceptors do not survive; they run against the plain build.
 if [ -n "${SAN_REPORTD:-}" ]; then
-    export REPORTD_BIN="$SAN_REPORTD"
-    export ASAN_OPTIONS="detect_leaks=1:log_path=$PWD/$san_dir/asan"
-    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$PWD/$san_dir/ubsan"
-    run_pytest "integration (pytest, asan+ubsan)" "$log_dir/pytest-asan.log" tests/integration \
-        --ignore=tests/integration/test_install.py --ignore=tests/integration/test_valgrind.py \
-        --deselect tests/integration/test_faults.py::test_clock_jump_forward_takes_over_no_live_claim \
-        --deselect tests/integration/test_faults.py::test_daemon_whose_clock_runs_ahead_takes_over_no_live_claim
-    unset REPORTD_BIN ASAN_OPTIONS UBSAN_OPTIONS
+    rm -f "$log_dir/pytest-asan.rc"
+    (
+        export REPORTD_BIN="$SAN_REPORTD"
+        export ASAN_OPTIONS="detect_leaks=1:log_path=$PWD/$san_dir/asan"
+        export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$PWD/$san_dir/ubsan"
+        pytest tests/integration --ignore=tests/integration/test_install.py \
+            --ignore=tests/integration/test_valgrind.py \
+            --deselect tests/integration/test_faults.py::test_clock_jump_forward_takes_over_no_live_claim \
+            --deselect tests/integration/test_faults.py::test_daemon_whose_clock_runs_ahead_takes_over_no_live_claim \
+            >"$log_dir/pytest-asan.log" 2>&1
+        echo $? >"$log_dir/pytest-asan.rc"
+    ) &
+    san_pid=$!
+fi
+
+pytest tests/integration >"$log_dir/pytest.log" 2>&1
+pytest_result "integration (pytest)" "$log_dir/pytest.log" $?
+
+if [ -n "${SAN_REPORTD:-}" ]; then
+    wait "$san_pid"
+    pytest_result "integration (pytest, asan+ubsan)" "$log_dir/pytest-asan.log" \
+        "$(cat "$log_dir/pytest-asan.rc" 2>/dev/null || echo 1)"
     # A report from a process whose exit status no test looked at.
     n=$(san_count)
     if [ "$n" -ne 0 ]; then
@@ -154,6 +167,16 @@ if [ -n "${SAN_REPORTD:-}" ]; then
         add 0 1
     fi
 fi
+
+# The delivery, engine, fault and crash tests again with 4 and 16 SMTP
+# connections per daemon: every guarantee must hold whatever the number.
+for n in 4 16; do
+    log=$log_dir/pytest-conn$n.log
+    REPORTD_TEST_CONNECTIONS=$n $py -m pytest -q -p no:cacheprovider -rfEs \
+        tests/integration/test_delivery.py tests/integration/test_engine.py \
+        tests/integration/test_faults.py tests/integration/test_crash.py >"$log" 2>&1
+    pytest_result "integration ($n connections)" "$log" $?
+done
 
 echo "check: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -41,7 +41,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 from faultsmtp import FaultServer  # noqa: E402
 
-REPORTD = REPO / "build" / "reportd"
+REPORTD = REPO / os.environ.get("REPORTD_BIN", "build/reportd")
+# SMTP connections per daemon (check.sh also runs the short form with 4 and 16).
+CONNECTIONS = int(os.environ.get("REPORTD_TEST_CONNECTIONS", "1"))
 ROLE, LEVEL = "backend-developer", "mid"
 UNCERTAIN_REASON = "outcome unknown after a crash"
 # A relay's time to accept a message after the final dot, as measured on real relays.
@@ -101,6 +103,7 @@ smtp:
   tls: none
   connect_timeout: 3s
   timeout: 10s
+  connections: {CONNECTIONS}
 """)
 
 

@@ -6,6 +6,7 @@
 #ifndef REPORTD_FUZZ_FILE_H
 #define REPORTD_FUZZ_FILE_H
 
+#include <ftw.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,27 +14,45 @@
 #include <string.h>
 #include <unistd.h>
 
+static char fuzz_tmp_dir[256];
+
+static inline int fuzz_remove_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)flag;
+    (void)f;
+    return remove(path);
+}
+
+/* At exit: the directory and what the inputs left in it. */
+static inline void fuzz_remove_dir(void)
+{
+    if (fuzz_tmp_dir[0] != '\0')
+        nftw(fuzz_tmp_dir, fuzz_remove_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 /*
- * Writes data to dir/name, making dir (under $TMPDIR) on first use.
+ * Writes data to dir/name, making dir (under $TMPDIR) on first use and
+ * removing it at exit.
  * Returns the file's path, or aborts: a harness that cannot write its
  * input would otherwise report every input as harmless.
  */
 static inline const char *fuzz_file(const char *name, const uint8_t *data, size_t size)
 {
-    static char dir[256];
     static char path[512];
     FILE *f;
 
-    if (dir[0] == '\0') {
+    if (fuzz_tmp_dir[0] == '\0') {
         const char *tmp = getenv("TMPDIR");
 
-        snprintf(dir, sizeof(dir), "%s/reportd-fuzz-XXXXXX", tmp ? tmp : "/tmp");
-        if (mkdtemp(dir) == NULL) {
+        snprintf(fuzz_tmp_dir, sizeof(fuzz_tmp_dir), "%s/reportd-fuzz-XXXXXX", tmp ? tmp : "/tmp");
+        if (mkdtemp(fuzz_tmp_dir) == NULL) {
             perror("mkdtemp");
             abort();
         }
+        atexit(fuzz_remove_dir);
     }
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(path, sizeof(path), "%s/%s", fuzz_tmp_dir, name);
     f = fopen(path, "wb");
     if (f == NULL || fwrite(data, 1, size, f) != size || fclose(f) != 0) {
         perror(path);

@@ -6,6 +6,7 @@
  * report's context, so the subject folding and text wrapping run too.
  * The shipped partials are there as well, so the shipped templates render.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +25,6 @@
 
 static const char *const parts[] = {"subject.mustache", "body.txt.mustache", "body.html.mustache",
                                     "partials/p.mustache", "partials/q.mustache"};
-static const char *const shipped_partials[] = {"closing",    "contact",       "exposure_chip",
-                                               "footer",     "score_meaning", "skill_row",
-                                               "skill_text", "task_row",      "task_text"};
 
 static struct value *contexts[2];
 
@@ -62,7 +60,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     struct diag d;
     char dir[512], path[600], err[ERRLEN];
     const char *any;
-    size_t i;
+    struct dirent *de;
+    DIR *dp;
 
     diag_init(&d);
     if (roles_load(&roles, ROLES_DIR, &d) == -1)
@@ -96,17 +95,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(path, sizeof(path), "%s/partials", dir);
     if (mkdir(path, 0700) == -1)
         die(path, "mkdir failed");
-    for (i = 0; i < NELEM(shipped_partials); i++) {
+    dp = opendir(PARTIALS_DIR);
+    if (dp == NULL)
+        die(PARTIALS_DIR, "cannot open");
+    while ((de = readdir(dp)) != NULL) {
         char *src;
         size_t len;
 
-        snprintf(path, sizeof(path), "%s/%s.mustache", PARTIALS_DIR, shipped_partials[i]);
+        if (de->d_name[0] == '.' || strstr(de->d_name, ".mustache") == NULL)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", PARTIALS_DIR, de->d_name);
         if (read_file(path, (size_t)1 << 20, &src, &len, err) == -1)
             die(path, err);
-        snprintf(path, sizeof(path), "partials/%s.mustache", shipped_partials[i]);
+        snprintf(path, sizeof(path), "partials/%s", de->d_name);
         fuzz_file(path, (const uint8_t *)src, len);
         free(src);
     }
+    closedir(dp);
     return 0;
 }
 

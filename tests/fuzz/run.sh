@@ -17,7 +17,8 @@ for bin in "$@"; do
     corpus=$work/corpus/$name
     crashes=$work/crashes
     log=$work/$name.log
-    mkdir -p "$corpus" "$crashes" "$seeds"
+    mkdir -p "$corpus" "$crashes"
+    [ -d "$seeds" ] || seeds=$corpus
     # -timeout: one input slower than this is a hang; -rss_limit_mb: a leak
     # or a blow-up.  Leaks are reported (and fail) through LeakSanitizer.
     # shellcheck disable=SC2086

@@ -20,6 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 # The binary under test: build/reportd, or another build of it (make check
 # runs the suite again against the AddressSanitizer build, build/asan/reportd).
 REPORTD = REPO / os.environ.get("REPORTD_BIN", "build/reportd")
+# The suite runs with this many SMTP connections (check.sh runs the delivery
+# tests again with 4 and 16): every guarantee must hold whatever the number.
+CONNECTIONS = int(os.environ.get("REPORTD_TEST_CONNECTIONS", "1"))
 SMTPD = REPO / "tests" / "smtpd.py"
 SMTP_SINK = "/usr/sbin/smtp-sink"
 
@@ -79,7 +82,7 @@ smtp:
   tls: {tls}
   connect_timeout: 3s
   timeout: 10s
-{extra_smtp}
+{extra_smtp}{"" if "connections:" in extra_smtp else f"  connections: {CONNECTIONS}{chr(10)}"}
 """)
 
     def run(self, *args, input=None, env=None, timeout=60, config=True):
