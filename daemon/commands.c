@@ -8,6 +8,7 @@
 
 #include "command_util.h"
 #include "daemon.h"
+#include "enqueue_file.h"
 #include "intake.h"
 #include "log.h"
 #include "message.h"
@@ -59,100 +60,55 @@ static int signup_from_options(const struct options *o, struct signup *s, char *
     return 0;
 }
 
-static int validate_all(const struct intake *in, const struct roles *roles, const char *file)
-{
-    char err[ERRLEN];
-    size_t i;
-    int bad = 0;
-
-    for (i = 0; i < in->n; i++) {
-        if (signup_validate(&in->v[i], roles, err) == -1) {
-            if (file)
-                fprintf(stderr, "reportd: %s:%lu: signups[%zu].%s\n", file, in->line[i], i, err);
-            else
-                fprintf(stderr, "reportd: %s\n", err);
-            bad++;
-        }
-    }
-    return bad ? -1 : 0;
-}
-
-static void print_enqueued(const struct intake *in, const int64_t *ids,
-                           const enum enqueue_result *res)
-{
-    size_t i;
-
-    for (i = 0; i < in->n; i++) {
-        if (res[i] == ENQUEUE_ADDED)
-            printf("%lld\n", (long long)ids[i]);
-        else
-            fprintf(stderr, "reportd: %s: already has a report (signup %lld); not queued again\n",
-                    in->v[i].email, (long long)ids[i]);
-    }
-}
-
 int cmd_enqueue(const struct options *o)
 {
     struct runtime rt;
-    struct intake in;
+    struct intake *in = NULL;
+    struct signup s;
     struct queue *q;
-    int64_t *ids = NULL;
-    enum enqueue_result *res = NULL;
+    int64_t id;
+    enum enqueue_result res;
     char err[ERRLEN];
     int status = 0;
 
-    memset(&in, 0, sizeof(in));
-    if (o->file) {
-        if (intake_load(&in, o->file, err) == -1) {
-            fprintf(stderr, "reportd: %s\n", err);
-            return EXIT_DATAERR;
-        }
-    } else {
-        in.v = calloc(1, sizeof(*in.v));
-        in.line = calloc(1, sizeof(*in.line));
-        if (in.v == NULL || in.line == NULL) {
-            intake_free(&in);
-            fprintf(stderr, "reportd: out of memory\n");
-            return EXIT_OSERR;
-        }
-        in.n = 1;
-        if (signup_from_options(o, &in.v[0], err) == -1) {
-            fprintf(stderr, "reportd: %s\n", err);
-            intake_free(&in);
-            return EXIT_DATAERR;
-        }
+    signup_init(&s);
+    if (o->file ? intake_open(&in, o->file, err) : signup_from_options(o, &s, err)) {
+        fprintf(stderr, "reportd: %s\n", err);
+        signup_free(&s);
+        return EXIT_DATAERR;
     }
     if (load_runtime(o, &rt, 0) == -1) {
-        intake_free(&in);
+        intake_close(in);
+        signup_free(&s);
         return EXIT_CONFIG;
     }
-    if (validate_all(&in, &rt.roles, o->file) == -1) {
-        status = EXIT_DATAERR;
+    if (in != NULL) {
+        status = enqueue_file(in, &rt.roles, rt.config.queue_path);
         goto out;
     }
-    ids = calloc(in.n ? in.n : 1, sizeof(*ids));
-    res = calloc(in.n ? in.n : 1, sizeof(*res));
-    if (ids == NULL || res == NULL) {
-        fprintf(stderr, "reportd: out of memory\n");
-        status = EXIT_OSERR;
+    if (signup_validate(&s, &rt.roles, err) == -1) {
+        fprintf(stderr, "reportd: %s\n", err);
+        status = EXIT_DATAERR;
         goto out;
     }
     if (open_queue(&rt.config, &q, QUEUE_WRITE) == -1) {
         status = EXIT_IOERR;
         goto out;
     }
-    if (queue_enqueue(q, in.v, in.n, ids, res, err) == -1) {
+    if (queue_enqueue(q, &s, 1, &id, &res, err) == -1) {
         fprintf(stderr, "reportd: %s\n", err);
         status = EXIT_IOERR;
+    } else if (res == ENQUEUE_ADDED) {
+        printf("%lld\n", (long long)id);
     } else {
-        print_enqueued(&in, ids, res);
+        fprintf(stderr, "reportd: %s: already has a report (signup %lld); not queued again\n",
+                s.email, (long long)id);
     }
     queue_close(q);
 out:
-    free(ids);
-    free(res);
     runtime_free(&rt);
-    intake_free(&in);
+    intake_close(in);
+    signup_free(&s);
     return status;
 }
 

@@ -1526,6 +1526,14 @@ int queue_enqueue(struct queue *q, const struct signup *s, size_t n, int64_t *id
     int64_t now = now_ms();
     size_t i;
 
+    if (in_transaction(q)) {
+        for (i = 0; i < n; i++)
+            if (enqueue_one(q, &s[i], now, &ids[i], &res[i], err) == -1)
+                return -1;
+        /* Only queue_enqueue_begin() leaves a transaction open: see its comment. */
+        buf_reset(&q->pending);
+        return 0;
+    }
     if (begin_write(q, "enqueue", err) == -1)
         return -1;
     for (i = 0; i < n; i++) {
@@ -1539,6 +1547,25 @@ int queue_enqueue(struct queue *q, const struct signup *s, size_t n, int64_t *id
         return -1;
     }
     return 0;
+}
+
+int queue_enqueue_begin(struct queue *q, char *err)
+{
+    return begin_write(q, "enqueue", err);
+}
+
+int queue_enqueue_commit(struct queue *q, char *err)
+{
+    if (commit(q, "enqueue", err) == -1) {
+        rollback(q);
+        return -1;
+    }
+    return 0;
+}
+
+void queue_enqueue_rollback(struct queue *q)
+{
+    rollback(q);
 }
 
 /* --- reading ------------------------------------------------------------ */

@@ -122,10 +122,20 @@ enum enqueue_result {
 /*
  * Queues n already-validated signups in one transaction (all or nothing).
  * ids[i] gets the new id, or the existing signup's id for a duplicate;
- * a duplicate inside the batch counts as a duplicate too.
+ * a duplicate inside the batch counts as a duplicate too.  Between
+ * queue_enqueue_begin() and queue_enqueue_commit() it joins that
+ * transaction instead (a file in batches): on -1 the caller rolls back.
  */
 int queue_enqueue(struct queue *q, const struct signup *s, size_t n, int64_t *ids,
                   enum enqueue_result *res, char *err);
+/*
+ * One write transaction over several queue_enqueue() calls.  Its signups
+ * are not logged one by one (a long file would hold a line each until the
+ * commit); the caller logs the count once queue_enqueue_commit() succeeds.
+ */
+int queue_enqueue_begin(struct queue *q, char *err);
+int queue_enqueue_commit(struct queue *q, char *err);
+void queue_enqueue_rollback(struct queue *q);
 
 /* --- reading ------------------------------------------------------------ */
 

@@ -72,44 +72,6 @@ yaml_node_t *yamldoc_node(struct yamldoc *yd, int id)
     return yaml_document_get_node(&yd->doc, id);
 }
 
-yaml_node_t *yamldoc_shared_node(struct yamldoc *yd, int *oom)
-{
-    yaml_node_t *start = yd->doc.nodes.start, *node, *shared = NULL;
-    size_t n = yd->loaded ? (size_t)(yd->doc.nodes.top - start) : 0;
-    unsigned char *seen;
-
-    *oom = 0;
-    if (n == 0)
-        return NULL;
-    seen = calloc(n, 1);
-    if (seen == NULL) {
-        *oom = 1;
-        return NULL;
-    }
-    /* Every reference to a node (ids count from 1): the root is referenced by none. */
-    for (node = start; node < yd->doc.nodes.top && shared == NULL; node++) {
-        yaml_node_item_t *it;
-        yaml_node_pair_t *p;
-
-        if (node->type == YAML_SEQUENCE_NODE) {
-            for (it = node->data.sequence.items.start;
-                 it < node->data.sequence.items.top && shared == NULL; it++)
-                if (seen[*it - 1]++)
-                    shared = start + *it - 1;
-        } else if (node->type == YAML_MAPPING_NODE) {
-            for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top && !shared;
-                 p++) {
-                if (seen[p->key - 1]++)
-                    shared = start + p->key - 1;
-                else if (seen[p->value - 1]++)
-                    shared = start + p->value - 1;
-            }
-        }
-    }
-    free(seen);
-    return shared;
-}
-
 yaml_node_t *yamldoc_get(struct yamldoc *yd, yaml_node_t *map, const char *key)
 {
     yaml_node_pair_t *pair;

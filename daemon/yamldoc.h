@@ -2,9 +2,10 @@
  * yamldoc.h - YAML (and JSON) documents loaded with libyaml, with the
  * positions every error message needs.
  *
- * Config, roles data, `enqueue --file` and the Mustache spec runner all read
- * YAML through this one module, so "file:line:column" means the same thing
- * everywhere.  Aliases are resolved by libyaml's document loader.
+ * Config, roles data and the Mustache spec runner read YAML through this
+ * module (`enqueue --file` streams libyaml's events instead, in intake.c,
+ * with the same "file:line:column").  Aliases are resolved by libyaml's
+ * document loader.
  */
 #ifndef REPORTD_YAMLDOC_H
 #define REPORTD_YAMLDOC_H
@@ -30,14 +31,6 @@ void yamldoc_free(struct yamldoc *yd);
 
 yaml_node_t *yamldoc_root(struct yamldoc *yd);
 yaml_node_t *yamldoc_node(struct yamldoc *yd, int id);
-
-/*
- * A node the document reaches more than once, through an alias (*name), or
- * NULL when the document is a tree.  A few bytes of aliases can name a list
- * thousands of times over; a reader that copies what it reads checks this
- * first.  Sets *oom and returns NULL when out of memory.
- */
-yaml_node_t *yamldoc_shared_node(struct yamldoc *yd, int *oom);
 
 /* Looks a key up in a mapping; NULL when absent or when map is not a mapping. */
 yaml_node_t *yamldoc_get(struct yamldoc *yd, yaml_node_t *map, const char *key);

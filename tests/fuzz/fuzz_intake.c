@@ -1,7 +1,8 @@
 /*
  * fuzz_intake.c - libFuzzer target for `reportd enqueue --file` intake
- * (intake_load): the input is the YAML or JSON file; every signup read is
- * then judged by signup_validate against the shipped roles, as enqueue does.
+ * (intake_open, intake_next): the input is the YAML or JSON file; every
+ * signup read is then judged by signup_validate against the shipped roles,
+ * as enqueue does.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,16 +37,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *path = fuzz_file("signups.yaml", data, size);
     char err[ERRLEN];
-    struct intake in;
-    size_t i;
+    struct intake *in;
+    struct intake_pos pos;
+    struct signup s;
+    enum intake_status st;
 
     err[0] = '\0';
-    if (intake_load(&in, path, err) == 0) {
-        for (i = 0; i < in.n; i++)
-            signup_validate(&in.v[i], &roles, err);
-        intake_free(&in);
-    } else if (err[0] == '\0') {
+    if (intake_open(&in, path, err) == -1)
         abort();
-    }
+    do {
+        err[0] = '\0';
+        st = intake_next(in, &s, &pos, err);
+        if (st == INTAKE_SIGNUP) {
+            signup_validate(&s, &roles, err);
+            signup_free(&s);
+        } else if (st != INTAKE_END && err[0] == '\0') {
+            abort(); /* a refusal must say why */
+        }
+    } while (st == INTAKE_SIGNUP || st == INTAKE_BAD);
+    intake_close(in);
     return 0;
 }

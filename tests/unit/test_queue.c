@@ -572,6 +572,49 @@ static void test_enqueue_batch_all_or_nothing(void **state)
     assert_non_null(strstr(log, want));
 }
 
+/* enqueue --file: batches in one transaction, seen by no one until the commit. */
+static void test_enqueue_batches_in_one_transaction(void **state)
+{
+    struct fixture *f = *state;
+    struct signup s[2];
+    enum enqueue_result res[2];
+    int64_t ids[2], first;
+    struct capture cap = {-1, ""};
+    char err[ERRLEN], log[1024];
+    size_t i;
+
+    /* Rolled back after two batches: nothing of either is left. */
+    assert_int_equal(queue_enqueue_begin(f->q, err), 0);
+    for (i = 0; i < 2; i++) {
+        make_signup(&s[0], i == 0 ? "a@example.com" : "b@example.com");
+        assert_int_equal(queue_enqueue(f->q, s, 1, ids, res, err), 0);
+        assert_int_equal(res[0], ENQUEUE_ADDED);
+        signup_free(&s[0]);
+    }
+    queue_enqueue_rollback(f->q);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM signups"), 0);
+
+    /* Committed: a duplicate of an earlier batch is found; no line per signup is logged. */
+    capture_start(f, &cap);
+    assert_int_equal(queue_enqueue_begin(f->q, err), 0);
+    make_signup(&s[0], "a@example.com");
+    make_signup(&s[1], "b@example.com");
+    assert_int_equal(queue_enqueue(f->q, s, 2, ids, res, err), 0);
+    first = ids[0];
+    signup_free(&s[0]);
+    signup_free(&s[1]);
+    make_signup(&s[0], "a@EXAMPLE.COM");
+    assert_int_equal(queue_enqueue(f->q, s, 1, ids, res, err), 0);
+    signup_free(&s[0]);
+    assert_int_equal(res[0], ENQUEUE_DUPLICATE);
+    assert_int_equal(ids[0], first);
+    assert_int_equal(queue_enqueue_commit(f->q, err), 0);
+    capture_end(&cap, log, sizeof(log));
+    assert_null(strstr(log, "state=queued"));
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM signups"), 2);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM signup_events"), 2);
+}
+
 static int collect_event(void *arg, const struct queue_event *ev)
 {
     struct queue_event *v = arg;
@@ -1695,6 +1738,7 @@ int main(void)
         QUEUE_TEST(test_enqueue_get_roundtrip),
         QUEUE_TEST(test_enqueue_duplicates),
         QUEUE_TEST(test_enqueue_batch_all_or_nothing),
+        QUEUE_TEST(test_enqueue_batches_in_one_transaction),
         QUEUE_TEST(test_producer_minimal_insert),
         QUEUE_TEST(test_producer_bad_rows_load_with_error),
         QUEUE_TEST(test_transition_table),
