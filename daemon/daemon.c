@@ -23,10 +23,12 @@
 #include <errno.h>
 #include <malloc.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "delivery.h"
@@ -41,7 +43,7 @@
 #define HOST_MAX 256
 /* "hostname:pid:start" */
 #define OWNER_MAX (HOST_MAX + 64)
-/* The longest single wait, so that signals and the watchdog are served promptly. */
+/* The longest wait while transfers are in flight: stuck ones are looked for this often. */
 #define MAX_WAIT_MS 1000
 /*
  * Each message allocates and frees a few hundred KiB (the rendered report,
@@ -82,9 +84,10 @@ static void on_hup(int sig)
 struct daemon {
     struct runtime *rt;
     const char *config_path;
-    struct queue *q;   /* NULL while it cannot be opened */
-    struct wake *wake; /* NULL when inotify is not available: polling only */
-    int woken;         /* the queue changed since the last claim */
+    struct queue *q;    /* NULL while it cannot be opened */
+    struct wake *wake;  /* NULL when inotify is not available: polling only */
+    int woken;          /* the queue changed since the last claim */
+    sigset_t wait_mask; /* the signal mask inside the wait: ours unblocked */
     struct smtp *smtp;
     struct delivery dl;
     char host[HOST_MAX];
@@ -172,11 +175,13 @@ static void on_result(void *arg, const struct smtp_result *r)
 static void wait_for_events(struct daemon *d, int64_t ms)
 {
     struct pollfd p[2];
+    struct timespec ts;
     char err[ERRLEN];
     int n = 0, woke = -1;
 
     keep_alive(d);
-    if (ms > MAX_WAIT_MS)
+    /* With transfers in flight, look at least this often (stuck connections, the stop's end). */
+    if (d->in_flight > 0 && ms > MAX_WAIT_MS)
         ms = MAX_WAIT_MS;
     /* Never past the next keep-alive. */
     if (d->watchdog_ms > 0 && ms > d->last_watchdog_ms + d->watchdog_ms - monotonic_ms())
@@ -189,8 +194,10 @@ static void wait_for_events(struct daemon *d, int64_t ms)
         woke = n;
         p[n++] = (struct pollfd){.fd = wake_fd(d->wake), .events = POLLIN};
     }
-    /* No SA_RESTART: a signal ends the wait early. */
-    if (ms > 0 && poll(p, (nfds_t)n, (int)ms) > 0 && woke >= 0 && p[woke].revents)
+    ts.tv_sec = (time_t)(ms / 1000);
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    /* Our signals are let in only here: one that came since the last look ends the wait. */
+    if (ms > 0 && ppoll(p, (nfds_t)n, &ts, &d->wait_mask) > 0 && woke >= 0 && p[woke].revents)
         d->woken |= wake_check(d->wake);
     if (d->in_flight > 0 && smtp_poll(d->smtp, 0, on_result, d, err) == -1)
         log_warnx("%s", err);
@@ -345,6 +352,15 @@ static int claim(struct daemon *d)
     size_t n = 0, i;
 
     d->woken = 0;
+    /* Nothing due and nothing claimed anywhere: the write transactions can wait. */
+    switch (queue_has_work(d->q, now_ms(), err)) {
+    case 0:
+        scrub_expired(d);
+        return 0;
+    case -1:
+        queue_failed(d, "looking for work", err);
+        return -1;
+    }
     recover_claims(d);
     scrub_expired(d);
     if (d->q == NULL)
@@ -496,9 +512,16 @@ static void reload(struct daemon *d)
     notify_ready();
 }
 
-static void install_signals(void)
+/*
+ * The daemon's signals are blocked except inside its one wait (ppoll), so
+ * one that arrives between a check of the flags and the wait still ends the
+ * wait: no signal is missed, and an idle daemon need not wake to look.
+ * *wait_mask is the mask to wait with.
+ */
+static void install_signals(sigset_t *wait_mask)
 {
     struct sigaction sa;
+    sigset_t ours;
 
     memset(&sa, 0, sizeof(sa));
     sigemptyset(&sa.sa_mask);
@@ -510,6 +533,14 @@ static void install_signals(void)
     sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
+    sigemptyset(&ours);
+    sigaddset(&ours, SIGTERM);
+    sigaddset(&ours, SIGINT);
+    sigaddset(&ours, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &ours, wait_mask);
+    sigdelset(wait_mask, SIGTERM);
+    sigdelset(wait_mask, SIGINT);
+    sigdelset(wait_mask, SIGHUP);
 }
 
 /*
@@ -732,7 +763,7 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, int verbo
     apply_log_level(&d);
     got_term = 0;
     got_hup = 0;
-    install_signals();
+    install_signals(&d.wait_mask);
     if (smtp_open(&d.smtp, &rt->config, err) == -1) {
         runtime_free(rt);
         return DAEMON_STOPPED;

@@ -2127,6 +2127,29 @@ int queue_recover(struct queue *q, const char *host, int64_t now, enum uncertain
     return 0;
 }
 
+/* Something to claim, or a claim that might be abandoned: both use the indexes. */
+#define HAS_WORK_SQL                                                                               \
+    "SELECT EXISTS (SELECT 1 FROM signups WHERE state IN ('queued', 'deferred')"                   \
+    " AND next_attempt_at <= ?1) OR EXISTS (SELECT 1 FROM signups WHERE state = 'sending')"
+
+int queue_has_work(struct queue *q, int64_t now, char *err)
+{
+    sqlite3_stmt *st = prepare(q, HAS_WORK_SQL, "look for work", err);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK)
+        return bind_fail(q, st, "look for work", err);
+    rc = step(q, st, "look for work", err);
+    if (rc == SQLITE_ROW)
+        rc = sqlite3_column_int(st, 0) != 0;
+    else if (rc != -1)
+        rc = errf(err, "%s: look for work: no answer", q->path);
+    finish(q, st);
+    return rc;
+}
+
 #define MARK_ATTEMPT_SQL                                                                           \
     "UPDATE signups SET attempt_started_at = ?3"                                                   \
     " WHERE id = ?1 AND state = 'sending' AND claimed_by = ?2"

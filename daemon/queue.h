@@ -240,6 +240,13 @@ int queue_claim(struct queue *q, const char *owner, int64_t now_ms, int64_t leas
 void queue_claim_free(struct signup_record *v, size_t n);
 
 /*
+ * Whether a claim or a recovery could find anything at now_ms: a signup due,
+ * or one in sending.  A read, without the write lock: what an idle daemon
+ * asks before it takes the lock.  1, 0, or -1 with err.
+ */
+int queue_has_work(struct queue *q, int64_t now_ms, char *err);
+
+/*
  * Marks the start of a claimed signup's delivery attempt, committed before
  * any of its data goes out: a claim recovered with this mark is uncertain.
  * 0 marked, 1 no longer claimed by owner, -1 error.
