@@ -8,7 +8,7 @@ set -eu
 build_pkgs="gcc make pkg-config libcurl4-openssl-dev libsqlite3-dev libyaml-dev ca-certificates"
 run_pkgs="python3 python3-aiosmtpd sqlite3"
 test_pkgs="libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-yaml postfix openssl sqlite3
-valgrind faketime libfaketime chromium spamassassin nodejs"
+valgrind faketime libfaketime chromium spamassassin nodejs time"
 lint_pkgs="cppcheck clang-tidy clang-format"
 # clang and its sanitizer runtimes (libFuzzer, ASan, UBSan): `make fuzz` and
 # the sanitizer build `make check` runs.
