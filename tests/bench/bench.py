@@ -61,6 +61,9 @@ REPLIES_PER_MESSAGE = 4
 # Messages rendered with `preview --eml` for the message size and for the
 # Python sender: every role at several levels and shapes.
 EML_SAMPLE = 48
+# Signups per file when `enqueue --file` refuses the whole N_BIG at once (a
+# binary that holds the file in memory caps its size).
+ENQUEUE_PART = 10000
 
 T0 = time.monotonic()
 WORK = tempfile.mkdtemp(prefix="reportd-bench.")
@@ -137,7 +140,7 @@ def signups_file(count, prefix):
     path = os.path.join(WORK, f"{prefix}-{count}.json")
     if not os.path.exists(path):
         with open(path, "w", encoding="utf-8") as f:
-            json.dump(signups.make(count, prefix), f, ensure_ascii=False)
+            json.dump(signups.make(count, prefix), f, ensure_ascii=False, separators=(",", ":"))
     return path
 
 
@@ -379,9 +382,25 @@ def bench_memory(res):
     cfg, db = write_config("big", port)
     signups_file(N_BIG, "big")
     progress(f"memory: enqueue --file of {N_BIG} signups")
-    wall, rss, _ = enqueue(cfg, N_BIG, "big")
-    res["enqueue"] = (wall, rss)
-    progress(f"memory: enqueue {wall:.1f} s, peak RSS {rss / 1024:.1f} MiB; draining {N_BIG}")
+    try:
+        wall, rss, _ = enqueue(cfg, N_BIG, "big")
+        res["enqueue"] = (wall, rss)
+    except BenchError as e:
+        # Reported as not met, with the reason; the drain below still needs
+        # the signups, so they go in as several smaller files.
+        res["enqueue"] = (None, str(e).rsplit(": ", 1)[-1].strip())
+        progress(f"memory: enqueue --file of {N_BIG} failed ({str(e).strip()}); queueing them in parts")
+        with open(signups_file(N_BIG, "big"), encoding="utf-8") as f:
+            rows = json.load(f)
+        part = os.path.join(WORK, "big-part.json")
+        for i in range(0, N_BIG, ENQUEUE_PART):
+            with open(part, "w", encoding="utf-8") as f:
+                json.dump(rows[i:i + ENQUEUE_PART], f, ensure_ascii=False, separators=(",", ":"))
+            timed([REPORTD, "-c", cfg, "enqueue", "--file", part])
+        wall, rss = None, None
+    if wall is not None:
+        progress(f"memory: enqueue {wall:.1f} s, peak RSS {rss / 1024:.1f} MiB")
+    progress(f"memory: draining {N_BIG}")
     wall, rss = drain(cfg, db, N_BIG)
     res["rss_big"] = rss
     progress(f"memory: drained {N_BIG} in {wall:.0f} s ({N_BIG / wall:.0f} msg/s), peak RSS {rss / 1024:.1f} MiB")
@@ -511,8 +530,12 @@ def table(res):
         add(f"| 4 | peak RSS, `run --drain` with 10 signups waiting "
             f"| {res['rss_small'] / 1024:.1f} MiB | | | < 16 MiB | {verdict(res['rss_small'] < 16 * 1024)} |")
         wall, rss = res["enqueue"]
-        add(f"| 4 | `enqueue --file` of {N_BIG} signups (JSON) | {wall:.1f} s, peak RSS "
-            f"{rss / 1024:.1f} MiB | | | < 16 MiB | {verdict(rss < 16 * 1024)} |")
+        if wall is None:
+            add(f"| 4 | `enqueue --file` of {N_BIG} signups (JSON, one file) | failed: {rss} | | | < 16 MiB "
+                f"| **not met** |")
+        else:
+            add(f"| 4 | `enqueue --file` of {N_BIG} signups (JSON, one file) | {wall:.1f} s, peak RSS "
+                f"{rss / 1024:.1f} MiB | | | < 16 MiB | {verdict(rss < 16 * 1024)} |")
     if "rate" in res:
         pct = res["rate"] / RATE * 100
         add(f"| 4 | `smtp.rate_limit: {RATE:g}`, {RATE_CONNECTIONS} connections, over {RATE_SECONDS:.0f} s "
