@@ -11,7 +11,8 @@ one run.
 Knobs (environment): BENCH_QUICK=1 (a smoke run of a minute or two), and
 BENCH_SIGNUPS, BENCH_RUNS, BENCH_DELAY_MS, BENCH_SLOW_SECONDS,
 BENCH_LATENCY_SIGNUPS, BENCH_IDLE_SECONDS, BENCH_BIG, BENCH_RATE,
-BENCH_RATE_SECONDS, BENCH_KEEP=1 (keep the work directory).
+BENCH_RATE_SECONDS, BENCH_KEEP=1 (keep the work directory), and
+BENCH_ONLY=sink,slow,latency,memory,rate (a subset of the rows).
 """
 import json
 import math
