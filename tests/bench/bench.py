@@ -288,24 +288,28 @@ def bench_slow(res):
         # Fewer messages per connection with many: each case still runs
         # several seconds at an ideal rate of conns x the single one.
         count = per_conn * max(1, conns // 2)
-        log = os.path.join(WORK, f"slow{conns}.log")
-        sink, port = start_slowsink(DELAY, log)
-        cfg, db = write_config(f"slow{conns}", port, connections=conns)
-        enqueue(cfg, count, "slow")
-        wall, _ = drain(cfg, db, count)
-        got = len(log_lines(log))
-        if got != count:
-            raise BenchError(f"slow sink: {got} messages arrived from reportd, {count} queued")
-        r = subprocess.run([sys.executable, os.path.join(BENCH, "pysend.py"), str(port), str(conns),
-                            str(count)] + res["emls"], stdout=subprocess.PIPE, text=True, check=True)
-        py = float(r.stdout)
-        got = len(log_lines(log)) - count
-        if got != count:
-            raise BenchError(f"slow sink: {got} messages arrived from Python, {count} sent")
-        stop(sink)
-        res[f"slow{conns}"] = (count / wall, count / py)
-        progress(f"relay {DELAY * 1000:.0f} ms away, {conns} connection(s), {count} messages: "
-                 f"reportd {count / wall:.1f} msg/s, Python {count / py:.1f} msg/s")
+        rds, pys = [], []
+        for run in range(RUNS):
+            log = os.path.join(WORK, f"slow{conns}-{run}.log")
+            sink, port = start_slowsink(DELAY, log)
+            cfg, db = write_config(f"slow{conns}-{run}", port, connections=conns)
+            enqueue(cfg, count, "slow")
+            wall, _ = drain(cfg, db, count)
+            got = len(log_lines(log))
+            if got != count:
+                raise BenchError(f"slow sink: {got} messages arrived from reportd, {count} queued")
+            r = subprocess.run([sys.executable, os.path.join(BENCH, "pysend.py"), str(port), str(conns),
+                                str(count)] + res["emls"], stdout=subprocess.PIPE, text=True, check=True)
+            py = float(r.stdout)
+            got = len(log_lines(log)) - count
+            if got != count:
+                raise BenchError(f"slow sink: {got} messages arrived from Python, {count} sent")
+            stop(sink)
+            rds.append(count / wall)
+            pys.append(count / py)
+            progress(f"relay {DELAY * 1000:.0f} ms away, {conns} connection(s), {count} messages, run "
+                     f"{run + 1}/{RUNS}: reportd {count / wall:.1f} msg/s, Python {count / py:.1f} msg/s")
+        res[f"slow{conns}"] = (median(rds), median(pys))
 
 
 def proc_cpu(pid):
@@ -511,7 +515,7 @@ def table(res):
             if conns == 16:
                 checks, tgt = None, "—"
             add(f"| 2 | relay {ms:.0f} ms away (own asyncio sink, every reply delayed), {conns} "
-                f"connection(s); parallel efficiency = rate ÷ ({conns} × rate with 1) "
+                f"connection(s), median of {RUNS}; parallel efficiency = rate ÷ ({conns} × rate with 1) "
                 f"| {rd:.1f} msg/s, efficiency {eff:.2f} | Python `smtplib`, {conns} thread(s): "
                 f"{py:.1f} msg/s, efficiency {pyeff:.2f} | {rd / py:.2f} | {tgt} "
                 f"| {'—' if checks is None else verdict(all(checks))} |")
