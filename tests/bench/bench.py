@@ -8,7 +8,7 @@ number is measured here, and every target's "met"/"not met" is computed
 from it. The machine is shared and noisy: read medians, and ratios within
 one run.
 
-Knobs (environment): BENCH_QUICK=1 (a smoke run of a minute or two), and
+Knobs (environment): BENCH_QUICK=1 (a smoke run of about a minute), and
 BENCH_SIGNUPS, BENCH_RUNS, BENCH_DELAY_MS, BENCH_SLOW_SECONDS,
 BENCH_LATENCY_SIGNUPS, BENCH_IDLE_SECONDS, BENCH_BIG, BENCH_RATE,
 BENCH_RATE_SECONDS, BENCH_KEEP=1 (keep the work directory), and
