@@ -5,7 +5,7 @@
 #   make check      every test; ends with one "N passed, N failed" line
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (default 300)
 #   make lint       cppcheck and clang-tidy
-#   make bench      benchmarks (not part of check)
+#   make bench      the delivery benchmark, one table (~10 min; BENCH_QUICK=1: ~1; not part of check)
 #   make crash-test the crash test's long form (5000 signups, 50 SIGKILLs; not part of check)
 #   make screenshots  every sample report in Chromium, into build/screenshots/
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -191,7 +191,7 @@ run: $(BUILD)/reportd
 	sh scripts/deps.sh run
 	sh scripts/demo.sh
 
-bench: $(TEST_DEPS_STAMP) $(BUILD)/reportd $(BUILD)/bench-render
+bench: $(TEST_DEPS_STAMP) $(BUILD)/reportd
 	sh scripts/bench.sh
 
 lint: $(DEPS_STAMP)
