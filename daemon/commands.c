@@ -698,6 +698,7 @@ int cmd_run(const struct options *o)
     struct runtime rt;
     char err[ERRLEN];
 
+    daemon_hold_signals();
     if (load_runtime(o, &rt, 1) == -1)
         return EXIT_CONFIG;
     switch (daemon_run(&rt, config_path_of(o), o->drain, o->verbose, err)) {

@@ -512,6 +512,23 @@ static void reload(struct daemon *d)
     notify_ready();
 }
 
+/* The signals the daemon answers: stop (TERM, INT) and reload (HUP). */
+static void our_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+}
+
+void daemon_hold_signals(void)
+{
+    sigset_t ours;
+
+    our_signals(&ours);
+    pthread_sigmask(SIG_BLOCK, &ours, NULL);
+}
+
 /*
  * The daemon's signals are blocked except inside its one wait (ppoll), so
  * one that arrives between a check of the flags and the wait still ends the
@@ -533,10 +550,7 @@ static void install_signals(sigset_t *wait_mask)
     sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
-    sigemptyset(&ours);
-    sigaddset(&ours, SIGTERM);
-    sigaddset(&ours, SIGINT);
-    sigaddset(&ours, SIGHUP);
+    our_signals(&ours);
     pthread_sigmask(SIG_BLOCK, &ours, wait_mask);
     sigdelset(wait_mask, SIGTERM);
     sigdelset(wait_mask, SIGINT);

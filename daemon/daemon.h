@@ -21,6 +21,13 @@ enum daemon_result {
 };
 
 /*
+ * Holds SIGTERM, SIGINT and SIGHUP back from the very start of `reportd run`,
+ * before the configuration is loaded: one that comes while the daemon starts
+ * waits, and stops (or reloads) it cleanly once it runs.
+ */
+void daemon_hold_signals(void);
+
+/*
  * Runs until SIGTERM/SIGINT, or with drain until nothing is due.  rt is
  * loaded by the caller and owned by the daemon from here on (it is replaced
  * on reload and freed at the end).  verbose forces debug logging.  Returns

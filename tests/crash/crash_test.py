@@ -155,10 +155,12 @@ class Daemons:
         self.config = config
         self.logs = [workdir / f"daemon-{i}.log" for i in range(n)]
         self.procs = [None] * n
+        self.offsets = [0] * n  # where each slot's current daemon began to log
         for i in range(n):
             self.start(i)
 
     def start(self, i):
+        self.offsets[i] = self.logs[i].stat().st_size if self.logs[i].exists() else 0
         with open(self.logs[i], "ab") as log:
             self.procs[i] = subprocess.Popen([str(REPORTD), "-c", str(self.config), "run"],
                                              stdout=subprocess.DEVNULL, stderr=log,
@@ -179,7 +181,19 @@ class Daemons:
                 self.start(i)
         return died
 
+    def started(self, i):
+        """The slot's current daemon is past its start-up (it said so)."""
+        with open(self.logs[i], "rb") as log:
+            log.seek(self.offsets[i])
+            return b"daemon: started" in log.read()
+
     def stop(self, timeout=30):
+        # A daemon restarted a moment ago may not have reached its main yet: a
+        # SIGTERM then ends the process before reportd runs. Stop what has started.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(
+                self.started(i) or p.poll() is not None for i, p in enumerate(self.procs)):
+            time.sleep(0.02)
         for p in self.procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
