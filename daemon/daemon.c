@@ -43,6 +43,12 @@
 #define HOST_MAX 256
 /* "hostname:pid:start" */
 #define OWNER_MAX (HOST_MAX + 64)
+/*
+ * After a wake-up that found nothing, look again after 5, 10, 20 and 40 ms:
+ * a producer's commit is visible well within that.
+ */
+#define WAKE_RECHECK_FIRST_MS 5
+#define WAKE_RECHECKS         4
 /* The longest wait while transfers are in flight: stuck ones are looked for this often. */
 #define MAX_WAIT_MS 1000
 /*
@@ -104,6 +110,7 @@ struct daemon {
     int64_t next_recover_ms;  /* monotonic */
     /* Monotonic: when an idle daemon that found nothing due looks again, unless woken first. */
     int64_t next_claim_ms;
+    int rechecks; /* looks since the last wake-up that found nothing */
     /* The queue could not be written: nothing new until write_retry_ms (monotonic). */
     int write_failures;
     int64_t write_retry_ms;
@@ -593,6 +600,17 @@ static int stopping(struct daemon *d)
     return 1;
 }
 
+/* When an idle daemon that found nothing looks again: soon after a wake-up, else a poll interval.
+ */
+static int64_t next_look_ms(struct daemon *d, int woken)
+{
+    if (woken)
+        d->rechecks = 0;
+    if (d->rechecks < WAKE_RECHECKS)
+        return (int64_t)WAKE_RECHECK_FIRST_MS << d->rechecks++;
+    return d->rt->config.poll_interval_ms;
+}
+
 /* Whether a new message may start now: no unrecorded outcome, not paused or paced, a free
  * connection. */
 static int may_send(struct daemon *d)
@@ -637,7 +655,7 @@ static int start_something(struct daemon *d, int *claimed_nothing)
     if (!may_send(d))
         return 0;
     if (d->waiting.n == 0) {
-        int n;
+        int n, woken;
 
         /*
          * Found nothing last time and nothing woke us: wait for the poll
@@ -647,13 +665,18 @@ static int start_something(struct daemon *d, int *claimed_nothing)
             *claimed_nothing = 1;
             return 0;
         }
+        woken = d->woken;
         if (queue_ready(d) == -1)
             return -1;
         n = claim(d);
         if (n <= 0) {
             *claimed_nothing = n == 0;
+            /*
+             * inotify tells of a commit's first write, before the commit can
+             * be seen: a wake that found nothing looks again shortly.
+             */
             if (n == 0)
-                d->next_claim_ms = monotonic_ms() + d->rt->config.poll_interval_ms;
+                d->next_claim_ms = monotonic_ms() + next_look_ms(d, woken);
             return n;
         }
     }
