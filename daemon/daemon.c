@@ -403,14 +403,10 @@ static int claim(struct daemon *d)
  */
 static void send_job(struct daemon *d, struct job *job)
 {
-    const struct config *c = &d->rt->config;
     char err[ERRLEN];
     int rc;
 
-    /* Built ahead, it may have waited for a connection: the send must still end inside the claim.
-     */
-    if (monotonic_ms() + c->timeout_ms + CONFIG_LEASE_MARGIN_MS > job->claim_end_mono) {
-        delivery_hand_back(job, "claim too close to its end; handed back", NULL, now_ms());
+    if (delivery_hand_back_if_late(&d->dl, job, now_ms(), monotonic_ms())) {
         job_line_push(&d->unrecorded, job);
         return;
     }

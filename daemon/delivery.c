@@ -67,6 +67,16 @@ static void fail(struct job *job, const char *reason, const char *reply, int att
     job->t.count_attempt = attempted;
 }
 
+int delivery_hand_back_if_late(const struct delivery *dl, struct job *job, int64_t now,
+                               int64_t mono)
+{
+    /* A send must end inside our claim, or another daemon may take it and send again. */
+    if (mono + cfg(dl)->timeout_ms + CONFIG_LEASE_MARGIN_MS <= job->claim_end_mono)
+        return 0;
+    delivery_hand_back(job, "claim too close to its end; handed back", NULL, now);
+    return 1;
+}
+
 enum prepare_result delivery_prepare(struct delivery *dl, struct job *job, int64_t now,
                                      int64_t mono)
 {
@@ -88,11 +98,8 @@ enum prepare_result delivery_prepare(struct delivery *dl, struct job *job, int64
         fail(job, "expired: undelivered within the queue lifetime", rec->last_reply, 0);
         return PREPARE_SETTLED;
     }
-    /* A send must end inside our claim, or another daemon may take it and send again. */
-    if (mono + c->timeout_ms + CONFIG_LEASE_MARGIN_MS > job->claim_end_mono) {
-        delivery_hand_back(job, "claim too close to its end; handed back", NULL, now);
+    if (delivery_hand_back_if_late(dl, job, now, mono))
         return PREPARE_SETTLED;
-    }
     switch (runtime_message(dl->rt, &rec->signup, now, &job->msg, err)) {
     case RENDER_OK:
         break;

@@ -45,6 +45,14 @@ enum prepare_result {
     PREPARE_SETTLED, /* no message (invalid, expired, claim too short, render trouble): record it */
 };
 
+/*
+ * When a transfer starting at mono could outlast job's claim, settles it as
+ * handed back and returns 1; else 0.  Asked when it is prepared and again
+ * when it goes out, since a message built ahead may wait for a connection.
+ */
+int delivery_hand_back_if_late(const struct delivery *dl, struct job *job, int64_t now,
+                               int64_t mono);
+
 enum prepare_result delivery_prepare(struct delivery *dl, struct job *job, int64_t now,
                                      int64_t mono);
 
