@@ -111,6 +111,8 @@ struct daemon {
     /* Monotonic: when an idle daemon that found nothing due looks again, unless woken first. */
     int64_t next_claim_ms;
     int rechecks; /* looks since the last wake-up that found nothing */
+    /* Wall clock: when the earliest waiting signup falls due (SCHEDULE_NEVER, SCHEDULE_WATCH). */
+    int64_t next_due_ms;
     /* The queue could not be written: nothing new until write_retry_ms (monotonic). */
     int write_failures;
     int64_t write_retry_ms;
@@ -360,7 +362,7 @@ static int claim(struct daemon *d)
 
     d->woken = 0;
     /* Nothing due and nothing claimed anywhere: the write transactions can wait. */
-    switch (queue_has_work(d->q, now_ms(), err)) {
+    switch (queue_has_work(d->q, now_ms(), &d->next_due_ms, err)) {
     case 0:
         scrub_expired(d);
         return 0;
@@ -368,6 +370,8 @@ static int claim(struct daemon *d)
         queue_failed(d, "looking for work", err);
         return -1;
     }
+    /* Nothing claimable yet something in sending: a claim to watch at the poll interval. */
+    d->next_due_ms = SCHEDULE_WATCH;
     recover_claims(d);
     scrub_expired(d);
     if (d->q == NULL)
@@ -596,7 +600,9 @@ static int stopping(struct daemon *d)
     return 1;
 }
 
-/* When an idle daemon that found nothing looks again: soon after a wake-up, else a poll interval.
+/*
+ * When an idle daemon that found nothing looks again: soon after a wake-up,
+ * else when the schedule says (with inotify, when something falls due).
  */
 static int64_t next_look_ms(struct daemon *d, int woken)
 {
@@ -604,7 +610,8 @@ static int64_t next_look_ms(struct daemon *d, int woken)
         d->rechecks = 0;
     if (d->rechecks < WAKE_RECHECKS)
         return (int64_t)WAKE_RECHECK_FIRST_MS << d->rechecks++;
-    return d->rt->config.poll_interval_ms;
+    return schedule_idle_look_ms(d->rt->config.poll_interval_ms, d->wake != NULL, d->next_due_ms,
+                                 now_ms());
 }
 
 /* Whether a new message may start now: no unrecorded outcome, not paused or paced, a free

@@ -2146,24 +2146,34 @@ int queue_recover(struct queue *q, const char *host, int64_t now, enum uncertain
     return 0;
 }
 
-/* Something to claim, or a claim that might be abandoned: both use the indexes. */
+/*
+ * Something to claim, or a claim that might be abandoned; else when the next
+ * waiting signup falls due.  Each part is one look into an index.
+ */
 #define HAS_WORK_SQL                                                                               \
     "SELECT EXISTS (SELECT 1 FROM signups WHERE state IN ('queued', 'deferred')"                   \
-    " AND next_attempt_at <= ?1) OR EXISTS (SELECT 1 FROM signups WHERE state = 'sending')"
+    " AND next_attempt_at <= ?1) OR EXISTS (SELECT 1 FROM signups WHERE state = 'sending'),"        \
+    " (SELECT min(next_attempt_at) FROM signups WHERE state = 'queued'),"                           \
+    " (SELECT min(next_attempt_at) FROM signups WHERE state = 'deferred')"
 
-int queue_has_work(struct queue *q, int64_t now, char *err)
+int queue_has_work(struct queue *q, int64_t now, int64_t *next_due_ms, char *err)
 {
     sqlite3_stmt *st = prepare(q, HAS_WORK_SQL, "look for work", err);
-    int rc;
+    int rc, i;
 
     if (st == NULL)
         return -1;
     if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK)
         return bind_fail(q, st, "look for work", err);
     rc = step(q, st, "look for work", err);
-    if (rc == SQLITE_ROW)
+    if (rc == SQLITE_ROW) {
         rc = sqlite3_column_int(st, 0) != 0;
-    else if (rc != -1)
+        *next_due_ms = INT64_MAX;
+        for (i = 1; i <= 2; i++)
+            if (sqlite3_column_type(st, i) != SQLITE_NULL &&
+                sqlite3_column_int64(st, i) < *next_due_ms)
+                *next_due_ms = sqlite3_column_int64(st, i);
+    } else if (rc != -1)
         rc = errf(err, "%s: look for work: no answer", q->path);
     finish(q, st);
     return rc;

@@ -242,9 +242,11 @@ void queue_claim_free(struct signup_record *v, size_t n);
 /*
  * Whether a claim or a recovery could find anything at now_ms: a signup due,
  * or one in sending.  A read, without the write lock: what an idle daemon
- * asks before it takes the lock.  1, 0, or -1 with err.
+ * asks before it takes the lock.  1, 0, or -1 with err.  With 0,
+ * *next_due_ms is when the earliest waiting signup falls due (INT64_MAX
+ * when none waits), so that the daemon can sleep until then.
  */
-int queue_has_work(struct queue *q, int64_t now_ms, char *err);
+int queue_has_work(struct queue *q, int64_t now_ms, int64_t *next_due_ms, char *err);
 
 /*
  * Marks the start of a claimed signup's delivery attempt, committed before
