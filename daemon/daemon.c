@@ -172,7 +172,8 @@ static void on_result(void *arg, const struct smtp_result *r)
     struct job *job = r->cookie;
 
     d->in_flight--;
-    job->outcome_us = r->finished_us;
+    if (r->status != SMTP_NOT_BUILT)
+        job->outcome_us = r->finished_us;
     delivery_outcome(&d->dl, job, r, now_ms(), monotonic_ms());
     job_line_push(&d->unrecorded, job);
 }
@@ -310,10 +311,32 @@ static void record_outcomes(struct daemon *d)
     }
 }
 
+/* Why and until when the jobs taken back from the transport are handed back. */
+struct hand_back {
+    struct daemon *d;
+    const char *why;
+    int64_t when_ms;
+};
+
+static void on_withdrawn(void *arg, void *cookie)
+{
+    struct hand_back *hb = arg;
+    struct job *job = cookie;
+
+    hb->d->in_flight--;
+    delivery_hand_back(job, hb->why, hb->why, hb->when_ms);
+    job_line_push(&hb->d->unrecorded, job);
+}
+
+/* Hands back every job not yet on a connection: the waiting line and those waiting in the
+ * transport. */
 static void hand_back_waiting(struct daemon *d, const char *why, int64_t when_ms)
 {
+    struct hand_back hb = {.d = d, .why = why, .when_ms = when_ms};
     struct job *job;
 
+    if (d->in_flight > 0)
+        smtp_withdraw(d->smtp, on_withdrawn, &hb);
     while ((job = job_line_pop(&d->waiting)) != NULL) {
         delivery_hand_back(job, why, why, when_ms);
         job_line_push(&d->unrecorded, job);
@@ -427,7 +450,8 @@ static void send_job(struct daemon *d, struct job *job)
         job_free(job);
         return;
     }
-    if (smtp_submit(d->smtp, &job->msg, job, err) == -1) {
+    /* Unbuilt, it is rendered on its connection's worker, beside the other connections. */
+    if (smtp_submit(d->smtp, &job->msg, job, job->built, err) == -1) {
         /* Marked but not sent: recorded as handed back, which clears the mark. */
         delivery_hand_back(job, err, err, now_ms() + d->rt->config.retry_min_ms);
         job_line_push(&d->unrecorded, job);
@@ -437,23 +461,15 @@ static void send_job(struct daemon *d, struct job *job)
     delivery_sent_one(&d->dl, monotonic_us());
 }
 
-/* Takes the next waiting job to a connection, or settles it if it cannot go. */
+/* Takes the next waiting job to the transport, or settles it if it cannot go. */
 static void start_next(struct daemon *d)
 {
     struct job *job = job_line_pop(&d->waiting);
 
-    if (job->built) {
+    if (job->built || delivery_screen(&d->dl, job, now_ms(), monotonic_ms()) == PREPARE_READY)
         send_job(d, job);
-        return;
-    }
-    switch (delivery_prepare(&d->dl, job, now_ms(), monotonic_ms())) {
-    case PREPARE_READY:
-        send_job(d, job);
-        break;
-    case PREPARE_SETTLED:
+    else
         job_line_push(&d->unrecorded, job);
-        break;
-    }
 }
 
 /* --- the loop ------------------------------------------------------------------ */
@@ -510,6 +526,7 @@ static void reload(struct daemon *d)
     *d->rt = fresh;
     d->q = q;
     d->smtp = smtp;
+    smtp_set_builder(d->smtp, delivery_build, d->rt);
     d->write_failures = 0;
     d->write_retry_ms = 0;
     delivery_reconfigured(&d->dl, d->rt);
@@ -614,12 +631,34 @@ static int64_t next_look_ms(struct daemon *d, int woken)
                                  now_ms());
 }
 
-/* Whether a new message may start now: no unrecorded outcome, not paused or paced, a free
- * connection. */
+/*
+ * Whether the transport takes the next waiting job now: an idle connection
+ * takes it as it is (and renders it), and while every connection is busy a
+ * job rendered ahead may wait for the next to come free.  So rendering moves
+ * onto the connections' workers only when this thread cannot keep up.
+ */
+static int transport_ready(struct daemon *d)
+{
+    const struct job *next = d->waiting.head;
+
+    if (smtp_idle_connections(d->smtp) > 0)
+        return 1;
+    /*
+     * A job waiting in the transport is marked: after a crash it is
+     * uncertain though it never went out.  With uncertain: hold that would
+     * hold signups never sent, so none waits there.
+     */
+    if (d->rt->config.uncertain == UNCERTAIN_HOLD)
+        return 0;
+    return smtp_free_slots(d->smtp) > 0 && (next == NULL || next->built);
+}
+
+/* Whether a new message may start now: no unrecorded outcome, not paused or paced, room in the
+ * transport. */
 static int may_send(struct daemon *d)
 {
     return !d->write_failures && d->unrecorded.n == 0 && !got_hup &&
-           delivery_next_send(&d->dl) <= monotonic_ms() && smtp_free_slots(d->smtp) > 0;
+           delivery_next_send(&d->dl) <= monotonic_ms() && transport_ready(d);
 }
 
 /* How long to wait when nothing could start. */
@@ -632,7 +671,7 @@ static int64_t idle_wait(struct daemon *d, int claimed_nothing)
     if (next > now)
         return next - now;
     /* Waiting for a connection or a reload: a finished transfer wakes us. */
-    if (got_hup || smtp_free_slots(d->smtp) == 0 || d->unrecorded.n > 0)
+    if (got_hup || !transport_ready(d) || d->unrecorded.n > 0)
         return MAX_WAIT_MS;
     if (claimed_nothing && !d->woken)
         return d->next_claim_ms - now;
@@ -653,7 +692,7 @@ static int start_something(struct daemon *d, int *claimed_nothing)
             return 0;
         queue_mended(d);
     }
-    if (delivery_paused(&d->dl, monotonic_ms()) && d->waiting.n > 0)
+    if (delivery_paused(&d->dl, monotonic_ms()) && (d->waiting.n > 0 || d->in_flight > 0))
         hand_back_waiting(d, delivery_pause_reason(&d->dl), delivery_resume_at(&d->dl));
     if (!may_send(d))
         return 0;
@@ -682,6 +721,9 @@ static int start_something(struct daemon *d, int *claimed_nothing)
                 d->next_claim_ms = monotonic_ms() + next_look_ms(d, woken);
             return n;
         }
+        /* Every connection busy: the first of them is rendered ahead before it goes. */
+        if (!transport_ready(d))
+            return 0;
     }
     start_next(d);
     return 1;
@@ -689,7 +731,8 @@ static int start_something(struct daemon *d, int *claimed_nothing)
 
 /*
  * While every connection is busy, the next message is rendered ahead, so
- * that it leaves the moment one is free.  Returns 1 when it did work.
+ * that it waits in the transport and leaves the moment one is free.
+ * Returns 1 when it did work.
  */
 static int build_ahead(struct daemon *d)
 {
@@ -698,8 +741,16 @@ static int build_ahead(struct daemon *d)
     if (job == NULL || job->built || d->write_failures || d->unrecorded.n > 0 || got_hup ||
         got_term || delivery_paused(&d->dl, monotonic_ms()))
         return 0;
-    if (delivery_prepare(&d->dl, job, now_ms(), monotonic_ms()) == PREPARE_SETTLED)
-        job_line_push(&d->unrecorded, job_line_pop(&d->waiting));
+    switch (delivery_screen(&d->dl, job, now_ms(), monotonic_ms())) {
+    case PREPARE_READY:
+        if (delivery_build(d->rt, job, &job->msg) == 0)
+            return 1;
+        delivery_not_built(&d->dl, job, now_ms());
+        break;
+    case PREPARE_SETTLED:
+        break;
+    }
+    job_line_push(&d->unrecorded, job_line_pop(&d->waiting));
     return 1;
 }
 
@@ -808,6 +859,7 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, int verbo
         runtime_free(rt);
         return DAEMON_STOPPED;
     }
+    smtp_set_builder(d.smtp, delivery_build, rt);
     if (queue_open(&d.q, rt->config.queue_path, err) != QUEUE_OPEN_OK) {
         /* A service waits for its queue to be mended (and says so); a drain has nothing to do. */
         if (drain) {

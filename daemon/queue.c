@@ -2152,8 +2152,8 @@ int queue_recover(struct queue *q, const char *host, int64_t now, enum uncertain
  */
 #define HAS_WORK_SQL                                                                               \
     "SELECT EXISTS (SELECT 1 FROM signups WHERE state IN ('queued', 'deferred')"                   \
-    " AND next_attempt_at <= ?1) OR EXISTS (SELECT 1 FROM signups WHERE state = 'sending'),"        \
-    " (SELECT min(next_attempt_at) FROM signups WHERE state = 'queued'),"                           \
+    " AND next_attempt_at <= ?1) OR EXISTS (SELECT 1 FROM signups WHERE state = 'sending'),"       \
+    " (SELECT min(next_attempt_at) FROM signups WHERE state = 'queued'),"                          \
     " (SELECT min(next_attempt_at) FROM signups WHERE state = 'deferred')"
 
 int queue_has_work(struct queue *q, int64_t now, int64_t *next_due_ms, char *err)

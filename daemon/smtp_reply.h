@@ -20,6 +20,7 @@ enum smtp_status {
     SMTP_THROTTLE, /* the relay asks the whole sender to slow down (421/450/451/454 rate wording) */
     SMTP_CONFIG,   /* authentication or TLS problem: ours to fix, not the signup's */
     SMTP_UNREACHABLE, /* no word from the relay (connect, greeting): nothing was sent */
+    SMTP_NOT_BUILT,   /* the caller's builder failed on the worker: nothing was sent */
 };
 
 /* Long enough for "STARTTLS", the longest SMTP verb we track. */

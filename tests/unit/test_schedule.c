@@ -88,10 +88,10 @@ static void test_claim_size_fits_the_rate_limit(void **state)
     c.rate_limit = 0.1;
     c.lease_ms = 2 * 60 * 1000;
     c.timeout_ms = 60 * 1000;
-    assert_int_equal(schedule_claim_size(&c),
-                     (int)((double)(c.lease_ms - c.timeout_ms - CONFIG_LEASE_MARGIN_MS) / 1000 *
-                               c.rate_limit +
-                           1));
+    assert_int_equal(
+        schedule_claim_size(&c),
+        (int)((double)(c.lease_ms - c.timeout_ms - CONFIG_LEASE_MARGIN_MS) / 1000 * c.rate_limit +
+              1));
     c.rate_limit = 1000;
     assert_int_equal(schedule_claim_size(&c), 50);
 }
@@ -169,7 +169,8 @@ static void test_idle_look_follows_what_can_wake(void **state)
     assert_int_equal(schedule_idle_look_ms(poll, 0, SCHEDULE_NEVER, now), poll);
     assert_int_equal(schedule_idle_look_ms(poll, 0, now + 1, now), poll);
     /* inotify, nothing waiting: only the safety look. */
-    assert_int_equal(schedule_idle_look_ms(poll, 1, SCHEDULE_NEVER, now), SCHEDULE_IDLE_LOOK_MAX_MS);
+    assert_int_equal(schedule_idle_look_ms(poll, 1, SCHEDULE_NEVER, now),
+                     SCHEDULE_IDLE_LOOK_MAX_MS);
     /* inotify, a deferred signup due in 90 s: then, not at the poll interval. */
     assert_int_equal(schedule_idle_look_ms(poll, 1, now + 90000, now), 90000);
     /* Due further off than the safety look: the safety look. */
