@@ -86,7 +86,7 @@ int cmd_enqueue(const struct options *o)
         status = enqueue_file(in, &rt.roles, rt.config.queue_path);
         goto out;
     }
-    if (signup_validate(&s, &rt.roles, err) == -1) {
+    if (signup_ascii_email(&s, err) == -1 || signup_validate(&s, &rt.roles, err) == -1) {
         fprintf(stderr, "reportd: %s\n", err);
         status = EXIT_DATAERR;
         goto out;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "idn.h"
 #include "log.h"
 #include "sha256.h"
 
@@ -2107,6 +2108,94 @@ static int claim_one(struct queue *q, const struct due *d, const char *owner, in
     return rc == -1 ? -1 : 1;
 }
 
+/*
+ * A website may insert an address with a Unicode domain (joerg@bücher.example):
+ * before the claim compares addresses, each due one is stored in its ASCII
+ * form (joerg@xn--bcher-kva.example), the form enqueue stores and SMTP uses.
+ * An invalid one is left as it is, for the daemon to reject with the reason.
+ * GLOB's class is every printable ASCII character: a match has another byte.
+ */
+#define DUE_NON_ASCII_SQL                                                                          \
+    "SELECT id, email FROM signups WHERE state IN ('queued', 'deferred')"                          \
+    " AND next_attempt_at <= ?1 AND email GLOB '*[^ -~]*' ORDER BY id LIMIT ?2"
+#define SET_EMAIL_SQL "UPDATE signups SET email = ?2 WHERE id = ?1"
+
+static int store_ascii_email(struct queue *q, int64_t id, const char *email, char *err)
+{
+    char idn_err[ERRLEN];
+    char *ascii;
+    sqlite3_stmt *st;
+    int rc;
+
+    switch (idn_email_to_ascii(email, &ascii, idn_err)) {
+    case IDN_CONVERTED:
+        break;
+    case IDN_NOMEM:
+        return errf(err, "%s: claim: out of memory", q->path);
+    default:
+        return 0;
+    }
+    st = prepare(q, SET_EMAIL_SQL, "claim", err);
+    if (st == NULL || sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        bind_text(st, 2, ascii) != SQLITE_OK) {
+        free(ascii);
+        return st == NULL ? -1 : bind_fail(q, st, "claim", err);
+    }
+    rc = step(q, st, "claim", err);
+    finish(q, st);
+    if (rc != -1) {
+        (void)buf_printf(&q->pending, "id=%lld email=", (long long)id);
+        put_log_quoted(&q->pending, ascii);
+        buf_puts(&q->pending, " detail=\"Unicode domain stored in its ASCII form\"");
+        end_log_line(q);
+    }
+    free(ascii);
+    return rc == -1 ? -1 : 0;
+}
+
+static int ascii_due_domains(struct queue *q, int64_t now, char *err)
+{
+    sqlite3_stmt *st = prepare(q, DUE_NON_ASCII_SQL, "claim", err);
+    int64_t *ids = NULL;
+    char **emails = NULL;
+    int n = 0, i, rc;
+
+    if (st == NULL)
+        return -1;
+    ids = calloc(QUEUE_MAX_BATCH, sizeof(*ids));
+    emails = calloc(QUEUE_MAX_BATCH, sizeof(*emails));
+    if (ids == NULL || emails == NULL) {
+        finish(q, st);
+        free(ids);
+        free(emails);
+        return errf(err, "%s: claim: out of memory", q->path);
+    }
+    if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK ||
+        sqlite3_bind_int(st, 2, QUEUE_MAX_BATCH) != SQLITE_OK) {
+        rc = bind_fail(q, st, "claim", err);
+        goto out;
+    }
+    /* Read first, then write: no update under a statement still stepping. */
+    while ((rc = step(q, st, "claim", err)) == SQLITE_ROW && n < QUEUE_MAX_BATCH) {
+        ids[n] = sqlite3_column_int64(st, 0);
+        if (copy_own_text(st, 1, &emails[n]) == -1) {
+            rc = errf(err, "%s: claim: out of memory", q->path);
+            break;
+        }
+        n++;
+    }
+    finish(q, st);
+    for (i = 0; rc != -1 && i < n; i++)
+        if (emails[i] != NULL && store_ascii_email(q, ids[i], emails[i], err) == -1)
+            rc = -1;
+out:
+    for (i = 0; i < n; i++)
+        free(emails[i]);
+    free(ids);
+    free(emails);
+    return rc == -1 ? -1 : 0;
+}
+
 /* Moves due signups to sending (or rejected) until max are claimed or none is due. */
 static int claim_due(struct queue *q, const char *owner, int64_t now, int64_t lease_ms, int max,
                      int64_t *ids, int *nids, char *err)
@@ -2117,6 +2206,10 @@ static int claim_due(struct queue *q, const char *owner, int64_t now, int64_t le
     if (due == NULL)
         return errf(err, "%s: claim: out of memory", q->path);
     *nids = 0;
+    if (ascii_due_domains(q, now, err) == -1) {
+        free(due);
+        return -1;
+    }
     /* Every round moves each selected signup out of the due set, so this ends. */
     while (rc == 0 && *nids < max) {
         n = select_due(q, now, max - *nids, due, err);

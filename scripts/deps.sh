@@ -5,7 +5,7 @@
 # so that a build never half-works on a machine without its libraries.
 set -eu
 
-build_pkgs="gcc make pkg-config libcurl4-openssl-dev libsqlite3-dev libyaml-dev ca-certificates"
+build_pkgs="gcc make pkg-config libcurl4-openssl-dev libsqlite3-dev libyaml-dev libidn2-dev ca-certificates"
 run_pkgs="python3 python3-aiosmtpd sqlite3"
 test_pkgs="libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-yaml postfix openssl sqlite3
 valgrind faketime libfaketime chromium spamassassin nodejs time"

@@ -562,6 +562,42 @@ static void test_metrics_empty(void **state)
         assert_int_equal(m.latency_le[i], 0);
 }
 
+/* --- Unicode domains at claim -------------------------------------------- */
+
+static void test_claim_stores_unicode_domain_in_ascii(void **state)
+{
+    struct fixture *f = *state;
+    struct signup_record *v;
+    size_t n;
+    char err[ERRLEN], *email;
+
+    open_fixture(f);
+    raw_exec(f, "INSERT INTO signups (email, role, level)"
+                " VALUES ('joerg@B\xc3\x9c"
+                "CHER.example', 'backend-developer', 'mid')");
+    /* Not a valid IDN: left for the daemon to reject with libidn2's reason. */
+    raw_exec(f, "INSERT INTO signups (email, role, level)"
+                " VALUES ('x@\xe2\x98\x83.example', 'backend-developer', 'mid')");
+    assert_int_equal(queue_claim(f->q, OWNER, now_ms(), LEASE_MS, 2, &v, &n, err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].signup.email, "joerg@xn--bcher-kva.example");
+    assert_string_equal(v[1].signup.email, "x@\xe2\x98\x83.example");
+    queue_claim_free(v, n);
+    email = raw_text(f, "SELECT email FROM signups WHERE id = 1");
+    assert_string_equal(email, "joerg@xn--bcher-kva.example");
+    free(email);
+    settle(f, 1, SIGNUP_SENT, "250 ok");
+    /* The same address in its Unicode form again: a duplicate of the one sent. */
+    raw_exec(f, "INSERT INTO signups (email, role, level)"
+                " VALUES ('joerg@b\xc3\xbc"
+                "cher.example', 'backend-developer', 'mid')");
+    assert_int_equal(queue_claim(f->q, OWNER, now_ms(), LEASE_MS, 1, &v, &n, err), 0);
+    assert_int_equal(n, 0);
+    email = raw_text(f, "SELECT state || ' ' || reason FROM signups WHERE id = 3");
+    assert_string_equal(email, "rejected duplicate: address already has signup 1");
+    free(email);
+}
+
 #define CONTRACT_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -575,6 +611,7 @@ int main(void)
         CONTRACT_TEST(test_mode_whatever_the_umask),
         CONTRACT_TEST(test_metrics),
         CONTRACT_TEST(test_metrics_empty),
+        CONTRACT_TEST(test_claim_stores_unicode_domain_in_ascii),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
