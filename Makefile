@@ -29,8 +29,8 @@ OBJ := $(BUILD)/obj
 
 # Recursively expanded on purpose: pkg-config must run after deps.sh has
 # installed the -dev packages, i.e. when a recipe runs, not when make starts.
-PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl sqlite3 yaml-0.1)
-PKG_LIBS = $(shell $(PKG_CONFIG) --libs libcurl sqlite3 yaml-0.1)
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl sqlite3 yaml-0.1 libidn2)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs libcurl sqlite3 yaml-0.1 libidn2)
 CMOCKA_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka)
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka)
 
@@ -46,6 +46,8 @@ DEPS_STAMP := $(BUILD)/.deps-build
 TEST_DEPS_STAMP := $(BUILD)/.deps-test
 # playwright-core, from the lock file, to drive Debian's Chromium (no browser is downloaded).
 NPM_STAMP := tests/html/node_modules/.reportd-npm-ci
+# better-sqlite3, from the lock file, for the Node producer of the producer tests.
+PRODUCERS_NPM_STAMP := tests/producers/node_modules/.reportd-npm-ci
 
 .PHONY: all run check unit spec lint format bench crash-test install uninstall clean fuzz fuzz-build \
 	asan screenshots
@@ -66,6 +68,13 @@ $(TEST_DEPS_STAMP): scripts/deps.sh
 
 $(NPM_STAMP): tests/html/package.json tests/html/package-lock.json $(TEST_DEPS_STAMP)
 	cd tests/html && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Built from source against the node headers in /usr/include/node: nothing but the npm
+# registry is downloaded.
+$(PRODUCERS_NPM_STAMP): tests/producers/package.json tests/producers/package-lock.json \
+		$(TEST_DEPS_STAMP)
+	cd tests/producers && npm_config_nodedir=/usr npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 $(OBJ)/%.o: daemon/%.c | $(DEPS_STAMP)
@@ -170,7 +179,7 @@ fuzz-build: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
 	sh tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ) $(FUZZ_BINS)
 
-check: $(TEST_DEPS_STAMP) $(NPM_STAMP) $(BUILD)/reportd $(UNIT_BINS) $(BUILD)/mustache-spec \
+check: $(TEST_DEPS_STAMP) $(NPM_STAMP) $(PRODUCERS_NPM_STAMP) $(BUILD)/reportd $(UNIT_BINS) $(BUILD)/mustache-spec \
 		$(SAN)/reportd $(SAN_UNIT_BINS) $(FUZZ_BINS)
 	SAN_UNITS="$(SAN_UNIT_BINS)" SAN_REPORTD=$(SAN)/reportd FUZZ_BINS="$(FUZZ_BINS)" \
 		sh scripts/check.sh $(UNIT_BINS) -- $(SPEC_FILES)

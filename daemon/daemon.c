@@ -33,6 +33,7 @@
 
 #include "delivery.h"
 #include "log.h"
+#include "metrics_file.h"
 #include "notify.h"
 #include "queue.h"
 #include "schedule.h"
@@ -121,6 +122,7 @@ struct daemon {
     int aborted;              /* the stop cut the connections still in flight */
 
     unsigned long sent, deferred, failed, rejected, held;
+    struct metrics_writer metrics; /* metrics.path, rewritten every METRICS_INTERVAL_MS */
 };
 
 /* --- waiting ------------------------------------------------------------------- */
@@ -789,6 +791,7 @@ static int loop(struct daemon *d, char *err)
         /* Outcomes first: the sooner one is recorded, the smaller the window for a duplicate. */
         wait_for_events(d, 0);
         record_outcomes(d);
+        metrics_writer_tick(&d->metrics, d->q, d->rt->config.metrics_path, 0);
         if (got_term) {
             if (stopping(d))
                 return DAEMON_DONE;
@@ -878,6 +881,7 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, int verbo
     notify_ready();
     update_status(&d);
     rc = loop(&d, err);
+    metrics_writer_tick(&d.metrics, d.q, d.rt->config.metrics_path, 1);
     if (d.stop_deadline_ms == 0)
         notify_stopping();
     log_notice("stopping: sent %lu, deferred %lu, failed %lu, rejected %lu, held %lu", d.sent,

@@ -29,11 +29,11 @@ static const char usage_text[] =
     "  enqueue --email E --role R --level L [--name N] [--task ID[=SHARE]]... [--skill ID]...\n"
     "          [--years N]                queue one signup, print its id\n"
     "  enqueue --file F                   queue a YAML or JSON list of signups ('-': stdin)\n"
-    "  status [--json]                    counts per state, oldest waiting, last error\n"
+    "  status [--json | --prometheus]     counts per state, oldest waiting, last error\n"
     "  preview (ID | --email E) [--text | --html | --eml]\n"
     "                                     show a signup's report without sending it\n"
-    "  list [--state S]                   one line per signup (tab-separated)\n"
-    "  show ID                            a signup, its attempts and history\n"
+    "  list [--state S] [--json]          one line per signup (tab-separated), or a JSON array\n"
+    "  show ID [--json]                   a signup, its attempts and history\n"
     "  hold ID | release ID               keep a signup from being sent, or let it go\n"
     "  retry ID | retry --failed          put failed (or deferred) signups back in the queue\n"
     "  purge ID                           delete a signup and its personal data\n"
@@ -78,6 +78,7 @@ enum {
     OPT_DRAIN,
     OPT_FAILED,
     OPT_TO,
+    OPT_PROMETHEUS,
 };
 
 static const struct option command_options[] = {
@@ -97,6 +98,7 @@ static const struct option command_options[] = {
     {"drain", no_argument, NULL, OPT_DRAIN},
     {"failed", no_argument, NULL, OPT_FAILED},
     {"to", required_argument, NULL, OPT_TO},
+    {"prometheus", no_argument, NULL, OPT_PROMETHEUS},
     {NULL, 0, NULL, 0},
 };
 
@@ -117,9 +119,10 @@ static const int opts_none[] = {0};
 static const int opts_run[] = {OPT_DRAIN, 0};
 static const int opts_enqueue[] = {OPT_EMAIL, OPT_NAME,  OPT_ROLE, OPT_LEVEL, OPT_TASK,
                                    OPT_SKILL, OPT_YEARS, OPT_FILE, 0};
-static const int opts_status[] = {OPT_JSON, 0};
+static const int opts_status[] = {OPT_JSON, OPT_PROMETHEUS, 0};
+static const int opts_json[] = {OPT_JSON, 0};
 static const int opts_preview[] = {OPT_EMAIL, OPT_TEXT, OPT_HTML, OPT_EML, 0};
-static const int opts_list[] = {OPT_STATE, 0};
+static const int opts_list[] = {OPT_STATE, OPT_JSON, 0};
 static const int opts_retry[] = {OPT_FAILED, 0};
 static const int opts_send_test[] = {OPT_TO, OPT_ROLE, OPT_LEVEL, 0};
 
@@ -131,7 +134,7 @@ static const struct command commands[] = {
     {"status", cmd_status, opts_status, 0},
     {"preview", cmd_preview, opts_preview, TAKES_ID | TAKES_EMAIL_ID},
     {"list", cmd_list, opts_list, 0},
-    {"show", cmd_show, opts_none, TAKES_ID},
+    {"show", cmd_show, opts_json, TAKES_ID},
     {"hold", cmd_hold, opts_none, TAKES_ID},
     {"release", cmd_release, opts_none, TAKES_ID},
     {"retry", cmd_retry, opts_retry, TAKES_ID},
@@ -231,12 +234,17 @@ static int parse_command(const struct command *cmd, int argc, char **argv, struc
         case OPT_TO:
             o->to = optarg;
             break;
+        case OPT_PROMETHEUS:
+            o->prometheus = 1;
+            break;
         }
     }
     if (cmd->run == cmd_send_test && o->to == NULL)
         return usage("%s: needs --to ADDRESS", cmd->name);
     if (formats > 1)
         return usage("%s: give one of --text, --html, --eml", cmd->name);
+    if (o->json && o->prometheus)
+        return usage("%s: give one of --json, --prometheus", cmd->name);
     if (o->file &&
         (o->email || o->name || o->role || o->level || o->ntasks || o->nskills || o->years))
         return usage("%s: --file cannot be combined with the fields of a single signup", cmd->name);

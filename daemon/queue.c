@@ -25,12 +25,13 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "idn.h"
 #include "log.h"
 #include "sha256.h"
 
 /*
- * A website's process in reportd's group inserts into the same file.  The
- * caller's umask still applies (the systemd unit sets UMask=0007); SQLite
+ * A website's process in reportd's group inserts into the same file, so the
+ * file gets this mode whatever the creator's umask (see create_file); SQLite
  * gives the -wal and -shm files the database file's mode.
  */
 #define QUEUE_FILE_MODE 0660
@@ -71,14 +72,35 @@
 /* What a scrubbed address is replaced by in reasons, replies and history details. */
 #define ADDRESS_PLACEHOLDER "(address)"
 
+/* signups' columns as schema 4 left them, in their order, for the rebuild's copy. */
+#define SIGNUPS_V4_COLUMNS                                                                         \
+    "id, email, name, role, level, tasks, skills, years, created_at, state, attempts,"             \
+    " next_attempt_at, updated_at, sent_at, message_id, last_reply, reason, claimed_by,"           \
+    " claim_until, requeued_at, attempt_started_at, email_hash, scrubbed_at"
+
+/* One statement of the trigger that keeps producers off reportd's columns. */
+#define OWNED_COLUMN_CHECK(col, set_sql)                                                           \
+    " SELECT RAISE(ABORT, 'signups." col " belongs to reportd: a producer inserts only email,"     \
+    " name, role, level, tasks, skills, years and created_at') WHERE " set_sql ";"
+
 /*
  * Schema migrations, applied in order; PRAGMA user_version counts the ones a
  * database has had.  Append new versions, never edit an old one.
  */
+/*
+ * A version's SQL, in parts run in order: C compilers need not take a string
+ * literal longer than 4095 bytes.
+ */
+#define MIGRATION_PARTS 3
+
+struct migration {
+    const char *const sql[MIGRATION_PARTS];
+};
+
 /* clang-format off */
-static const char *const migrations[] = {
+static const struct migration migrations[] = {
     /* 1: signups and their history. */
-    "CREATE TABLE signups ("
+    {{"CREATE TABLE signups ("
     " id INTEGER PRIMARY KEY,"
     /* The producer's columns. */
     " email TEXT NOT NULL,"
@@ -116,18 +138,18 @@ static const char *const migrations[] = {
     "CREATE TRIGGER signups_created AFTER INSERT ON signups BEGIN"
     " INSERT INTO signup_events (signup_id, at, from_state, to_state, detail)"
     " VALUES (new.id, " SQL_NOW_MS ", NULL, new.state, 'created');"
-    " END;",
+    " END;"}},
     /*
      * 2: when an operator last put a signup back in the queue, so that its
      * lifetime starts again there rather than at its creation.
      */
-    "ALTER TABLE signups ADD COLUMN requeued_at INTEGER;",
+    {{"ALTER TABLE signups ADD COLUMN requeued_at INTEGER;"}},
     /*
      * 3: when the current claim's message started to go out (NULL: not
      * yet).  A claim recovered after a crash with this set may have been
      * delivered: it is uncertain, and queue.uncertain decides.
      */
-    "ALTER TABLE signups ADD COLUMN attempt_started_at INTEGER;",
+    {{"ALTER TABLE signups ADD COLUMN attempt_started_at INTEGER;"}},
     /*
      * 4: retention.  A scrubbed signup keeps a keyed hash of its address
      * (email_hash; email becomes '') and the time it was scrubbed.  The key
@@ -135,14 +157,90 @@ static const char *const migrations[] = {
      * that opens the file.  The partial index finds settled signups still
      * holding personal data without reading the scrubbed ones.
      */
-    "ALTER TABLE signups ADD COLUMN email_hash TEXT;"
+    {{"ALTER TABLE signups ADD COLUMN email_hash TEXT;"
     "ALTER TABLE signups ADD COLUMN scrubbed_at INTEGER;"
     "CREATE INDEX signups_email_hash ON signups (email_hash) WHERE email_hash IS NOT NULL;"
     "CREATE INDEX signups_unscrubbed ON signups (updated_at)"
     " WHERE scrubbed_at IS NULL AND state IN " SETTLED_STATES_SQL ";"
-    "CREATE TABLE reportd_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);",
+    "CREATE TABLE reportd_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);"}},
+    /*
+     * 5: the producer contract enforced by the database.  tasks and skills
+     * may be NULL (an empty list).  SQLite cannot drop NOT NULL in place, so
+     * signups is rebuilt (SQLite's 12-step procedure: new table, copy, drop,
+     * rename, indexes and triggers again), keeping every id and so every
+     * history row; migrate() runs it with foreign keys off, else the DROP
+     * would cascade into signup_events, and checks them before committing.
+     * A trigger refuses an INSERT that gives one of reportd's columns a value
+     * other than its default, and signup_status is what a website reads.
+     */
+    {{"CREATE TABLE signups_v5 ("
+    " id INTEGER PRIMARY KEY,"
+    " email TEXT NOT NULL,"
+    " name TEXT,"
+    " role TEXT NOT NULL,"
+    " level TEXT NOT NULL,"
+    " tasks TEXT DEFAULT '[]',"
+    " skills TEXT DEFAULT '[]',"
+    " years REAL,"
+    " created_at INTEGER NOT NULL DEFAULT (" SQL_NOW_MS "),"
+    " state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN " STATE_NAMES_SQL "),"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt_at INTEGER NOT NULL DEFAULT 0,"
+    " updated_at INTEGER NOT NULL DEFAULT (" SQL_NOW_MS "),"
+    " sent_at INTEGER,"
+    " message_id TEXT,"
+    " last_reply TEXT,"
+    " reason TEXT,"
+    " claimed_by TEXT,"
+    " claim_until INTEGER,"
+    " requeued_at INTEGER,"
+    " attempt_started_at INTEGER,"
+    " email_hash TEXT,"
+    " scrubbed_at INTEGER"
+    ");"
+    "INSERT INTO signups_v5 (" SIGNUPS_V4_COLUMNS ") SELECT " SIGNUPS_V4_COLUMNS " FROM signups;"
+    "DROP TABLE signups;"
+    "ALTER TABLE signups_v5 RENAME TO signups;"
+    "CREATE INDEX signups_due ON signups (state, next_attempt_at);"
+    "CREATE INDEX signups_email_key ON signups (" EMAIL_KEY_OF_COLUMN ");"
+    "CREATE INDEX signups_email_hash ON signups (email_hash) WHERE email_hash IS NOT NULL;"
+    "CREATE INDEX signups_unscrubbed ON signups (updated_at)"
+    " WHERE scrubbed_at IS NULL AND state IN " SETTLED_STATES_SQL ";"
+    "CREATE TRIGGER signups_created AFTER INSERT ON signups BEGIN"
+    " INSERT INTO signup_events (signup_id, at, from_state, to_state, detail)"
+    " VALUES (new.id, " SQL_NOW_MS ", NULL, new.state, 'created');"
+    " END;",
+    /*
+     * Defaults are filled in before a BEFORE trigger runs, so "set" means
+     * "not the default".  SQLite's 'now' is the same for a whole statement,
+     * so updated_at's default compares equal to itself.  NEW.id is -1 (or
+     * NULL) in a BEFORE INSERT trigger unless the INSERT names an id.
+     */
+    "CREATE TRIGGER signups_producer_columns BEFORE INSERT ON signups BEGIN"
+    OWNED_COLUMN_CHECK("id", "NEW.id IS NOT NULL AND NEW.id <> -1")
+    OWNED_COLUMN_CHECK("state", "NEW.state IS NOT 'queued'")
+    OWNED_COLUMN_CHECK("attempts", "NEW.attempts IS NOT 0")
+    OWNED_COLUMN_CHECK("next_attempt_at", "NEW.next_attempt_at IS NOT 0")
+    OWNED_COLUMN_CHECK("updated_at", "NEW.updated_at IS NOT " SQL_NOW_MS)
+    OWNED_COLUMN_CHECK("sent_at", "NEW.sent_at IS NOT NULL")
+    OWNED_COLUMN_CHECK("message_id", "NEW.message_id IS NOT NULL")
+    OWNED_COLUMN_CHECK("last_reply", "NEW.last_reply IS NOT NULL")
+    OWNED_COLUMN_CHECK("reason", "NEW.reason IS NOT NULL")
+    OWNED_COLUMN_CHECK("claimed_by", "NEW.claimed_by IS NOT NULL")
+    OWNED_COLUMN_CHECK("claim_until", "NEW.claim_until IS NOT NULL")
+    OWNED_COLUMN_CHECK("requeued_at", "NEW.requeued_at IS NOT NULL")
+    OWNED_COLUMN_CHECK("attempt_started_at", "NEW.attempt_started_at IS NOT NULL")
+    OWNED_COLUMN_CHECK("email_hash", "NEW.email_hash IS NOT NULL")
+    OWNED_COLUMN_CHECK("scrubbed_at", "NEW.scrubbed_at IS NOT NULL")
+    " END;",
+    /* A view without INSTEAD OF triggers is read-only in SQLite. */
+    "CREATE VIEW signup_status AS"
+    " SELECT id, email, state, reason, sent_at, message_id, created_at FROM signups;"}},
 };
 /* clang-format on */
+
+/* The version whose migration rebuilds signups: it must run with foreign keys off. */
+#define REBUILD_SCHEMA 5
 
 /*
  * Statements are prepared once per connection and kept: the daemon runs the
@@ -476,7 +574,7 @@ static int query_int(struct queue *q, const char *sql, const char *what, int64_t
 
 /*
  * Creates the file with the group-writable mode before SQLite creates it
- * 0644.  0, -1 with err, or QUEUE_OPEN_READ_ONLY on a read-only filesystem.
+ * 0644 less the umask.  0, -1 with err, or QUEUE_OPEN_READ_ONLY on a read-only filesystem.
  */
 static int create_file(const char *path, char *err)
 {
@@ -491,6 +589,16 @@ static int create_file(const char *path, char *err)
             return 0;
         errf(err, "%s: cannot create: %s", path, strerror(saved));
         return saved == EROFS ? QUEUE_OPEN_READ_ONLY : -1;
+    }
+    /*
+     * Whoever creates it first (an operator's command under umask 022 or
+     * 077) must not lock the website out: the mode is set, not masked.
+     * SQLite gives -wal and -shm the database file's mode when it creates them.
+     */
+    if (fchmod(fd, QUEUE_FILE_MODE) == -1) {
+        saved = errno;
+        close(fd);
+        return errf(err, "%s: cannot set mode %o: %s", path, QUEUE_FILE_MODE, strerror(saved));
     }
     close(fd);
     return 0;
@@ -557,11 +665,29 @@ static int store_hash_key(struct queue *q, char *err)
     return rc == -1 ? -1 : 0;
 }
 
+/*
+ * The rebuild ran with foreign keys off (a DROP would have cascaded): every
+ * history row must still point at its signup before the change commits.
+ */
+static int check_rebuild(struct queue *q, char *err)
+{
+    int64_t orphans = 0;
+
+    if (query_int(q, "SELECT count(*) FROM pragma_foreign_key_check", "foreign key check", &orphans,
+                  err) == -1)
+        return -1;
+    if (orphans != 0)
+        return errf(err, "%s: migrate to schema version %d: %lld history rows lost their signup",
+                    q->path, REBUILD_SCHEMA, (long long)orphans);
+    return 0;
+}
+
+/* Runs with foreign keys off: see REBUILD_SCHEMA; configure() turns them on after. */
 static int migrate(struct queue *q, char *err)
 {
     char sql[64];
     int64_t version = 0;
-    size_t i;
+    size_t i, part;
 
     if (begin_write(q, "migrate", err) == -1)
         return -1;
@@ -578,10 +704,13 @@ static int migrate(struct queue *q, char *err)
     }
     for (i = (size_t)version; i < NELEM(migrations); i++) {
         snprintf(sql, sizeof(sql), "migrate to schema version %zu", i + 1);
-        if (exec_sql(q, migrations[i], sql, err) == -1)
-            goto fail;
+        for (part = 0; part < MIGRATION_PARTS && migrations[i].sql[part]; part++)
+            if (exec_sql(q, migrations[i].sql[part], sql, err) == -1)
+                goto fail;
     }
     if (version < HASH_KEY_SCHEMA && store_hash_key(q, err) == -1)
+        goto fail;
+    if (version < REBUILD_SCHEMA && check_rebuild(q, err) == -1)
         goto fail;
     /* A pragma takes no parameters; the number is ours, not data. */
     snprintf(sql, sizeof(sql), "PRAGMA user_version = %zu", NELEM(migrations));
@@ -626,11 +755,13 @@ static int configure(struct queue *q, char *err)
      * secure_delete: a scrubbed or purged subscriber's data is overwritten
      * with zeros, not left in the file's free space.
      */
-    if (exec_sql(q, "PRAGMA foreign_keys = ON", "foreign keys", err) == -1 ||
+    /* The pragma is a no-op inside a transaction: set it around migrate()'s. */
+    if (exec_sql(q, "PRAGMA foreign_keys = OFF", "foreign keys", err) == -1 ||
         exec_sql(q, "PRAGMA synchronous = NORMAL", "synchronous", err) == -1 ||
-        exec_sql(q, "PRAGMA secure_delete = ON", "secure delete", err) == -1)
+        exec_sql(q, "PRAGMA secure_delete = ON", "secure delete", err) == -1 ||
+        migrate(q, err) == -1)
         return -1;
-    return migrate(q, err);
+    return exec_sql(q, "PRAGMA foreign_keys = ON", "foreign keys", err);
 }
 
 /* 0 and hex, 1 when the text has no @ (not an address: no hash), -1 out of memory. */
@@ -895,11 +1026,13 @@ const char *queue_path(const struct queue *q)
 
 /*
  * What is wrong with a tasks or skills column, or NULL when it is a JSON
- * array.  SQLite's JSON functions cut a string at an escaped NUL ("\u0000"),
- * which would turn "a\u0000b" into a valid-looking "a": refuse it whole.
+ * array or NULL (an empty list: both may be left out).  SQLite's JSON
+ * functions cut a string at an escaped NUL ("\u0000"), which would turn
+ * "a\u0000b" into a valid-looking "a": refuse it whole.
  */
 #define JSON_ARRAY_PROBLEM_SQL(col)                                                                \
-    "CASE WHEN typeof(" col ") <> 'text' THEN 'not text' WHEN NOT json_valid(" col ")"             \
+    "CASE WHEN " col " IS NULL THEN NULL WHEN typeof(" col ") <> 'text' THEN 'not text'"           \
+    " WHEN NOT json_valid(" col ")"                                                                \
     " THEN 'not valid JSON' WHEN json_type(" col ") <> 'array' THEN 'not a JSON array'"            \
     " WHEN instr(" col ", '\\u0000') THEN 'contains a line break or control character' END"
 
@@ -1131,6 +1264,8 @@ static int load_array(struct queue *q, sqlite3_stmt *row, int col, int problem_c
             return errf(err, "%s: out of memory", q->path);
         return 0;
     }
+    if (sqlite3_column_type(row, col) == SQLITE_NULL)
+        return 0;
     el = prepare(q, sql, "load signup", err);
     if (el == NULL)
         return -1;
@@ -1478,6 +1613,10 @@ static int find_active(struct queue *q, const char *email, int64_t *id, char *er
     return find_address(q, FIND_ACTIVE_SQL, email, id, "find duplicate", err);
 }
 
+/*
+ * The same INSERT a website makes: reportd's columns keep their defaults, as
+ * the trigger signups_producer_columns demands (updated_at is SQLite's now).
+ */
 static int insert_signup(struct queue *q, const struct signup *s, int64_t now, int64_t *id,
                          char *err)
 {
@@ -1490,8 +1629,8 @@ static int insert_signup(struct queue *q, const struct signup *s, int64_t now, i
         goto out;
     }
     st = prepare(q,
-                 "INSERT INTO signups (email, name, role, level, tasks, skills, years, created_at,"
-                 " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 "INSERT INTO signups (email, name, role, level, tasks, skills, years, created_at)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                  "enqueue", err);
     if (st == NULL)
         goto out;
@@ -1500,8 +1639,7 @@ static int insert_signup(struct queue *q, const struct signup *s, int64_t now, i
         bind_text(st, 5, tasks) != SQLITE_OK || bind_text(st, 6, skills) != SQLITE_OK ||
         (s->has_years ? sqlite3_bind_double(st, 7, s->years) : sqlite3_bind_null(st, 7)) !=
             SQLITE_OK ||
-        sqlite3_bind_int64(st, 8, s->created_ms ? s->created_ms : now) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 9, now) != SQLITE_OK) {
+        sqlite3_bind_int64(st, 8, s->created_ms ? s->created_ms : now) != SQLITE_OK) {
         db_fail(q, "enqueue", err);
         goto out;
     }
@@ -1633,7 +1771,7 @@ int queue_find_email(struct queue *q, const char *email, int64_t *id, char *err)
     return find_address(q, FIND_EMAIL_SQL, email, id, "find address", err);
 }
 
-static int stats_counts(struct queue *q, struct queue_stats *s, char *err)
+static int stats_counts(struct queue *q, int64_t count[SIGNUP_NSTATES], char *err)
 {
     sqlite3_stmt *st =
         prepare(q, "SELECT state, count(*) FROM signups GROUP BY state", "stats", err);
@@ -1646,7 +1784,7 @@ static int stats_counts(struct queue *q, struct queue_stats *s, char *err)
         const char *name = (const char *)sqlite3_column_text(st, 0);
 
         if (name && signup_state_parse(name, &state) == 0)
-            s->count[state] = sqlite3_column_int64(st, 1);
+            count[state] = sqlite3_column_int64(st, 1);
     }
     finish(q, st);
     return rc == -1 ? -1 : 0;
@@ -1675,6 +1813,9 @@ static int stats_last_error(struct queue *q, struct queue_stats *s, char *err)
     return rc == -1 ? -1 : 0;
 }
 
+#define OLDEST_WAITING_SQL                                                                         \
+    "SELECT coalesce(min(created_at), 0) FROM signups WHERE state IN ('queued', 'deferred')"
+
 int queue_stats(struct queue *q, struct queue_stats *s, char *err)
 {
     int began, rc;
@@ -1682,12 +1823,9 @@ int queue_stats(struct queue *q, struct queue_stats *s, char *err)
     *s = (struct queue_stats){0};
     if (begin_read(q, &began, "stats", err) == -1)
         return -1;
-    rc = stats_counts(q, s, err);
+    rc = stats_counts(q, s->count, err);
     if (rc == 0)
-        rc = query_int(q,
-                       "SELECT coalesce(min(created_at), 0) FROM signups"
-                       " WHERE state IN ('queued', 'deferred')",
-                       "stats", &s->oldest_waiting_ms, err);
+        rc = query_int(q, OLDEST_WAITING_SQL, "stats", &s->oldest_waiting_ms, err);
     if (rc == 0)
         rc = stats_last_error(q, s, err);
     if (rc == 0)
@@ -1696,6 +1834,112 @@ int queue_stats(struct queue *q, struct queue_stats *s, char *err)
                        " AND reason LIKE '" QUEUE_UNCERTAIN_PREFIX "%'",
                        "stats", &s->uncertain, err);
     return end_read(q, began, rc, "stats", err);
+}
+
+/* --- metrics ------------------------------------------------------------ */
+
+/* How each claim ended: history moves out of sending, by the state they went to. */
+static int metrics_outcomes(struct queue *q, struct queue_metrics *m, char *err)
+{
+    sqlite3_stmt *st = prepare(q,
+                               "SELECT to_state, count(*) FROM signup_events"
+                               " WHERE from_state = 'sending' GROUP BY to_state",
+                               "metrics", err);
+    enum signup_state state;
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    while ((rc = step(q, st, "metrics", err)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+
+        if (name && signup_state_parse(name, &state) == 0)
+            m->outcomes[state] = sqlite3_column_int64(st, 1);
+    }
+    finish(q, st);
+    return rc == -1 ? -1 : 0;
+}
+
+/* Signups by the code their relay's last reply began with; 0 for one without a code. */
+static int metrics_replies(struct queue *q, struct queue_metrics *m, char *err)
+{
+    sqlite3_stmt *st =
+        prepare(q,
+                "SELECT CASE WHEN last_reply GLOB '[1-5][0-9][0-9]*'"
+                " THEN CAST(substr(last_reply, 1, 3) AS INTEGER) ELSE 0 END AS code, count(*)"
+                " FROM signups WHERE last_reply IS NOT NULL GROUP BY code",
+                "metrics", err);
+    int64_t code;
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    while ((rc = step(q, st, "metrics", err)) == SQLITE_ROW) {
+        code = sqlite3_column_int64(st, 0);
+        if (code >= 0 && code < QUEUE_REPLY_CODES)
+            m->last_reply[code] = sqlite3_column_int64(st, 1);
+    }
+    finish(q, st);
+    return rc == -1 ? -1 : 0;
+}
+
+/*
+ * Attempts, the last send, and the latency histogram in one pass over the
+ * table.  A producer's created_at in the future counts as no wait at all.
+ */
+static int metrics_sent(struct queue *q, struct queue_metrics *m, char *err)
+{
+    static const int64_t bounds[QUEUE_LATENCY_BUCKETS] = QUEUE_LATENCY_BOUNDS_MS;
+    sqlite3_stmt *st;
+    struct buf sql;
+    size_t i;
+    int rc;
+
+    buf_init(&sql);
+    buf_puts(&sql, "SELECT coalesce(sum(attempts), 0), coalesce(max(sent_at), 0),"
+                   " count(d), coalesce(sum(d), 0)");
+    for (i = 0; i < QUEUE_LATENCY_BUCKETS; i++)
+        buf_printf(&sql, ", coalesce(sum(d <= %lld), 0)", (long long)bounds[i]);
+    buf_puts(&sql, " FROM (SELECT attempts, sent_at, CASE WHEN state = 'sent'"
+                   " THEN max(0, sent_at - created_at) END AS d FROM signups)");
+    if (buf_failed(&sql)) {
+        buf_free(&sql);
+        return errf(err, "%s: metrics: out of memory", q->path);
+    }
+    st = prepare(q, buf_str(&sql), "metrics", err);
+    buf_free(&sql);
+    if (st == NULL)
+        return -1;
+    rc = step(q, st, "metrics", err);
+    if (rc == SQLITE_ROW) {
+        m->attempts = sqlite3_column_int64(st, 0);
+        m->last_sent_ms = sqlite3_column_int64(st, 1);
+        m->latency_count = sqlite3_column_int64(st, 2);
+        m->latency_sum_ms = sqlite3_column_int64(st, 3);
+        for (i = 0; i < QUEUE_LATENCY_BUCKETS; i++)
+            m->latency_le[i] = sqlite3_column_int64(st, 4 + (int)i);
+    }
+    finish(q, st);
+    return rc == -1 ? -1 : 0;
+}
+
+int queue_metrics(struct queue *q, struct queue_metrics *m, char *err)
+{
+    int began, rc;
+
+    memset(m, 0, sizeof(*m));
+    if (begin_read(q, &began, "metrics", err) == -1)
+        return -1;
+    rc = stats_counts(q, m->count, err);
+    if (rc == 0)
+        rc = query_int(q, OLDEST_WAITING_SQL, "metrics", &m->oldest_waiting_ms, err);
+    if (rc == 0)
+        rc = metrics_outcomes(q, m, err);
+    if (rc == 0)
+        rc = metrics_replies(q, m, err);
+    if (rc == 0)
+        rc = metrics_sent(q, m, err);
+    return end_read(q, began, rc, "metrics", err);
 }
 
 static int list_rows(struct queue *q, int state, queue_list_fn fn, void *arg, char *err)
@@ -1864,6 +2108,94 @@ static int claim_one(struct queue *q, const struct due *d, const char *owner, in
     return rc == -1 ? -1 : 1;
 }
 
+/*
+ * A website may insert an address with a Unicode domain (joerg@bücher.example):
+ * before the claim compares addresses, each due one is stored in its ASCII
+ * form (joerg@xn--bcher-kva.example), the form enqueue stores and SMTP uses.
+ * An invalid one is left as it is, for the daemon to reject with the reason.
+ * GLOB's class is every printable ASCII character: a match has another byte.
+ */
+#define DUE_NON_ASCII_SQL                                                                          \
+    "SELECT id, email FROM signups WHERE state IN ('queued', 'deferred')"                          \
+    " AND next_attempt_at <= ?1 AND email GLOB '*[^ -~]*' ORDER BY id LIMIT ?2"
+#define SET_EMAIL_SQL "UPDATE signups SET email = ?2 WHERE id = ?1"
+
+static int store_ascii_email(struct queue *q, int64_t id, const char *email, char *err)
+{
+    char idn_err[ERRLEN];
+    char *ascii;
+    sqlite3_stmt *st;
+    int rc;
+
+    switch (idn_email_to_ascii(email, &ascii, idn_err)) {
+    case IDN_CONVERTED:
+        break;
+    case IDN_NOMEM:
+        return errf(err, "%s: claim: out of memory", q->path);
+    default:
+        return 0;
+    }
+    st = prepare(q, SET_EMAIL_SQL, "claim", err);
+    if (st == NULL || sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        bind_text(st, 2, ascii) != SQLITE_OK) {
+        free(ascii);
+        return st == NULL ? -1 : bind_fail(q, st, "claim", err);
+    }
+    rc = step(q, st, "claim", err);
+    finish(q, st);
+    if (rc != -1) {
+        (void)buf_printf(&q->pending, "id=%lld email=", (long long)id);
+        put_log_quoted(&q->pending, ascii);
+        buf_puts(&q->pending, " detail=\"Unicode domain stored in its ASCII form\"");
+        end_log_line(q);
+    }
+    free(ascii);
+    return rc == -1 ? -1 : 0;
+}
+
+static int ascii_due_domains(struct queue *q, int64_t now, char *err)
+{
+    sqlite3_stmt *st = prepare(q, DUE_NON_ASCII_SQL, "claim", err);
+    int64_t *ids = NULL;
+    char **emails = NULL;
+    int n = 0, i, rc;
+
+    if (st == NULL)
+        return -1;
+    ids = calloc(QUEUE_MAX_BATCH, sizeof(*ids));
+    emails = calloc(QUEUE_MAX_BATCH, sizeof(*emails));
+    if (ids == NULL || emails == NULL) {
+        finish(q, st);
+        free(ids);
+        free(emails);
+        return errf(err, "%s: claim: out of memory", q->path);
+    }
+    if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK ||
+        sqlite3_bind_int(st, 2, QUEUE_MAX_BATCH) != SQLITE_OK) {
+        rc = bind_fail(q, st, "claim", err);
+        goto out;
+    }
+    /* Read first, then write: no update under a statement still stepping. */
+    while ((rc = step(q, st, "claim", err)) == SQLITE_ROW && n < QUEUE_MAX_BATCH) {
+        ids[n] = sqlite3_column_int64(st, 0);
+        if (copy_own_text(st, 1, &emails[n]) == -1) {
+            rc = errf(err, "%s: claim: out of memory", q->path);
+            break;
+        }
+        n++;
+    }
+    finish(q, st);
+    for (i = 0; rc != -1 && i < n; i++)
+        if (emails[i] != NULL && store_ascii_email(q, ids[i], emails[i], err) == -1)
+            rc = -1;
+out:
+    for (i = 0; i < n; i++)
+        free(emails[i]);
+    free(ids);
+    free(emails);
+    return rc == -1 ? -1 : 0;
+}
+
 /* Moves due signups to sending (or rejected) until max are claimed or none is due. */
 static int claim_due(struct queue *q, const char *owner, int64_t now, int64_t lease_ms, int max,
                      int64_t *ids, int *nids, char *err)
@@ -1874,6 +2206,10 @@ static int claim_due(struct queue *q, const char *owner, int64_t now, int64_t le
     if (due == NULL)
         return errf(err, "%s: claim: out of memory", q->path);
     *nids = 0;
+    if (ascii_due_domains(q, now, err) == -1) {
+        free(due);
+        return -1;
+    }
     /* Every round moves each selected signup out of the due set, so this ends. */
     while (rc == 0 && *nids < max) {
         n = select_due(q, now, max - *nids, due, err);

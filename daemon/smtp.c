@@ -75,6 +75,7 @@ struct slot {
     struct smtp_mime attached;
     char errbuf[CURL_ERROR_SIZE];
     struct reply_track track;
+    int no_auth; /* cut: a username is configured and the relay offered no AUTH */
 };
 
 struct smtp {
@@ -116,14 +117,27 @@ static int pool_capacity(const struct smtp *s)
     return 2 * s->nslots;
 }
 
-/* Only what the server said and which verb we sent is kept; nothing is printed. */
+static void cut_sockets(struct slot *sl);
+
+/*
+ * Only what the server said and which verb we sent is kept; nothing is
+ * printed.  A relay that offers no AUTH to a configured username has its
+ * connection cut here, before libcurl sends MAIL without authenticating.
+ */
 static int on_debug(CURL *easy, curl_infotype type, char *data, size_t size, void *arg)
 {
     struct slot *sl = arg;
 
-    if (type == CURLINFO_HEADER_IN)
+    if (type == CURLINFO_HEADER_IN) {
         reply_track_input(&sl->track, data, size);
-    else if (type == CURLINFO_HEADER_OUT)
+        if (sl->s->username && !sl->no_auth &&
+            reply_track_lacks_auth(&sl->track, sl->s->tls == TLS_STARTTLS)) {
+            sl->no_auth = 1;
+            pthread_mutex_lock(&sl->s->lock);
+            cut_sockets(sl);
+            pthread_mutex_unlock(&sl->s->lock);
+        }
+    } else if (type == CURLINFO_HEADER_OUT)
         reply_track_output(&sl->track, data, size);
     return 0;
 }
@@ -426,6 +440,14 @@ static void fill_result(struct slot *sl, const struct message *m, void *cookie, 
     r->uncertain =
         rc != CURLE_OK && code == SMTP_CODE_GO_AHEAD && strcasecmp(sl->track.command, "DATA") == 0;
     explain(r, rc, &sl->track, aborted);
+    if (sl->no_auth) {
+        r->status = SMTP_CONFIG;
+        r->uncertain = 0;
+        snprintf(r->detail, sizeof(r->detail),
+                 "the relay offers no AUTH, but smtp.username is set: nothing is sent "
+                 "unauthenticated");
+        snprintf(r->reason, sizeof(r->reason), "%s", r->detail);
+    }
 }
 
 /* Worker only: sends m on this slot's connection, opening one if needed. */
@@ -437,6 +459,7 @@ static void transfer(struct slot *sl, const struct message *m, void *cookie, int
     int aborted;
 
     reply_track_reset(&sl->track);
+    sl->no_auth = 0;
     sl->errbuf[0] = '\0';
     if (sl->easy == NULL && (sl->easy = new_easy(sl)) == NULL) {
         memset(r, 0, sizeof(*r));

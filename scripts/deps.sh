@@ -5,11 +5,15 @@
 # so that a build never half-works on a machine without its libraries.
 set -eu
 
-build_pkgs="gcc make pkg-config libcurl4-openssl-dev libsqlite3-dev libyaml-dev ca-certificates"
+build_pkgs="gcc make pkg-config libcurl4-openssl-dev libsqlite3-dev libyaml-dev libidn2-dev ca-certificates"
 run_pkgs="python3 python3-aiosmtpd sqlite3"
 test_pkgs="libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-yaml postfix openssl sqlite3
-valgrind faketime libfaketime chromium spamassassin nodejs time"
+valgrind faketime libfaketime chromium spamassassin nodejs time
+php-cli php-sqlite3 python3-prometheus-client g++"
 lint_pkgs="cppcheck clang-tidy clang-format"
+# php-cli, php-sqlite3: the PHP producer of the producer tests; g++: npm builds
+# better-sqlite3 (the Node producer's driver) from source against Debian's
+# node headers; python3-prometheus-client: its parser checks the metrics.
 # clang and its sanitizer runtimes (libFuzzer, ASan, UBSan): `make fuzz` and
 # the sanitizer build `make check` runs.
 fuzz_pkgs="clang libclang-rt-14-dev"
