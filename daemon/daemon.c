@@ -195,6 +195,9 @@ static void wait_for_events(struct daemon *d, int64_t ms)
     /* With transfers in flight, look at least this often (stuck connections, the stop's end). */
     if (d->in_flight > 0 && ms > MAX_WAIT_MS)
         ms = MAX_WAIT_MS;
+    /* Never past the next metrics write (an idle daemon with metrics.path wakes for it). */
+    if (ms > metrics_writer_next(&d->metrics, d->rt->config.metrics_path) - monotonic_ms())
+        ms = metrics_writer_next(&d->metrics, d->rt->config.metrics_path) - monotonic_ms();
     /* Never past the next keep-alive. */
     if (d->watchdog_ms > 0 && ms > d->last_watchdog_ms + d->watchdog_ms - monotonic_ms())
         ms = d->last_watchdog_ms + d->watchdog_ms - monotonic_ms();

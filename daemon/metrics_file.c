@@ -106,3 +106,8 @@ void metrics_writer_tick(struct metrics_writer *w, struct queue *q, const char *
                   (long long)((w->next_ms - now + 999) / 1000), err);
     snprintf(w->last_error, sizeof(w->last_error), "%s", err);
 }
+
+int64_t metrics_writer_next(const struct metrics_writer *w, const char *path)
+{
+    return path == NULL || *path == '\0' ? INT64_MAX : w->next_ms;
+}

@@ -49,4 +49,7 @@ int metrics_write_file(const char *path, const char *text, size_t len, char *err
  */
 void metrics_writer_tick(struct metrics_writer *w, struct queue *q, const char *path, int force);
 
+/* When (monotonic) the next write is due: INT64_MAX when path is NULL or "" (off). */
+int64_t metrics_writer_next(const struct metrics_writer *w, const char *path);
+
 #endif

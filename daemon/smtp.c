@@ -109,6 +109,12 @@ struct smtp {
     struct smtp_result *results;
     int results_head, nresults;
     int working; /* (L) slots in SLOT_WORKING */
+    /*
+     * (L) A transfer ended in a way that concerns the whole sender (throttled,
+     * unreachable, refused credentials): the waiting messages stay where they
+     * are until the caller has seen it and withdraws them, or submits again.
+     */
+    int halted;
 };
 
 /* Messages in the pool at most: one on each connection and one waiting for each. */
@@ -519,6 +525,8 @@ static void finish_transfer(struct slot *sl, const struct smtp_result *r)
 
     s->results[(s->results_head + s->nresults) % pool_capacity(s)] = *r;
     s->nresults++;
+    if (r->status == SMTP_THROTTLE || r->status == SMTP_UNREACHABLE || r->status == SMTP_CONFIG)
+        s->halted = 1;
     sl->state = SLOT_IDLE;
     sl->req = (struct request){0};
     s->working--;
@@ -533,7 +541,7 @@ static int take_request(struct slot *sl)
     struct smtp *s = sl->s;
 
     sl->signaled = 0;
-    if (s->nwaiting == 0)
+    if (s->nwaiting == 0 || s->halted)
         return 0;
     sl->req = s->waiting[s->waiting_head];
     s->waiting_head = (s->waiting_head + 1) % s->nslots;
@@ -828,6 +836,7 @@ int smtp_submit(struct smtp *s, struct message *m, void *cookie, int built, char
     s->waiting[(s->waiting_head + s->nwaiting) % s->nslots] =
         (struct request){.m = m, .cookie = cookie, .built = built};
     s->nwaiting++;
+    s->halted = 0;
     wake_idle_worker(s);
     pthread_mutex_unlock(&s->lock);
     return 0;
@@ -841,6 +850,7 @@ int smtp_withdraw(struct smtp *s, smtp_withdrawn_fn fn, void *arg)
         struct request req;
 
         pthread_mutex_lock(&s->lock);
+        s->halted = 0;
         if (s->nwaiting == 0) {
             pthread_mutex_unlock(&s->lock);
             return n;

@@ -79,7 +79,9 @@ int smtp_submit(struct smtp *s, struct message *m, void *cookie, int built, char
 /*
  * Takes back every submitted message no connection has started (for a stop,
  * a pause or a reload): withdrawn(arg, cookie) for each, oldest first, on the
- * caller's thread.  Returns how many.
+ * caller's thread.  Returns how many.  After a transfer that concerns the
+ * whole sender (SMTP_THROTTLE, SMTP_UNREACHABLE, SMTP_CONFIG) no waiting
+ * message starts until the caller withdraws them or submits another.
  */
 typedef void (*smtp_withdrawn_fn)(void *arg, void *cookie);
 int smtp_withdraw(struct smtp *s, smtp_withdrawn_fn withdrawn, void *arg);
