@@ -94,8 +94,9 @@ $(BUILD)/reportd: $(OBJ)/main.o $(BUILD)/libreportd.a
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
-SPEC_FILES := $(addprefix ../shared/mustache-spec/,comments.yml delimiters.yml \
-	interpolation.yml inverted.yml partials.yml sections.yml)
+# build/mustache-spec finds the official spec in $(MUSTACHE_SPEC_DIR) (default
+# ../shared/mustache-spec); without it, check says the spec was not run (a
+# failure under CI=true).
 
 $(BUILD)/tests/%.o: tests/unit/%.c | $(DEPS_STAMP) $(TEST_DEPS_STAMP)
 	@mkdir -p $(BUILD)/tests
@@ -184,7 +185,7 @@ fuzz: $(FUZZ_BINS)
 check: $(TEST_DEPS_STAMP) $(NPM_STAMP) $(BUILD)/reportd $(UNIT_BINS) $(BUILD)/mustache-spec \
 		$(SAN)/reportd $(SAN_UNIT_BINS) $(FUZZ_BINS)
 	SAN_UNITS="$(SAN_UNIT_BINS)" SAN_REPORTD=$(SAN)/reportd FUZZ_BINS="$(FUZZ_BINS)" \
-		sh scripts/check.sh $(UNIT_BINS) -- $(SPEC_FILES)
+		sh scripts/check.sh $(UNIT_BINS)
 
 # The short form (300 signups, 10 kills) runs in check, from tests/integration/test_crash.py.
 crash-test: $(TEST_DEPS_STAMP) $(BUILD)/reportd

@@ -237,13 +237,18 @@ static int parse_command(const struct command *cmd, int argc, char **argv, struc
 /* `reportd help [COMMAND]`: argv[0] is "help". */
 static int help(int argc, char **argv)
 {
+    const char *topic = argv[argc > 1 ? 1 : 0];
+
     if (argc == 1) {
         help_overview(stdout);
         return 0;
     }
     if (argc > 2)
         return usage("%s", "help: takes at most one command");
-    if (help_command(stdout, argv[1]) == -1)
+    /* "help --help" asks about help itself. */
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        topic = "help";
+    if (help_command(stdout, topic) == -1)
         return usage("unknown command \"%s\"", argv[1]);
     return 0;
 }
