@@ -109,6 +109,10 @@ def test_package_creates_the_user_and_directory_and_does_not_start_the_service(p
     assert starts == ["try-restart"], starts
     preinst = (d / "preinst").read_text() if (d / "preinst").exists() else ""
     assert "stop" not in preinst
+    # Removing the package stops a running daemon.
+    prerm = (d / "prerm").read_text()
+    assert re.search(r'if \[ "\$1" = remove \].*\n\s*deb-systemd-invoke stop reportd.service',
+                     prerm), prerm
     info = subprocess.run(["dpkg-deb", "-f", str(package["deb"]), "Depends"],
                           capture_output=True, text=True, check=True).stdout
     assert "systemd-sysusers" in info
