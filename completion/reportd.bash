@@ -93,7 +93,7 @@ _reportd() {
         ;;
     esac
 
-    if [[ $cmd == help ]]; then
+    if [[ $cmd == help && $cur != -* ]]; then
         ((COMP_CWORD == cmd_at + 1)) &&
             mapfile -t COMPREPLY < <(compgen -W "$_reportd_commands" -- "$cur")
         return
