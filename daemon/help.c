@@ -16,7 +16,7 @@
 
 struct help {
     const char *name;
-    /* One synopsis per line, without "reportd [-c FILE] ". */
+    /* One synopsis per line, without "reportd [-c FILE] "; leading spaces continue a line. */
     const char *synopsis;
     const char *summary;
     /* The options, one "  --opt ARG   what it does" line each; "" for none. */
@@ -38,8 +38,8 @@ static const struct help helps[] = {
      "  --role R             the role of the sample (default: the first)\n"
      "  --level L            the level of the sample (default: the first)\n"},
     {"enqueue",
-     "enqueue --email E --role R --level L [--name N] [--task ID[=SHARE]]... [--skill ID]... "
-     "[--years N]\n"
+     "enqueue --email E --role R --level L [--name N]\n"
+     "        [--task ID[=SHARE]]... [--skill ID]... [--years N]\n"
      "enqueue --file F\n",
      "Queue one signup, or a YAML or JSON list of them, and print the new ids.",
      "  --email E            the subscriber's address\n"
@@ -86,13 +86,22 @@ static const struct help *find(const char *name)
     return NULL;
 }
 
-/* Each synopsis line as "  reportd LINE", or with a different prefix. */
+/*
+ * Each synopsis line after prefix; a line that starts with spaces goes on
+ * the one before it, and is indented two columns past the prefix instead.
+ */
 static void print_synopsis(FILE *f, const char *prefix, const char *synopsis)
 {
     const char *line = synopsis, *nl;
 
     while ((nl = strchr(line, '\n')) != NULL) {
-        fprintf(f, "%s%.*s\n", prefix, (int)(nl - line), line);
+        if (*line == ' ') {
+            const char *text = line + strspn(line, " ");
+
+            fprintf(f, "%*s%.*s\n", (int)strlen(prefix) + 2, "", (int)(nl - text), text);
+        } else {
+            fprintf(f, "%s%.*s\n", prefix, (int)(nl - line), line);
+        }
         line = nl + 1;
     }
 }
@@ -134,7 +143,8 @@ void help_overview(FILE *f)
     }
     fputs("\n"
           "options:\n"
-          "  -c, --config FILE   config file (default $" CONFIG_ENV " or " CONFIG_DEFAULT_PATH ")\n"
+          "  -c, --config FILE   config file (default $" CONFIG_ENV ",\n"
+          "                      else " CONFIG_DEFAULT_PATH ")\n"
           "  -v, --verbose       debug logging\n"
           "  -h, --help          this text\n"
           "  -V, --version       print the version\n"
