@@ -12,37 +12,11 @@
 
 #include "commands.h"
 #include "config.h"
+#include "help.h"
 #include "log.h"
 #include "util.h"
 
 #define REPORTD_VERSION "0.1.0"
-
-static const char usage_text[] =
-    "usage: reportd [-v] [-c FILE] COMMAND [ARGS]\n"
-    "\n"
-    "commands:\n"
-    "  run [--drain]                      deliver reports (foreground; --drain: what is due, then "
-    "exit)\n"
-    "  check-config                       validate config, roles data and templates\n"
-    "  send-test --to ADDRESS [--role R --level L]\n"
-    "                                     send a sample report through the relay (not queued)\n"
-    "  enqueue --email E --role R --level L [--name N] [--task ID[=SHARE]]... [--skill ID]...\n"
-    "          [--years N]                queue one signup, print its id\n"
-    "  enqueue --file F                   queue a YAML or JSON list of signups ('-': stdin)\n"
-    "  status [--json | --prometheus]     counts per state, oldest waiting, last error\n"
-    "  preview (ID | --email E) [--text | --html | --eml]\n"
-    "                                     show a signup's report without sending it\n"
-    "  list [--state S] [--json]          one line per signup (tab-separated), or a JSON array\n"
-    "  show ID [--json]                   a signup, its attempts and history\n"
-    "  hold ID | release ID               keep a signup from being sent, or let it go\n"
-    "  retry ID | retry --failed          put failed (or deferred) signups back in the queue\n"
-    "  purge ID                           delete a signup and its personal data\n"
-    "\n"
-    "options:\n"
-    "  -c, --config FILE   config file (default $" CONFIG_ENV " or " CONFIG_DEFAULT_PATH ")\n"
-    "  -v, --verbose       debug logging\n"
-    "  -h, --help          this text\n"
-    "  -V, --version       print the version\n";
 
 static int usage(const char *fmt, ...) UTIL_PRINTF(1, 2);
 
@@ -57,7 +31,7 @@ static int usage(const char *fmt, ...)
         va_end(ap);
         fprintf(stderr, "\n");
     }
-    fputs(usage_text, stderr);
+    help_overview(stderr);
     return EXIT_USAGE;
 }
 
@@ -79,27 +53,23 @@ enum {
     OPT_FAILED,
     OPT_TO,
     OPT_PROMETHEUS,
+    OPT_HELP = 'h',
 };
 
+/* parse_command's answer when the command's help was asked for and printed: exit 0. */
+#define PARSE_HELP (-1)
+
 static const struct option command_options[] = {
-    {"email", required_argument, NULL, OPT_EMAIL},
-    {"name", required_argument, NULL, OPT_NAME},
-    {"role", required_argument, NULL, OPT_ROLE},
-    {"level", required_argument, NULL, OPT_LEVEL},
-    {"task", required_argument, NULL, OPT_TASK},
-    {"skill", required_argument, NULL, OPT_SKILL},
-    {"years", required_argument, NULL, OPT_YEARS},
-    {"file", required_argument, NULL, OPT_FILE},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"text", no_argument, NULL, OPT_TEXT},
-    {"html", no_argument, NULL, OPT_HTML},
-    {"eml", no_argument, NULL, OPT_EML},
-    {"state", required_argument, NULL, OPT_STATE},
-    {"drain", no_argument, NULL, OPT_DRAIN},
-    {"failed", no_argument, NULL, OPT_FAILED},
-    {"to", required_argument, NULL, OPT_TO},
+    {"email", required_argument, NULL, OPT_EMAIL}, {"name", required_argument, NULL, OPT_NAME},
+    {"role", required_argument, NULL, OPT_ROLE},   {"level", required_argument, NULL, OPT_LEVEL},
+    {"task", required_argument, NULL, OPT_TASK},   {"skill", required_argument, NULL, OPT_SKILL},
+    {"years", required_argument, NULL, OPT_YEARS}, {"file", required_argument, NULL, OPT_FILE},
+    {"json", no_argument, NULL, OPT_JSON},         {"text", no_argument, NULL, OPT_TEXT},
+    {"html", no_argument, NULL, OPT_HTML},         {"eml", no_argument, NULL, OPT_EML},
+    {"state", required_argument, NULL, OPT_STATE}, {"drain", no_argument, NULL, OPT_DRAIN},
+    {"failed", no_argument, NULL, OPT_FAILED},     {"to", required_argument, NULL, OPT_TO},
     {"prometheus", no_argument, NULL, OPT_PROMETHEUS},
-    {NULL, 0, NULL, 0},
+    {"help", no_argument, NULL, OPT_HELP},         {NULL, 0, NULL, 0},
 };
 
 /* Which options and arguments each command accepts. */
@@ -175,14 +145,21 @@ static int parse_id(const char *s, int64_t *id)
     return 0;
 }
 
-/* Parses one command's options into o.  Returns 0, EXIT_USAGE or EXIT_DATAERR. */
+/*
+ * Parses one command's options into o.  Returns 0, EXIT_USAGE, EXIT_DATAERR,
+ * or PARSE_HELP when -h or --help printed the command's usage.
+ */
 static int parse_command(const struct command *cmd, int argc, char **argv, struct options *o)
 {
     int ch, formats = 0;
 
     /* 0 makes glibc start afresh, and lets options follow the id ("preview 7 --html"). */
     optind = 0;
-    while ((ch = getopt_long(argc, argv, "", command_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", command_options, NULL)) != -1) {
+        if (ch == OPT_HELP) {
+            help_command(stdout, cmd->name);
+            return PARSE_HELP;
+        }
         if (ch == '?' || !accepts(cmd, ch))
             return ch == '?' ? usage("%s: bad option", cmd->name)
                              : usage("%s: option not accepted here", cmd->name);
@@ -265,6 +242,25 @@ static int parse_command(const struct command *cmd, int argc, char **argv, struc
     return 0;
 }
 
+/* `reportd help [COMMAND]`: argv[0] is "help". */
+static int help(int argc, char **argv)
+{
+    const char *topic = argv[argc > 1 ? 1 : 0];
+
+    if (argc == 1) {
+        help_overview(stdout);
+        return 0;
+    }
+    if (argc > 2)
+        return usage("%s", "help: takes at most one command");
+    /* "help --help" asks about help itself. */
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        topic = "help";
+    if (help_command(stdout, topic) == -1)
+        return usage("unknown command \"%s\"", argv[1]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option global_options[] = {
@@ -288,7 +284,7 @@ int main(int argc, char **argv)
             o.verbose = 1;
             break;
         case 'h':
-            fputs(usage_text, stdout);
+            help_overview(stdout);
             return 0;
         case 'V':
             printf("reportd %s\n", REPORTD_VERSION);
@@ -299,6 +295,8 @@ int main(int argc, char **argv)
     }
     if (optind >= argc)
         return usage("%s", "no command given");
+    if (strcmp(argv[optind], "help") == 0)
+        return help(argc - optind, argv + optind);
     /* The daemon reports every delivery; a command-line tool speaks only of trouble. */
     log_init(o.verbose                          ? LOG_PRIO_DEBUG
              : strcmp(argv[optind], "run") == 0 ? LOG_PRIO_INFO
@@ -309,7 +307,7 @@ int main(int argc, char **argv)
             continue;
         rc = parse_command(&commands[i], argc - optind, argv + optind, &o);
         if (rc != 0)
-            return rc;
+            return rc == PARSE_HELP ? 0 : rc;
         /* Once per process, before any thread or handle: libcurl's own rule. */
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             fprintf(stderr, "reportd: cannot initialize libcurl\n");

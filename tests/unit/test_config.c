@@ -351,7 +351,7 @@ static void test_shipped_production_config_loads(void **state)
     assert_int_equal(d.count, 0);
     assert_string_equal(c.queue_path, "/var/lib/reportd/queue.db");
     assert_string_equal(c.roles_dir, "/etc/reportd/roles");
-    assert_string_equal(c.templates_dir, "/usr/share/reportd/templates");
+    assert_string_equal(c.templates_dir, "/etc/reportd/templates");
     assert_int_equal(c.tls, TLS_STARTTLS);
     assert_string_equal(c.password_file, "/run/credentials/reportd.service/smtp-password");
     assert_null(c.password);
