@@ -14,8 +14,9 @@ _reportd_options() {
     run) echo "--drain" ;;
     send-test) echo "--to --role --level" ;;
     enqueue) echo "--email --role --level --name --task --skill --years --file" ;;
-    status) echo "--json" ;;
-    list) echo "--state" ;;
+    status) echo "--json --prometheus" ;;
+    list) echo "--state --json" ;;
+    show) echo "--json" ;;
     preview) echo "--email --text --html --eml" ;;
     retry) echo "--failed" ;;
     esac
