@@ -29,8 +29,8 @@ OBJ := $(BUILD)/obj
 
 # Recursively expanded on purpose: pkg-config must run after deps.sh has
 # installed the -dev packages, i.e. when a recipe runs, not when make starts.
-PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl sqlite3 yaml-0.1)
-PKG_LIBS = $(shell $(PKG_CONFIG) --libs libcurl sqlite3 yaml-0.1)
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl sqlite3 yaml-0.1 libpq)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs libcurl sqlite3 yaml-0.1 libpq)
 CMOCKA_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka)
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka)
 

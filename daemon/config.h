@@ -36,7 +36,9 @@ struct config {
     char *path; /* the file this came from */
 
     /* queue: */
-    char *queue_path;         /* SQLite database */
+    char *queue_path;          /* SQLite database, or NULL when queue_url is set */
+    char *queue_url;           /* PostgreSQL: a libpq URI, or NULL */
+    char *queue_password_file; /* for queue_url; may be NULL */
     int64_t poll_interval_ms; /* how often an idle daemon looks for work */
     int batch_size;           /* signups claimed per round */
     int64_t lease_ms;         /* how long a claim holds before others may take it */

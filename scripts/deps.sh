@@ -5,10 +5,12 @@
 # so that a build never half-works on a machine without its libraries.
 set -eu
 
-build_pkgs="gcc make pkg-config libcurl4-openssl-dev libsqlite3-dev libyaml-dev ca-certificates"
+build_pkgs="gcc make pkg-config libcurl4-openssl-dev libsqlite3-dev libyaml-dev libpq-dev ca-certificates"
 run_pkgs="python3 python3-aiosmtpd sqlite3"
 test_pkgs="libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-yaml postfix openssl sqlite3
-valgrind faketime libfaketime chromium spamassassin nodejs time"
+valgrind faketime libfaketime chromium spamassassin nodejs time postgresql python3-psycopg2"
+# postgresql only for its initdb and pg_ctl: the tests start their own server
+# in a temporary directory (tests/integration/pg.py).
 lint_pkgs="cppcheck clang-tidy clang-format"
 # clang and its sanitizer runtimes (libFuzzer, ASan, UBSan): `make fuzz` and
 # the sanitizer build `make check` runs.

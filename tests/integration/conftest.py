@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 REPO = Path(__file__).resolve().parents[2]
 # The binary under test: build/reportd, or another build of it (make check
 # runs the suite again against the AddressSanitizer build, build/asan/reportd).
@@ -264,3 +266,15 @@ def wait_until(predicate, timeout=20.0, interval=0.05):
             return True
         time.sleep(interval)
     return predicate()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One real PostgreSQL server for the whole session (tests/integration/pg.py), stopped at
+    the end whatever happened; each test that needs a queue gets a database of its own."""
+    from pg import PgServer
+    server = PgServer()
+    try:
+        yield server
+    finally:
+        server.stop()
