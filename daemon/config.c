@@ -1171,6 +1171,7 @@ int config_load(struct config *c, const char *path, struct diag *d)
     parse_root(&l);
     cross_check(&l);
     yamldoc_free(&yd);
+    c->queue = (struct queue_place){c->queue_path, c->queue_url, c->queue_password_file};
     if (d->count != errors_before || buf_failed(&d->text)) {
         config_free(c);
         return -1;

@@ -218,7 +218,7 @@ static void watch_queue(struct daemon *d)
 
     wake_close(d->wake);
     d->wake = NULL;
-    if (wake_open(&d->wake, d->rt->config.queue_path, err) == -1) {
+    if (wake_open(&d->wake, &d->rt->config.queue, err) == -1) {
         d->wake = NULL;
         log_warnx("%s; new signups are noticed every queue.poll_interval instead", err);
     }
@@ -264,7 +264,7 @@ static int queue_ready(struct daemon *d)
         return 0;
     if (monotonic_ms() < d->write_retry_ms)
         return -1;
-    if (queue_open(&d->q, d->rt->config.queue_path, err) != QUEUE_OPEN_OK) {
+    if (queue_open_at(&d->q, &d->rt->config.queue, err) != QUEUE_OPEN_OK) {
         d->q = NULL;
         queue_failed(d, "open", err);
         return -1;
@@ -491,7 +491,7 @@ static void reload(struct daemon *d)
         return;
     }
     diag_free(&diag);
-    if (queue_open(&q, fresh.config.queue_path, err) != QUEUE_OPEN_OK ||
+    if (queue_open_at(&q, &fresh.config.queue, err) != QUEUE_OPEN_OK ||
         smtp_open(&smtp, &fresh.config, err) == -1) {
         log_critx("reload of %s failed: %s; still running the previous configuration",
                   d->config_path, err);
@@ -801,7 +801,7 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, int verbo
         runtime_free(rt);
         return DAEMON_STOPPED;
     }
-    if (queue_open(&d.q, rt->config.queue_path, err) != QUEUE_OPEN_OK) {
+    if (queue_open_at(&d.q, &rt->config.queue, err) != QUEUE_OPEN_OK) {
         /* A service waits for its queue to be mended (and says so); a drain has nothing to do. */
         if (drain) {
             smtp_free(d.smtp);
@@ -814,7 +814,7 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, int verbo
     delivery_init(&d.dl, rt, d.owner);
     watch_queue(&d);
     log_notice("started%s: queue %s, relay %s, %d connection%s, owner %s", drain ? " (drain)" : "",
-               rt->config.queue_path, rt->config.smtp_url, rt->config.connections,
+               queue_place_name(&rt->config.queue), rt->config.smtp_url, rt->config.connections,
                rt->config.connections == 1 ? "" : "s", d.owner);
     notify_ready();
     update_status(&d);
