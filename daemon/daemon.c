@@ -622,6 +622,13 @@ static int64_t idle_wait(struct daemon *d, int claimed_nothing)
 
     if (d->write_failures)
         return d->write_retry_ms - now;
+    /*
+     * Outcomes to record (claims handed back on a pause): at once, not after
+     * the pause.  A SQLite queue's own commit used to wake us here through
+     * inotify; a PostgreSQL queue notifies only of inserts.
+     */
+    if (d->unrecorded.n > 0 && d->in_flight == 0)
+        return 0;
     if (next > now)
         return next - now;
     /* Waiting for a connection or a reload: a finished transfer wakes us. */

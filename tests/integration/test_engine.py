@@ -188,11 +188,9 @@ def test_a_producers_insert_wakes_an_idle_daemon(env):
             time.sleep(1.5)  # idle: its first look at the queue is over
             took = []
             for i in range(5):
-                con = sqlite3.connect(env.db, timeout=10)
-                with con:  # the producer contract's INSERT, committed
-                    con.execute("INSERT INTO signups (email, role, level) VALUES (?, ?, ?)",
-                                (f"woken{i}@example.com", "backend-developer", "mid"))
-                con.close()
+                # The producer contract's INSERT, committed.
+                env.sql("INSERT INTO signups (email, role, level) VALUES (?, ?, ?)",
+                        (f"woken{i}@example.com", "backend-developer", "mid"))
                 t0 = time.monotonic()
                 assert wait_until(lambda: len(relay.rcpts()) == i + 1, timeout=10)
                 took.append(time.monotonic() - t0)

@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO, REPORTD
 
 ROLE = "backend-developer"
@@ -120,6 +122,7 @@ def test_purge_scrubs_a_sent_signup_and_deletes_an_unsent_one(env):
     env.enqueue("waiting@example.com")
 
 
+@pytest.mark.sqlite_only
 def test_read_only_commands_work_while_a_website_holds_the_write_lock(env):
     sid = person(env, "w@example.com")
     website = sqlite3.connect(env.db, timeout=BUSY_TIMEOUT_S, isolation_level=None)
@@ -143,6 +146,7 @@ def test_read_only_commands_work_while_a_website_holds_the_write_lock(env):
         website.close()
 
 
+@pytest.mark.sqlite_only
 def test_read_only_commands_never_create_or_migrate(env, capture):
     srv = capture()
     env.write_config(smtp_url=srv.url)
@@ -173,6 +177,7 @@ def as_unprivileged(argv):
     return argv
 
 
+@pytest.mark.sqlite_only
 def test_a_queue_file_reportd_may_not_write_is_refused_clearly(env):
     # Outside pytest's private tmp_path, which an unprivileged user cannot enter.
     d = Path(tempfile.mkdtemp(prefix="reportd-ro-"))
