@@ -177,7 +177,7 @@ check: $(TEST_DEPS_STAMP) $(NPM_STAMP) $(BUILD)/reportd $(UNIT_BINS) $(BUILD)/mu
 
 # The short form (300 signups, 10 kills) runs in check, from tests/integration/test_crash.py.
 crash-test: $(TEST_DEPS_STAMP) $(BUILD)/reportd
-	/usr/bin/python3 tests/crash/crash_test.py --signups 5000 --kills 50 --daemons 1 3 \
+	/usr/bin/python3 tests/crash/crash_test.py --signups 5000 --kills 50 --daemons 1 3 --backend sqlite pg \
 		--uncertain resend hold
 
 # The Chromium test of tests/integration/test_rendering.py, saving one PNG per rendering.
