@@ -37,6 +37,8 @@ static const char usage_text[] =
     "  hold ID | release ID               keep a signup from being sent, or let it go\n"
     "  retry ID | retry --failed          put failed (or deferred) signups back in the queue\n"
     "  purge ID                           delete a signup and its personal data\n"
+    "  queue copy --to URL [--password-file F]\n"
+    "                                     copy the queue, states and history, into PostgreSQL\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   config file (default $" CONFIG_ENV " or " CONFIG_DEFAULT_PATH ")\n"
@@ -78,6 +80,7 @@ enum {
     OPT_DRAIN,
     OPT_FAILED,
     OPT_TO,
+    OPT_PASSWORD_FILE,
 };
 
 static const struct option command_options[] = {
@@ -97,6 +100,7 @@ static const struct option command_options[] = {
     {"drain", no_argument, NULL, OPT_DRAIN},
     {"failed", no_argument, NULL, OPT_FAILED},
     {"to", required_argument, NULL, OPT_TO},
+    {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
     {NULL, 0, NULL, 0},
 };
 
@@ -104,6 +108,7 @@ static const struct option command_options[] = {
 enum {
     TAKES_ID = 1 << 0,       /* a signup id argument */
     TAKES_EMAIL_ID = 1 << 1, /* or --email instead of the id */
+    TAKES_WORD = 1 << 2,     /* a subcommand word ("queue copy") */
 };
 
 struct command {
@@ -122,6 +127,7 @@ static const int opts_preview[] = {OPT_EMAIL, OPT_TEXT, OPT_HTML, OPT_EML, 0};
 static const int opts_list[] = {OPT_STATE, 0};
 static const int opts_retry[] = {OPT_FAILED, 0};
 static const int opts_send_test[] = {OPT_TO, OPT_ROLE, OPT_LEVEL, 0};
+static const int opts_queue[] = {OPT_TO, OPT_PASSWORD_FILE, 0};
 
 static const struct command commands[] = {
     {"run", cmd_run, opts_run, 0},
@@ -136,6 +142,7 @@ static const struct command commands[] = {
     {"release", cmd_release, opts_none, TAKES_ID},
     {"retry", cmd_retry, opts_retry, TAKES_ID},
     {"purge", cmd_purge, opts_none, TAKES_ID},
+    {"queue", cmd_queue, opts_queue, TAKES_WORD},
 };
 
 static int accepts(const struct command *cmd, int opt)
@@ -231,6 +238,9 @@ static int parse_command(const struct command *cmd, int argc, char **argv, struc
         case OPT_TO:
             o->to = optarg;
             break;
+        case OPT_PASSWORD_FILE:
+            o->password_file = optarg;
+            break;
         }
     }
     if (cmd->run == cmd_send_test && o->to == NULL)
@@ -251,6 +261,12 @@ static int parse_command(const struct command *cmd, int argc, char **argv, struc
                             : usage("%s: takes no signup id here", cmd->name);
         if (wants_id && parse_id(argv[0], &o->id) == -1)
             return usage("%s: a signup id is a positive number", cmd->name);
+    } else if (cmd->args & TAKES_WORD) {
+        if (argc != 1 || strcmp(argv[0], "copy") != 0)
+            return usage("%s: expected \"copy\"", cmd->name);
+        o->subcommand = argv[0];
+        if (o->to == NULL)
+            return usage("%s copy: needs --to URL", cmd->name);
     } else if (argc != 0) {
         return usage("%s: unexpected argument", argv[0]);
     }

@@ -317,4 +317,17 @@ int queue_purge(struct queue *q, int64_t id, char *err);
  */
 int queue_scrub_expired(struct queue *q, int64_t now_ms, int64_t retention_ms, int *n, char *err);
 
+/* --- moving a queue ----------------------------------------------------- */
+
+/*
+ * Copies every signup of from, with its state, bookkeeping and history, into
+ * the empty PostgreSQL queue at to, in one transaction on each side: from's
+ * write lock is held throughout, so nothing changes it meanwhile.  Refused
+ * (-1, err says why) while a signup of from is being sent (a daemon holds
+ * claims: stop it first) or when to already has signups.  *n gets the
+ * number copied.  A row whose lists could not be read is copied with empty
+ * lists (it is rejected, or will be, for that reason anyway).
+ */
+int queue_copy(struct queue *from, const struct queue_place *to, int64_t *n, char *err);
+
 #endif

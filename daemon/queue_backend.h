@@ -246,6 +246,18 @@ struct queue_ops {
     int (*purge_target)(struct queue *q, int64_t id, struct queue_purge_target *t, char *err);
     /* Deletes the signup and its history. */
     int (*delete_signup)(struct queue *q, int64_t id, char *err);
+    /*
+     * queue copy's target side (NULL: this backend cannot be copied into).
+     * copy_begin, inside the copy's transaction: the target has no signups,
+     * and rows come in whole (states and history as they were).  copy_row
+     * inserts r with its id; copy_end takes the source's address hash key
+     * (the scrubbed rows' hashes were made with it) and moves the id
+     * sequences past the copied rows.
+     */
+    int (*copy_begin)(struct queue *q, char *err);
+    int (*copy_row)(struct queue *q, const struct signup_record *r, const char *tasks,
+                    const char *skills, char *err);
+    int (*copy_end)(struct queue *q, const unsigned char key[QUEUE_HASH_KEY_LEN], char *err);
 };
 
 extern const struct queue_ops queue_sqlite_ops;

@@ -311,8 +311,8 @@ static void rollback(struct queue *q)
 /* The schema version, 0 for an empty database; -1 with err. */
 static int schema_version(struct queue *q, int64_t *version, char *err)
 {
-    PGresult *res = pg_run(q, "SELECT to_regclass('reportd_schema') IS NOT NULL", NULL,
-                           "schema version", err);
+    PGresult *res =
+        pg_run(q, "SELECT to_regclass('reportd_schema') IS NOT NULL", NULL, "schema version", err);
     int exists;
 
     if (res == NULL)
@@ -503,4 +503,7 @@ const struct queue_ops queue_pg_ops = {
     .scrub = pg_scrub,
     .purge_target = pg_purge_target,
     .delete_signup = pg_delete_signup,
+    .copy_begin = pg_copy_begin,
+    .copy_row = pg_copy_row,
+    .copy_end = pg_copy_end,
 };

@@ -12,7 +12,7 @@
 #include "queue_backend.h"
 
 /* The most parameters one statement of this backend binds. */
-#define PG_MAX_PARAMS 16
+#define PG_MAX_PARAMS 24
 
 /* Parameters as text, built up before a statement runs. */
 struct pg_params {
@@ -71,5 +71,9 @@ int pg_scrub(struct queue *q, int64_t id, const char *email, const char *hash, i
              char *err);
 int pg_purge_target(struct queue *q, int64_t id, struct queue_purge_target *t, char *err);
 int pg_delete_signup(struct queue *q, int64_t id, char *err);
+int pg_copy_begin(struct queue *q, char *err);
+int pg_copy_row(struct queue *q, const struct signup_record *r, const char *tasks,
+                const char *skills, char *err);
+int pg_copy_end(struct queue *q, const unsigned char key[QUEUE_HASH_KEY_LEN], char *err);
 
 #endif

@@ -302,3 +302,95 @@ int pg_delete_signup(struct queue *q, int64_t id, char *err)
     pg_param_int(&p, id);
     return pg_exec(q, "DELETE FROM signups WHERE id = $1", &p, "purge", err) == -1 ? -1 : 0;
 }
+
+/* --- queue copy ------------------------------------------------------------ */
+
+int pg_copy_begin(struct queue *q, char *err)
+{
+    /* The triggers let whole rows in, and add no creation event of their own. */
+    return pg_command(q, "SET LOCAL reportd.copying = 'on'", "copy", err);
+}
+
+/* A time column: 0 is how a record says NULL. */
+static void param_time(struct pg_params *p, int64_t ms)
+{
+    if (ms == 0)
+        pg_param_text(p, NULL);
+    else
+        pg_param_int(p, ms);
+}
+
+#define COPY_ROW_SQL                                                                               \
+    "INSERT INTO signups (id, email, name, role, level, tasks, skills, years, created_at, state,"  \
+    " attempts, next_attempt_at, updated_at, sent_at, message_id, last_reply, reason, claimed_by," \
+    " claim_until, requeued_at, attempt_started_at, email_hash, scrubbed_at) VALUES ($1, $2, $3,"  \
+    " $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,"     \
+    " $20, $21, $22, $23)"
+
+int pg_copy_row(struct queue *q, const struct signup_record *r, const char *tasks,
+                const char *skills, char *err)
+{
+    const struct signup *s = &r->signup;
+    struct pg_params p = {0};
+
+    pg_param_int(&p, s->id);
+    pg_param_text(&p, s->email ? s->email : "");
+    pg_param_text(&p, s->name);
+    pg_param_text(&p, s->role ? s->role : "");
+    pg_param_text(&p, s->level ? s->level : "");
+    pg_param_text(&p, tasks);
+    pg_param_text(&p, skills);
+    if (s->has_years)
+        pg_param_real(&p, s->years);
+    else
+        pg_param_text(&p, NULL);
+    pg_param_int(&p, s->created_ms);
+    pg_param_text(&p, queue_state_sql_name(r->state));
+    pg_param_int(&p, r->attempts);
+    pg_param_int(&p, r->next_attempt_ms);
+    pg_param_int(&p, r->updated_ms);
+    param_time(&p, r->sent_ms);
+    pg_param_text(&p, r->message_id);
+    pg_param_text(&p, r->last_reply);
+    pg_param_text(&p, r->reason);
+    pg_param_text(&p, r->claimed_by);
+    param_time(&p, r->claim_until_ms);
+    param_time(&p, r->requeued_ms);
+    param_time(&p, r->attempt_started_ms);
+    pg_param_text(&p, r->email_hash);
+    param_time(&p, r->scrubbed_ms);
+    return pg_exec(q, COPY_ROW_SQL, &p, "copy", err) == -1 ? -1 : 0;
+}
+
+int pg_copy_end(struct queue *q, const unsigned char key[QUEUE_HASH_KEY_LEN], char *err)
+{
+    char hex[2 * QUEUE_HASH_KEY_LEN + 1];
+    struct pg_params p = {0};
+    size_t i;
+    int rc;
+
+    for (i = 0; i < QUEUE_HASH_KEY_LEN; i++)
+        snprintf(hex + 2 * i, 3, "%02x", key[i]);
+    pg_param_text(&p, hex);
+    rc =
+        pg_exec(
+            q, "UPDATE reportd_secrets SET value = decode($1, 'hex') WHERE name = 'email_hash_key'",
+            &p, "copy", err) == 1
+            ? 0
+            : -1;
+    explicit_bzero(hex, sizeof(hex));
+    if (rc == -1) {
+        if (pg_last_sqlstate(q)[0] == '\0')
+            errf(err, "%s: copy: the address hash key is missing", q->name);
+        return -1;
+    }
+    memcpy(q->hash_key, key, QUEUE_HASH_KEY_LEN);
+    if (pg_command(q,
+                   "SELECT setval(pg_get_serial_sequence('signups', 'id'),"
+                   " (SELECT coalesce(max(id), 0) + 1 FROM signups), false),"
+                   " setval(pg_get_serial_sequence('signup_events', 'id'),"
+                   " (SELECT coalesce(max(id), 0) + 1 FROM signup_events), false)",
+                   "copy", err) == -1)
+        return -1;
+    return 0;
+}

@@ -211,3 +211,71 @@ def test_password_from_a_file_or_the_credentials_directory_never_in_the_url(pgq,
     p = pgq.run("status", env={"CREDENTIALS_DIRECTORY": str(creds), "PATH": "/usr/bin:/bin"})
     assert p.returncode == EX_IOERR and "password authentication failed" in p.stderr
     assert "Wr0ng-Pa55" not in p.stderr
+
+
+def sqlite_config(tmp, smtp_url):
+    db = tmp / "site.db"
+    config = tmp / "sqlite.yaml"
+    config.write_text(f"""\
+queue:
+  path: {db}
+  poll_interval: 200ms
+roles_dir: {REPO / 'config' / 'roles'}
+templates_dir: {REPO / 'templates'}
+sender:
+  from: reports@reportd.test
+smtp:
+  url: {smtp_url}
+  tls: none
+""")
+    return db, config
+
+
+def reportd(config, *args, env=None):
+    return subprocess.run([str(REPORTD), "-c", str(config), *map(str, args)], capture_output=True,
+                          text=True, timeout=60, env=env)
+
+
+def test_queue_copy_moves_states_and_history_into_postgresql(pgq, capture, tmp_path):
+    import sqlite3
+    srv = capture()
+    db, sq = sqlite_config(tmp_path, srv.url)
+    ids = [int(reportd(sq, "enqueue", "--email", f"move{i}@example.com", "--role", ROLE,
+                       "--level", LEVEL, "--task", "write-production-code=40").stdout) for i in range(4)]
+    assert reportd(sq, "run", "--drain").returncode == 0  # all four sent
+    assert reportd(sq, "purge", ids[0]).returncode == 0  # sent: scrubbed, its hash kept
+    later = [int(reportd(sq, "enqueue", "--email", f"wait{i}@example.com", "--role", ROLE,
+                         "--level", LEVEL).stdout) for i in range(3)]
+    assert reportd(sq, "hold", later[0]).returncode == 0
+    before_list = reportd(sq, "list").stdout
+    before_show = [reportd(sq, "show", i).stdout for i in ids + later]
+    # A daemon's claim in the file: the copy is refused, and copies nothing.
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE signups SET state = 'sending', claimed_by = 'other:1', "
+                    "claim_until = ? WHERE id = ?", (int(time.time() * 1000) + 60000, later[1]))
+    url = pgq.pg.url(pgq.db)
+    p = reportd(sq, "queue", "copy", "--to", url)
+    assert p.returncode == EX_IOERR and "holds claims" in p.stderr
+    with con:
+        con.execute("UPDATE signups SET state = 'queued', claimed_by = NULL, claim_until = NULL"
+                    " WHERE id = ?", (later[1],))
+    con.close()
+    p = reportd(sq, "queue", "copy", "--to", url)
+    assert p.returncode == 0, p.stderr
+    assert f"copied {len(ids) + len(later)} signups" in p.stdout
+    # Into a queue that has signups: refused.
+    p = reportd(sq, "queue", "copy", "--to", url)
+    assert p.returncode == EX_IOERR and "already has signups" in p.stderr
+    pgq.write_config(srv.url)
+    assert pgq.run("list").stdout == before_list
+    assert [pgq.run("show", i).stdout for i in ids + later] == before_show
+    # The scrubbed address is still served (the hash key came along); new ids follow on.
+    p = pgq.run("enqueue", "--email", "move0@example.com", "--role", ROLE, "--level", LEVEL)
+    assert p.returncode == 0 and f"(signup {ids[0]}); not queued again" in p.stderr
+    p = pgq.run("enqueue", "--email", "new@example.com", "--role", ROLE, "--level", LEVEL)
+    assert p.returncode == 0 and int(p.stdout) == max(ids + later) + 1
+    # And the PostgreSQL queue delivers what was waiting, and only that.
+    sent_before = len(srv.raw_messages())
+    assert pgq.run("run", "--drain").returncode == 0
+    assert len(srv.raw_messages()) == sent_before + 3  # wait1, wait2, new; wait0 is held
