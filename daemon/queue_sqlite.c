@@ -108,6 +108,17 @@ static const char *const migrations[] = {
     "CREATE INDEX signups_unscrubbed ON signups (updated_at)"
     " WHERE scrubbed_at IS NULL AND state IN " SQ_SETTLED_STATES ";"
     "CREATE TABLE reportd_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);",
+    /*
+     * 5: one report per address, held by the database as well as by the
+     * claim's rules: no two signups for one address (by key, or by keyed
+     * hash once scrubbed) in sending or sent.  The claim never makes a
+     * second one (the file's write lock orders claims); these refuse
+     * whatever else would.
+     */
+    "CREATE UNIQUE INDEX signups_one_report ON signups (" SQ_EMAIL_KEY("email") ")"
+    " WHERE state IN ('sending', 'sent') AND email_hash IS NULL;"
+    "CREATE UNIQUE INDEX signups_one_report_scrubbed ON signups (email_hash)"
+    " WHERE state IN ('sending', 'sent') AND email_hash IS NOT NULL;",
 };
 /* clang-format on */
 

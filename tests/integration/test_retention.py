@@ -154,10 +154,11 @@ def test_read_only_commands_never_create_or_migrate(env, capture):
     assert p.returncode == EX_IOERR and "daemon" in p.err
     assert not env.db.exists()
     env.enqueue("m@example.com")
-    assert env.sql("PRAGMA user_version")[0][0] == 4
+    assert env.sql("PRAGMA user_version")[0][0] == 5
     # Back to schema 3, as a database written before retention was.
     con = sqlite3.connect(env.db)
-    con.executescript("DROP INDEX signups_email_hash; DROP INDEX signups_unscrubbed;"
+    con.executescript("DROP INDEX signups_one_report; DROP INDEX signups_one_report_scrubbed;"
+                      " DROP INDEX signups_email_hash; DROP INDEX signups_unscrubbed;"
                       " DROP TABLE reportd_secrets; ALTER TABLE signups DROP COLUMN email_hash;"
                       " ALTER TABLE signups DROP COLUMN scrubbed_at; PRAGMA user_version = 3;")
     con.close()
@@ -165,7 +166,7 @@ def test_read_only_commands_never_create_or_migrate(env, capture):
     assert p.returncode == EX_IOERR and "older" in p.err and "start the daemon" in p.err
     assert env.sql("PRAGMA user_version")[0][0] == 3
     assert env.run("run", "--drain").returncode == 0  # the daemon migrates
-    assert env.sql("PRAGMA user_version")[0][0] == 4
+    assert env.sql("PRAGMA user_version")[0][0] == 5
     p = env.run("list")
     assert p.returncode == 0 and "m@example.com" in p.out
 
