@@ -163,7 +163,9 @@ int queue_codec_array_problem(struct signup_record *r, const char *field, const 
 
 size_t queue_codec_max(int is_task)
 {
-    return is_task ? SIGNUP_MAX_TASKS : SIGNUP_MAX_SKILLS;
+    static const size_t max[] = {SIGNUP_MAX_SKILLS, SIGNUP_MAX_TASKS};
+
+    return max[is_task != 0];
 }
 
 int queue_codec_too_many(struct signup_record *r, int is_task)

@@ -11,9 +11,6 @@
 
 #include "queue_pg.h"
 
-/* PostgreSQL's unique_violation: the database refused a second report in flight for an address. */
-#define PG_UNIQUE_VIOLATION "23505"
-
 /* A list column's problem: NULL for an array (or none at all), else what is wrong. */
 #define ARRAY_PROBLEM_SQL(col)                                                                     \
     "CASE WHEN " col " IS NULL OR jsonb_typeof(" col ") = 'array' THEN NULL"                       \
@@ -195,9 +192,23 @@ int pg_update_state(struct queue *q, int64_t id, enum signup_state from, enum si
                     char *err)
 {
     struct pg_params p = {0};
-    int claim = to == SIGNUP_SENDING;
+    PGresult *res;
     int64_t n;
 
+    if (to == SIGNUP_SENDING) {
+        /* A claim sets only these (see TRANSITION_SQL), and may meet the one-report index. */
+        pg_param_int(&p, id);
+        pg_param_text(&p, queue_state_sql_name(from));
+        pg_param_int(&p, now);
+        pg_param_text(&p, t->claimed_by);
+        pg_param_int(&p, t->claim_until_ms);
+        res = pg_run(q, "SELECT reportd_claim($1, $2, $3, $4, $5)", &p, "claim", err);
+        if (res == NULL)
+            return -1;
+        n = pg_int(res, 0, 0);
+        PQclear(res);
+        return n == 1;
+    }
     pg_param_int(&p, id);
     pg_param_text(&p, queue_state_sql_name(from));
     pg_param_text(&p, queue_state_sql_name(to));
@@ -210,18 +221,8 @@ int pg_update_state(struct queue *q, int64_t id, enum signup_state from, enum si
     pg_param_text(&p, t->claimed_by);
     pg_param_int(&p, t->claim_until_ms);
     pg_param_text(&p, owner);
-    /*
-     * A claim may meet the one-report index: another daemon took the same
-     * address a moment ago.  The savepoint keeps the rest of the claim.
-     */
-    if (claim && pg_command(q, "SAVEPOINT claim_one", "claim", err) == -1)
-        return -1;
     n = pg_exec(q, TRANSITION_SQL, &p, "transition", err);
-    if (n == -1 && claim && strcmp(pg_last_sqlstate(q), PG_UNIQUE_VIOLATION) == 0)
-        return pg_command(q, "ROLLBACK TO SAVEPOINT claim_one", "claim", err) == -1 ? -1 : 0;
     if (n == -1)
-        return -1;
-    if (claim && pg_command(q, "RELEASE SAVEPOINT claim_one", "claim", err) == -1)
         return -1;
     return n == 1;
 }

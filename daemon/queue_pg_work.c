@@ -46,7 +46,7 @@
 static int sent_by_hash(struct queue *q, const PGresult *due, struct queue_due *out, int n,
                         char *err)
 {
-    char(*hex)[SHA256_HEX_LEN] = calloc((size_t)n, sizeof(*hex));
+    char(*hex)[SHA256_HEX_LEN];
     struct pg_params p = {0};
     struct buf arr;
     PGresult *res;
