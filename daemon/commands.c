@@ -9,15 +9,22 @@
 #include "command_util.h"
 #include "daemon.h"
 #include "enqueue_file.h"
+#include "idn.h"
 #include "intake.h"
+#include "json_out.h"
 #include "log.h"
 #include "message.h"
+#include "metrics.h"
 #include "queue.h"
 #include "runtime.h"
 #include "smtp_capture.h"
 
 /* Command outcomes beyond sysexits: the signup is not in a state that allows it. */
 #define EXIT_REFUSED 1
+/* A domain in Unicode: UTF-8 takes at most 4 bytes for what punycode spells in one. */
+#define DISPLAY_DOMAIN_MAX (SIGNUP_EMAIL_MAX * 4 + 1)
+/* An address with its domain in Unicode too: "a@xn--bcher-kva.example (bücher.example)". */
+#define DISPLAY_ADDRESS_MAX (SIGNUP_EMAIL_MAX + DISPLAY_DOMAIN_MAX + 4)
 
 int cmd_check_config(const struct options *o)
 {
@@ -86,7 +93,7 @@ int cmd_enqueue(const struct options *o)
         status = enqueue_file(in, &rt.roles, &rt.config.queue);
         goto out;
     }
-    if (signup_validate(&s, &rt.roles, err) == -1) {
+    if (signup_ascii_email(&s, err) == -1 || signup_validate(&s, &rt.roles, err) == -1) {
         fprintf(stderr, "reportd: %s\n", err);
         status = EXIT_DATAERR;
         goto out;
@@ -114,48 +121,39 @@ out:
 
 /* --- status ------------------------------------------------------------- */
 
-/* JSON string output for --json; the values are ours or already validated UTF-8. */
-static void print_json_string(const char *s)
+/* Prints a buffer built for stdout; -1 when building it ran out of memory. */
+static int print_buf(struct buf *b)
 {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
+    if (buf_failed(b)) {
+        fprintf(stderr, "reportd: out of memory\n");
+        return -1;
     }
-    putchar('"');
+    fputs(buf_str(b), stdout);
+    return 0;
 }
 
-static void print_status_json(const struct queue_stats *st, int64_t now)
+/* status --prometheus: the text the daemon writes to metrics.path. */
+static int print_prometheus(struct queue *q)
 {
-    int i;
+    struct queue_metrics *m = malloc(sizeof(*m));
+    struct buf b;
+    char err[ERRLEN];
+    int status = 0;
 
-    printf("{\"counts\":{");
-    for (i = 0; i < SIGNUP_NSTATES; i++)
-        printf("%s\"%s\":%lld", i ? "," : "", signup_state_name((enum signup_state)i),
-               (long long)st->count[i]);
-    printf("},\"uncertain\":%lld,\"oldest_waiting_seconds\":", (long long)st->uncertain);
-    if (st->oldest_waiting_ms)
-        printf("%lld", (long long)((now - st->oldest_waiting_ms) / 1000));
-    else
-        printf("null");
-    printf(",\"last_error\":");
-    if (st->last_error_id) {
-        char when[64];
-
-        format_time_ms(st->last_error_ms, when, sizeof(when));
-        printf("{\"id\":%lld,\"at\":\"%s\",\"reason\":", (long long)st->last_error_id, when);
-        print_json_string(st->last_error);
-        printf("}");
-    } else {
-        printf("null");
+    if (m == NULL) {
+        fprintf(stderr, "reportd: out of memory\n");
+        return EXIT_SOFTWARE;
     }
-    printf("}\n");
+    buf_init(&b);
+    if (queue_metrics(q, m, err) == -1) {
+        fprintf(stderr, "reportd: %s\n", err);
+        status = EXIT_IOERR;
+    } else if (metrics_format(m, now_ms(), &b) == -1 || print_buf(&b) == -1) {
+        status = EXIT_SOFTWARE;
+    }
+    buf_free(&b);
+    free(m);
+    return status;
 }
 
 static void print_status_text(const struct queue_stats *st, int64_t now)
@@ -198,11 +196,19 @@ int cmd_status(const struct options *o)
         config_free(&c);
         return EXIT_IOERR;
     }
-    if (queue_stats(q, &st, err) == -1) {
+    if (o->prometheus) {
+        status = print_prometheus(q);
+    } else if (queue_stats(q, &st, err) == -1) {
         fprintf(stderr, "reportd: %s\n", err);
         status = EXIT_IOERR;
     } else if (o->json) {
-        print_status_json(&st, now_ms());
+        struct buf b;
+
+        buf_init(&b);
+        json_out_status(&b, &st, now_ms());
+        if (print_buf(&b) == -1)
+            status = EXIT_SOFTWARE;
+        buf_free(&b);
     } else {
         print_status_text(&st, now_ms());
     }
@@ -335,6 +341,18 @@ int cmd_preview(const struct options *o)
     return status;
 }
 
+/* The address as operators see it: as stored, and an internationalized domain in Unicode. */
+static const char *display_address(const char *email, char *out, size_t len)
+{
+    char unicode[DISPLAY_DOMAIN_MAX];
+
+    if (idn_domain_unicode(email, unicode, sizeof(unicode)))
+        snprintf(out, len, "%s (%s)", email, unicode);
+    else
+        snprintf(out, len, "%s", email);
+    return out;
+}
+
 static void print_time_field(const char *label, int64_t ms)
 {
     char when[64];
@@ -354,10 +372,12 @@ static void print_string_field(const char *label, const char *value)
 static void print_record(const struct signup_record *r)
 {
     const struct signup *s = &r->signup;
+    char email[DISPLAY_ADDRESS_MAX];
     size_t i;
 
     printf("id: %lld\n", (long long)s->id);
-    print_string_field("email", s->email);
+    if (s->email)
+        print_string_field("email", display_address(s->email, email, sizeof(email)));
     print_string_field("name", s->name);
     print_string_field("role", s->role);
     print_string_field("level", s->level);
@@ -438,11 +458,48 @@ static int with_signup(const struct options *o, enum queue_access access,
     return status;
 }
 
+/* History events into a JSON array. */
+struct json_events {
+    struct buf *b;
+    int n;
+};
+
+static int json_event(void *arg, const struct queue_event *ev)
+{
+    struct json_events *je = arg;
+
+    json_out_event(je->b, ev, je->n++ == 0);
+    return 0;
+}
+
+static int show_json(struct queue *q, const struct signup_record *r)
+{
+    struct buf b;
+    struct json_events je = {&b, 0};
+    char err[ERRLEN];
+    int status = 0;
+
+    buf_init(&b);
+    json_out_record(&b, r, 1);
+    if (queue_history(q, r->signup.id, json_event, &je, err) == -1) {
+        fprintf(stderr, "reportd: %s\n", err);
+        status = EXIT_IOERR;
+    } else {
+        json_out_record_end(&b);
+        buf_putc(&b, '\n');
+        if (print_buf(&b) == -1)
+            status = EXIT_SOFTWARE;
+    }
+    buf_free(&b);
+    return status;
+}
+
 static int show_one(struct queue *q, const struct signup_record *r, const struct options *o)
 {
     char err[ERRLEN];
 
-    (void)o;
+    if (o->json)
+        return show_json(q, r);
     print_record(r);
     printf("history:\n");
     if (queue_history(q, r->signup.id, print_event, NULL, err) == -1) {
@@ -575,18 +632,34 @@ int cmd_purge(const struct options *o)
 
 static int print_list_line(void *arg, const struct signup_record *r)
 {
-    char when[64];
+    char when[64], email[DISPLAY_ADDRESS_MAX];
 
     (void)arg;
     format_time_ms(r->signup.created_ms, when, sizeof(when));
     printf("%lld\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", (long long)r->signup.id,
            signup_state_name(r->state),
            r->scrubbed_ms    ? "(scrubbed)"
-           : r->signup.email ? r->signup.email
+           : r->signup.email ? display_address(r->signup.email, email, sizeof(email))
                              : "",
            r->signup.role ? r->signup.role : "", r->signup.level ? r->signup.level : "",
            r->attempts, when, r->reason ? r->reason : "");
     return 0;
+}
+
+/* list --json: a JSON array, one signup a line, printed as the rows come. */
+struct json_list {
+    struct buf b;
+    int n;
+};
+
+static int print_list_json(void *arg, const struct signup_record *r)
+{
+    struct json_list *jl = arg;
+
+    buf_reset(&jl->b);
+    buf_puts(&jl->b, jl->n++ ? ",\n" : "[\n");
+    json_out_record(&jl->b, r, 0);
+    return print_buf(&jl->b) == -1;
 }
 
 static int parse_state_option(const char *name, int *state)
@@ -637,6 +710,25 @@ static int collect_id(void *arg, const struct signup_record *r)
     return 0;
 }
 
+static int list_json(struct queue *q, int state)
+{
+    struct json_list jl = {.n = 0};
+    char err[ERRLEN];
+    int status = 0;
+
+    buf_init(&jl.b);
+    if (queue_list(q, state, print_list_json, &jl, err) == -1) {
+        fprintf(stderr, "reportd: %s\n", err);
+        status = EXIT_IOERR;
+    } else if (buf_failed(&jl.b)) {
+        status = EXIT_SOFTWARE;
+    } else {
+        fputs(jl.n ? "\n]\n" : "[]\n", stdout);
+    }
+    buf_free(&jl.b);
+    return status;
+}
+
 static int list_or_retry_all(const struct options *o, int retry)
 {
     struct config c;
@@ -657,7 +749,10 @@ static int list_or_retry_all(const struct options *o, int retry)
         config_free(&c);
         return EXIT_IOERR;
     }
-    if (queue_list(q, state, retry ? collect_id : print_list_line, &ids, err) == -1 || ids.failed) {
+    if (!retry && o->json) {
+        status = list_json(q, state);
+    } else if (queue_list(q, state, retry ? collect_id : print_list_line, &ids, err) == -1 ||
+               ids.failed) {
         fprintf(stderr, "reportd: %s\n", ids.failed ? "out of memory" : err);
         status = EXIT_IOERR;
     }

@@ -17,7 +17,8 @@ enum preview_format { PREVIEW_TEXT, PREVIEW_HTML, PREVIEW_EML };
 struct options {
     const char *config_path;
     int verbose;
-    int json;
+    int json;       /* status, list, show */
+    int prometheus; /* status */
 
     /* enqueue */
     const char *file;

@@ -108,6 +108,8 @@ enum key_id {
     K_RATE_LIMIT,
     K_LOG,
     K_VERBOSE,
+    K_METRICS,
+    K_METRICS_PATH,
     K_COUNT
 };
 
@@ -172,6 +174,8 @@ static const struct key keys[K_COUNT] = {
     [K_RATE_LIMIT] = {"smtp.rate_limit", K_SMTP, KIND_RATE, 0, FIELD(rate_limit), 0, 0},
     [K_LOG] = {"log", TOP, KIND_SECTION, 0, 0, 0, 0},
     [K_VERBOSE] = {"log.verbose", K_LOG, KIND_BOOL, 0, FIELD(verbose), 0, 0},
+    [K_METRICS] = {"metrics", TOP, KIND_SECTION, 0, 0, 0, 0},
+    [K_METRICS_PATH] = {"metrics.path", K_METRICS, KIND_TEXT, 0, FIELD(metrics_path), 0, 0},
 };
 
 static const struct {
@@ -241,6 +245,7 @@ void config_free(struct config *c)
     free(c->ca_file);
     free(c->username);
     free(c->password_file);
+    free(c->metrics_path);
     if (c->password)
         explicit_bzero(c->password, strlen(c->password));
     free(c->password);
@@ -1134,9 +1139,24 @@ static void derive_site_name(struct load *l)
         report_key(l, K_SITE_NAME, "out of memory");
 }
 
+/* node_exporter's textfile collector reads only files named *.prom. */
+static void check_metrics_path(struct load *l)
+{
+    const char *p = l->c->metrics_path;
+    size_t len = p ? strlen(p) : 0;
+
+    if (usable(l, K_METRICS_PATH) && p &&
+        (len <= strlen(".prom") || strcmp(p + len - strlen(".prom"), ".prom") != 0))
+        report_key(l, K_METRICS_PATH,
+                   "\"%s\" must end in .prom: node_exporter's textfile collector reads only "
+                   "*.prom files",
+                   p);
+}
+
 static void cross_check(struct load *l)
 {
     check_queue_place(l);
+    check_metrics_path(l);
     check_url(l);
     check_retry(l);
     check_lease(l);

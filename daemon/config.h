@@ -79,6 +79,9 @@ struct config {
 
     /* log: */
     int verbose;
+
+    /* metrics: */
+    char *metrics_path; /* node_exporter textfile (*.prom); NULL: none written */
 };
 
 /* Fills every field with its default (paths are NULL until parsed). */

@@ -33,6 +33,7 @@
 
 #include "delivery.h"
 #include "log.h"
+#include "metrics_file.h"
 #include "notify.h"
 #include "queue.h"
 #include "schedule.h"
@@ -111,6 +112,8 @@ struct daemon {
     /* Monotonic: when an idle daemon that found nothing due looks again, unless woken first. */
     int64_t next_claim_ms;
     int rechecks; /* looks since the last wake-up that found nothing */
+    /* Wall clock: when the earliest waiting signup falls due (SCHEDULE_NEVER, SCHEDULE_WATCH). */
+    int64_t next_due_ms;
     /* The queue could not be written: nothing new until write_retry_ms (monotonic). */
     int write_failures;
     int64_t write_retry_ms;
@@ -119,6 +122,7 @@ struct daemon {
     int aborted;              /* the stop cut the connections still in flight */
 
     unsigned long sent, deferred, failed, rejected, held;
+    struct metrics_writer metrics; /* metrics.path, rewritten every METRICS_INTERVAL_MS */
 };
 
 /* --- waiting ------------------------------------------------------------------- */
@@ -170,7 +174,8 @@ static void on_result(void *arg, const struct smtp_result *r)
     struct job *job = r->cookie;
 
     d->in_flight--;
-    job->outcome_us = r->finished_us;
+    if (r->status != SMTP_NOT_BUILT)
+        job->outcome_us = r->finished_us;
     delivery_outcome(&d->dl, job, r, now_ms(), monotonic_ms());
     job_line_push(&d->unrecorded, job);
 }
@@ -190,6 +195,9 @@ static void wait_for_events(struct daemon *d, int64_t ms)
     /* With transfers in flight, look at least this often (stuck connections, the stop's end). */
     if (d->in_flight > 0 && ms > MAX_WAIT_MS)
         ms = MAX_WAIT_MS;
+    /* Never past the next metrics write (an idle daemon with metrics.path wakes for it). */
+    if (ms > metrics_writer_next(&d->metrics, d->rt->config.metrics_path) - monotonic_ms())
+        ms = metrics_writer_next(&d->metrics, d->rt->config.metrics_path) - monotonic_ms();
     /* Never past the next keep-alive. */
     if (d->watchdog_ms > 0 && ms > d->last_watchdog_ms + d->watchdog_ms - monotonic_ms())
         ms = d->last_watchdog_ms + d->watchdog_ms - monotonic_ms();
@@ -308,10 +316,32 @@ static void record_outcomes(struct daemon *d)
     }
 }
 
+/* Why and until when the jobs taken back from the transport are handed back. */
+struct hand_back {
+    struct daemon *d;
+    const char *why;
+    int64_t when_ms;
+};
+
+static void on_withdrawn(void *arg, void *cookie)
+{
+    struct hand_back *hb = arg;
+    struct job *job = cookie;
+
+    hb->d->in_flight--;
+    delivery_hand_back(job, hb->why, hb->why, hb->when_ms);
+    job_line_push(&hb->d->unrecorded, job);
+}
+
+/* Hands back every job not yet on a connection: the waiting line and those waiting in the
+ * transport. */
 static void hand_back_waiting(struct daemon *d, const char *why, int64_t when_ms)
 {
+    struct hand_back hb = {.d = d, .why = why, .when_ms = when_ms};
     struct job *job;
 
+    if (d->in_flight > 0)
+        smtp_withdraw(d->smtp, on_withdrawn, &hb);
     while ((job = job_line_pop(&d->waiting)) != NULL) {
         delivery_hand_back(job, why, why, when_ms);
         job_line_push(&d->unrecorded, job);
@@ -360,7 +390,7 @@ static int claim(struct daemon *d)
 
     d->woken = 0;
     /* Nothing due and nothing claimed anywhere: the write transactions can wait. */
-    switch (queue_has_work(d->q, now_ms(), err)) {
+    switch (queue_has_work(d->q, now_ms(), &d->next_due_ms, err)) {
     case 0:
         scrub_expired(d);
         return 0;
@@ -368,6 +398,8 @@ static int claim(struct daemon *d)
         queue_failed(d, "looking for work", err);
         return -1;
     }
+    /* Nothing claimable yet something in sending: a claim to watch at the poll interval. */
+    d->next_due_ms = SCHEDULE_WATCH;
     recover_claims(d);
     scrub_expired(d);
     if (d->q == NULL)
@@ -423,7 +455,8 @@ static void send_job(struct daemon *d, struct job *job)
         job_free(job);
         return;
     }
-    if (smtp_submit(d->smtp, &job->msg, job, err) == -1) {
+    /* Unbuilt, it is rendered on its connection's worker, beside the other connections. */
+    if (smtp_submit(d->smtp, &job->msg, job, job->built, err) == -1) {
         /* Marked but not sent: recorded as handed back, which clears the mark. */
         delivery_hand_back(job, err, err, now_ms() + d->rt->config.retry_min_ms);
         job_line_push(&d->unrecorded, job);
@@ -433,23 +466,15 @@ static void send_job(struct daemon *d, struct job *job)
     delivery_sent_one(&d->dl, monotonic_us());
 }
 
-/* Takes the next waiting job to a connection, or settles it if it cannot go. */
+/* Takes the next waiting job to the transport, or settles it if it cannot go. */
 static void start_next(struct daemon *d)
 {
     struct job *job = job_line_pop(&d->waiting);
 
-    if (job->built) {
+    if (job->built || delivery_screen(&d->dl, job, now_ms(), monotonic_ms()) == PREPARE_READY)
         send_job(d, job);
-        return;
-    }
-    switch (delivery_prepare(&d->dl, job, now_ms(), monotonic_ms())) {
-    case PREPARE_READY:
-        send_job(d, job);
-        break;
-    case PREPARE_SETTLED:
+    else
         job_line_push(&d->unrecorded, job);
-        break;
-    }
 }
 
 /* --- the loop ------------------------------------------------------------------ */
@@ -506,6 +531,7 @@ static void reload(struct daemon *d)
     *d->rt = fresh;
     d->q = q;
     d->smtp = smtp;
+    smtp_set_builder(d->smtp, delivery_build, d->rt);
     d->write_failures = 0;
     d->write_retry_ms = 0;
     delivery_reconfigured(&d->dl, d->rt);
@@ -596,7 +622,9 @@ static int stopping(struct daemon *d)
     return 1;
 }
 
-/* When an idle daemon that found nothing looks again: soon after a wake-up, else a poll interval.
+/*
+ * When an idle daemon that found nothing looks again: soon after a wake-up,
+ * else when the schedule says (with inotify, when something falls due).
  */
 static int64_t next_look_ms(struct daemon *d, int woken)
 {
@@ -604,15 +632,38 @@ static int64_t next_look_ms(struct daemon *d, int woken)
         d->rechecks = 0;
     if (d->rechecks < WAKE_RECHECKS)
         return (int64_t)WAKE_RECHECK_FIRST_MS << d->rechecks++;
-    return d->rt->config.poll_interval_ms;
+    return schedule_idle_look_ms(d->rt->config.poll_interval_ms, d->wake != NULL, d->next_due_ms,
+                                 now_ms());
 }
 
-/* Whether a new message may start now: no unrecorded outcome, not paused or paced, a free
- * connection. */
+/*
+ * Whether the transport takes the next waiting job now: an idle connection
+ * takes it as it is (and renders it), and while every connection is busy a
+ * job rendered ahead may wait for the next to come free.  So rendering moves
+ * onto the connections' workers only when this thread cannot keep up.
+ */
+static int transport_ready(struct daemon *d)
+{
+    const struct job *next = d->waiting.head;
+
+    if (smtp_idle_connections(d->smtp) > 0)
+        return 1;
+    /*
+     * A job waiting in the transport is marked: after a crash it is
+     * uncertain though it never went out.  With uncertain: hold that would
+     * hold signups never sent, so none waits there.
+     */
+    if (d->rt->config.uncertain == UNCERTAIN_HOLD)
+        return 0;
+    return smtp_free_slots(d->smtp) > 0 && (next == NULL || next->built);
+}
+
+/* Whether a new message may start now: no unrecorded outcome, not paused or paced, room in the
+ * transport. */
 static int may_send(struct daemon *d)
 {
     return !d->write_failures && d->unrecorded.n == 0 && !got_hup &&
-           delivery_next_send(&d->dl) <= monotonic_ms() && smtp_free_slots(d->smtp) > 0;
+           delivery_next_send(&d->dl) <= monotonic_ms() && transport_ready(d);
 }
 
 /* How long to wait when nothing could start. */
@@ -632,7 +683,7 @@ static int64_t idle_wait(struct daemon *d, int claimed_nothing)
     if (next > now)
         return next - now;
     /* Waiting for a connection or a reload: a finished transfer wakes us. */
-    if (got_hup || smtp_free_slots(d->smtp) == 0 || d->unrecorded.n > 0)
+    if (got_hup || !transport_ready(d) || d->unrecorded.n > 0)
         return MAX_WAIT_MS;
     if (claimed_nothing && !d->woken)
         return d->next_claim_ms - now;
@@ -653,7 +704,7 @@ static int start_something(struct daemon *d, int *claimed_nothing)
             return 0;
         queue_mended(d);
     }
-    if (delivery_paused(&d->dl, monotonic_ms()) && d->waiting.n > 0)
+    if (delivery_paused(&d->dl, monotonic_ms()) && (d->waiting.n > 0 || d->in_flight > 0))
         hand_back_waiting(d, delivery_pause_reason(&d->dl), delivery_resume_at(&d->dl));
     if (!may_send(d))
         return 0;
@@ -682,6 +733,9 @@ static int start_something(struct daemon *d, int *claimed_nothing)
                 d->next_claim_ms = monotonic_ms() + next_look_ms(d, woken);
             return n;
         }
+        /* Every connection busy: the first of them is rendered ahead before it goes. */
+        if (!transport_ready(d))
+            return 0;
     }
     start_next(d);
     return 1;
@@ -689,7 +743,8 @@ static int start_something(struct daemon *d, int *claimed_nothing)
 
 /*
  * While every connection is busy, the next message is rendered ahead, so
- * that it leaves the moment one is free.  Returns 1 when it did work.
+ * that it waits in the transport and leaves the moment one is free.
+ * Returns 1 when it did work.
  */
 static int build_ahead(struct daemon *d)
 {
@@ -698,8 +753,16 @@ static int build_ahead(struct daemon *d)
     if (job == NULL || job->built || d->write_failures || d->unrecorded.n > 0 || got_hup ||
         got_term || delivery_paused(&d->dl, monotonic_ms()))
         return 0;
-    if (delivery_prepare(&d->dl, job, now_ms(), monotonic_ms()) == PREPARE_SETTLED)
-        job_line_push(&d->unrecorded, job_line_pop(&d->waiting));
+    switch (delivery_screen(&d->dl, job, now_ms(), monotonic_ms())) {
+    case PREPARE_READY:
+        if (delivery_build(d->rt, job, &job->msg) == 0)
+            return 1;
+        delivery_not_built(&d->dl, job, now_ms());
+        break;
+    case PREPARE_SETTLED:
+        break;
+    }
+    job_line_push(&d->unrecorded, job_line_pop(&d->waiting));
     return 1;
 }
 
@@ -738,6 +801,7 @@ static int loop(struct daemon *d, char *err)
         /* Outcomes first: the sooner one is recorded, the smaller the window for a duplicate. */
         wait_for_events(d, 0);
         record_outcomes(d);
+        metrics_writer_tick(&d->metrics, d->q, d->rt->config.metrics_path, 0);
         if (got_term) {
             if (stopping(d))
                 return DAEMON_DONE;
@@ -808,6 +872,7 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, int verbo
         runtime_free(rt);
         return DAEMON_STOPPED;
     }
+    smtp_set_builder(d.smtp, delivery_build, rt);
     if (queue_open_at(&d.q, &rt->config.queue, err) != QUEUE_OPEN_OK) {
         /* A service waits for its queue to be mended (and says so); a drain has nothing to do. */
         if (drain) {
@@ -826,6 +891,7 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, int verbo
     notify_ready();
     update_status(&d);
     rc = loop(&d, err);
+    metrics_writer_tick(&d.metrics, d.q, d.rt->config.metrics_path, 1);
     if (d.stop_deadline_ms == 0)
         notify_stopping();
     log_notice("stopping: sent %lu, deferred %lu, failed %lu, rejected %lu, held %lu", d.sent,

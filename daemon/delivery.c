@@ -77,12 +77,11 @@ int delivery_hand_back_if_late(const struct delivery *dl, struct job *job, int64
     return 1;
 }
 
-enum prepare_result delivery_prepare(struct delivery *dl, struct job *job, int64_t now,
-                                     int64_t mono)
+enum prepare_result delivery_screen(const struct delivery *dl, struct job *job, int64_t now,
+                                    int64_t mono)
 {
     const struct config *c = cfg(dl);
     struct signup_record *rec = &job->rec;
-    char err[ERRLEN];
 
     if (rec->load_error) {
         reject(job, rec->load_error);
@@ -100,19 +99,27 @@ enum prepare_result delivery_prepare(struct delivery *dl, struct job *job, int64
     }
     if (delivery_hand_back_if_late(dl, job, now, mono))
         return PREPARE_SETTLED;
-    switch (runtime_message(dl->rt, &rec->signup, now, &job->msg, err)) {
-    case RENDER_OK:
-        break;
-    case RENDER_INVALID:
-        reject(job, err);
-        return PREPARE_SETTLED;
-    default:
-        log_warnx("signup %lld: %s", (long long)rec->signup.id, err);
-        delivery_hand_back(job, err, NULL, now + c->retry_min_ms);
-        return PREPARE_SETTLED;
-    }
-    job->built = 1;
     return PREPARE_READY;
+}
+
+int delivery_build(void *runtime, void *cookie, struct message *m)
+{
+    const struct runtime *rt = runtime;
+    struct job *job = cookie;
+
+    job->render = runtime_message(rt, &job->rec.signup, now_ms(), m, job->render_error);
+    job->built = job->render == RENDER_OK;
+    return job->built ? 0 : -1;
+}
+
+void delivery_not_built(const struct delivery *dl, struct job *job, int64_t now)
+{
+    if (job->render == RENDER_INVALID) {
+        reject(job, job->render_error);
+        return;
+    }
+    log_warnx("signup %lld: %s", (long long)job->rec.signup.id, job->render_error);
+    delivery_hand_back(job, job->render_error, NULL, now + cfg(dl)->retry_min_ms);
 }
 
 void delivery_sent_one(struct delivery *dl, int64_t mono_us)
@@ -276,6 +283,9 @@ void delivery_outcome(struct delivery *dl, struct job *job, const struct smtp_re
     case SMTP_CONFIG:
         log_attempt(job, "waiting", r, now);
         on_config_trouble(dl, job, r, now, mono);
+        break;
+    case SMTP_NOT_BUILT: /* no attempt: nothing went to the relay */
+        delivery_not_built(dl, job, now);
         break;
     }
 }

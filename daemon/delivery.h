@@ -41,20 +41,34 @@ void delivery_init(struct delivery *dl, struct runtime *rt, const char *owner);
 void delivery_reconfigured(struct delivery *dl, struct runtime *rt);
 
 enum prepare_result {
-    PREPARE_READY,   /* job->msg is built: send it */
-    PREPARE_SETTLED, /* no message (invalid, expired, claim too short, render trouble): record it */
+    PREPARE_READY,   /* the job may be sent */
+    PREPARE_SETTLED, /* it may not (invalid, expired, claim too short): record its outcome */
 };
 
 /*
  * When a transfer starting at mono could outlast job's claim, settles it as
- * handed back and returns 1; else 0.  Asked when it is prepared and again
+ * handed back and returns 1; else 0.  Asked when it is screened and again
  * when it goes out, since a message built ahead may wait for a connection.
  */
 int delivery_hand_back_if_late(const struct delivery *dl, struct job *job, int64_t now,
                                int64_t mono);
 
-enum prepare_result delivery_prepare(struct delivery *dl, struct job *job, int64_t now,
-                                     int64_t mono);
+/* Whether a claimed job may be sent at all; if not, it is settled. */
+enum prepare_result delivery_screen(const struct delivery *dl, struct job *job, int64_t now,
+                                    int64_t mono);
+
+/*
+ * Renders job's report into m: an smtp_build_fn (runtime is the struct
+ * runtime, cookie the job), run on the daemon's thread for a message built
+ * ahead or on a connection's worker.  It reads only the runtime and writes
+ * only the job, so several run at once.  0, or -1 with the job's render and
+ * render_error set; the outcome of a failure is settled when the transport
+ * reports SMTP_NOT_BUILT.
+ */
+int delivery_build(void *runtime, void *cookie, struct message *m);
+
+/* Settles a job whose message could not be built: its own data rejected, our trouble retried. */
+void delivery_not_built(const struct delivery *dl, struct job *job, int64_t now);
 
 /* The rate limit counts a message handed to a connection at mono_us. */
 void delivery_sent_one(struct delivery *dl, int64_t mono_us);

@@ -98,7 +98,7 @@ static int take(struct run *r, struct intake *in, struct signup *s, const struct
 {
     char why[ERRLEN];
 
-    if (signup_validate(s, roles, why) == -1) {
+    if (signup_ascii_email(s, why) == -1 || signup_validate(s, roles, why) == -1) {
         fprintf(stderr, "reportd: %s:%lu:%lu: signups[%zu].%s\n", intake_name(in), pos->line,
                 pos->column, pos->index, why);
         r->bad++;

@@ -16,6 +16,7 @@
 
 #include "message.h"
 #include "queue.h"
+#include "runtime.h"
 #include "smtp.h"
 
 /* What an outcome counts as in the daemon's totals. */
@@ -32,7 +33,10 @@ struct job {
     struct job *next;
     struct signup_record rec;
     struct message msg;
-    int built;              /* msg holds a message */
+    int built; /* msg holds a message */
+    /* Written by whichever thread builds the message (delivery_build). */
+    enum render_result render;
+    char render_error[ERRLEN];
     int64_t claim_end_mono; /* the claim's lease, on the monotonic clock */
 
     /* The outcome, once known, until recorded. */

@@ -12,39 +12,11 @@
 
 #include "commands.h"
 #include "config.h"
+#include "help.h"
 #include "log.h"
 #include "util.h"
 
 #define REPORTD_VERSION "0.1.0"
-
-static const char usage_text[] =
-    "usage: reportd [-v] [-c FILE] COMMAND [ARGS]\n"
-    "\n"
-    "commands:\n"
-    "  run [--drain]                      deliver reports (foreground; --drain: what is due, then "
-    "exit)\n"
-    "  check-config                       validate config, roles data and templates\n"
-    "  send-test --to ADDRESS [--role R --level L]\n"
-    "                                     send a sample report through the relay (not queued)\n"
-    "  enqueue --email E --role R --level L [--name N] [--task ID[=SHARE]]... [--skill ID]...\n"
-    "          [--years N]                queue one signup, print its id\n"
-    "  enqueue --file F                   queue a YAML or JSON list of signups ('-': stdin)\n"
-    "  status [--json]                    counts per state, oldest waiting, last error\n"
-    "  preview (ID | --email E) [--text | --html | --eml]\n"
-    "                                     show a signup's report without sending it\n"
-    "  list [--state S]                   one line per signup (tab-separated)\n"
-    "  show ID                            a signup, its attempts and history\n"
-    "  hold ID | release ID               keep a signup from being sent, or let it go\n"
-    "  retry ID | retry --failed          put failed (or deferred) signups back in the queue\n"
-    "  purge ID                           delete a signup and its personal data\n"
-    "  queue copy --to URL [--password-file F]\n"
-    "                                     copy the queue, states and history, into PostgreSQL\n"
-    "\n"
-    "options:\n"
-    "  -c, --config FILE   config file (default $" CONFIG_ENV " or " CONFIG_DEFAULT_PATH ")\n"
-    "  -v, --verbose       debug logging\n"
-    "  -h, --help          this text\n"
-    "  -V, --version       print the version\n";
 
 static int usage(const char *fmt, ...) UTIL_PRINTF(1, 2);
 
@@ -59,7 +31,7 @@ static int usage(const char *fmt, ...)
         va_end(ap);
         fprintf(stderr, "\n");
     }
-    fputs(usage_text, stderr);
+    help_overview(stderr);
     return EXIT_USAGE;
 }
 
@@ -80,8 +52,13 @@ enum {
     OPT_DRAIN,
     OPT_FAILED,
     OPT_TO,
+    OPT_PROMETHEUS,
     OPT_PASSWORD_FILE,
+    OPT_HELP = 'h',
 };
+
+/* parse_command's answer when the command's help was asked for and printed: exit 0. */
+#define PARSE_HELP (-1)
 
 static const struct option command_options[] = {
     {"email", required_argument, NULL, OPT_EMAIL},
@@ -100,7 +77,9 @@ static const struct option command_options[] = {
     {"drain", no_argument, NULL, OPT_DRAIN},
     {"failed", no_argument, NULL, OPT_FAILED},
     {"to", required_argument, NULL, OPT_TO},
+    {"prometheus", no_argument, NULL, OPT_PROMETHEUS},
     {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+    {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
 
@@ -122,9 +101,10 @@ static const int opts_none[] = {0};
 static const int opts_run[] = {OPT_DRAIN, 0};
 static const int opts_enqueue[] = {OPT_EMAIL, OPT_NAME,  OPT_ROLE, OPT_LEVEL, OPT_TASK,
                                    OPT_SKILL, OPT_YEARS, OPT_FILE, 0};
-static const int opts_status[] = {OPT_JSON, 0};
+static const int opts_status[] = {OPT_JSON, OPT_PROMETHEUS, 0};
+static const int opts_json[] = {OPT_JSON, 0};
 static const int opts_preview[] = {OPT_EMAIL, OPT_TEXT, OPT_HTML, OPT_EML, 0};
-static const int opts_list[] = {OPT_STATE, 0};
+static const int opts_list[] = {OPT_STATE, OPT_JSON, 0};
 static const int opts_retry[] = {OPT_FAILED, 0};
 static const int opts_send_test[] = {OPT_TO, OPT_ROLE, OPT_LEVEL, 0};
 static const int opts_queue[] = {OPT_TO, OPT_PASSWORD_FILE, 0};
@@ -137,7 +117,7 @@ static const struct command commands[] = {
     {"status", cmd_status, opts_status, 0},
     {"preview", cmd_preview, opts_preview, TAKES_ID | TAKES_EMAIL_ID},
     {"list", cmd_list, opts_list, 0},
-    {"show", cmd_show, opts_none, TAKES_ID},
+    {"show", cmd_show, opts_json, TAKES_ID},
     {"hold", cmd_hold, opts_none, TAKES_ID},
     {"release", cmd_release, opts_none, TAKES_ID},
     {"retry", cmd_retry, opts_retry, TAKES_ID},
@@ -179,14 +159,21 @@ static int parse_id(const char *s, int64_t *id)
     return 0;
 }
 
-/* Parses one command's options into o.  Returns 0, EXIT_USAGE or EXIT_DATAERR. */
+/*
+ * Parses one command's options into o.  Returns 0, EXIT_USAGE, EXIT_DATAERR,
+ * or PARSE_HELP when -h or --help printed the command's usage.
+ */
 static int parse_command(const struct command *cmd, int argc, char **argv, struct options *o)
 {
     int ch, formats = 0;
 
     /* 0 makes glibc start afresh, and lets options follow the id ("preview 7 --html"). */
     optind = 0;
-    while ((ch = getopt_long(argc, argv, "", command_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", command_options, NULL)) != -1) {
+        if (ch == OPT_HELP) {
+            help_command(stdout, cmd->name);
+            return PARSE_HELP;
+        }
         if (ch == '?' || !accepts(cmd, ch))
             return ch == '?' ? usage("%s: bad option", cmd->name)
                              : usage("%s: option not accepted here", cmd->name);
@@ -238,6 +225,9 @@ static int parse_command(const struct command *cmd, int argc, char **argv, struc
         case OPT_TO:
             o->to = optarg;
             break;
+        case OPT_PROMETHEUS:
+            o->prometheus = 1;
+            break;
         case OPT_PASSWORD_FILE:
             o->password_file = optarg;
             break;
@@ -247,6 +237,8 @@ static int parse_command(const struct command *cmd, int argc, char **argv, struc
         return usage("%s: needs --to ADDRESS", cmd->name);
     if (formats > 1)
         return usage("%s: give one of --text, --html, --eml", cmd->name);
+    if (o->json && o->prometheus)
+        return usage("%s: give one of --json, --prometheus", cmd->name);
     if (o->file &&
         (o->email || o->name || o->role || o->level || o->ntasks || o->nskills || o->years))
         return usage("%s: --file cannot be combined with the fields of a single signup", cmd->name);
@@ -273,6 +265,25 @@ static int parse_command(const struct command *cmd, int argc, char **argv, struc
     return 0;
 }
 
+/* `reportd help [COMMAND]`: argv[0] is "help". */
+static int help(int argc, char **argv)
+{
+    const char *topic = argv[argc > 1 ? 1 : 0];
+
+    if (argc == 1) {
+        help_overview(stdout);
+        return 0;
+    }
+    if (argc > 2)
+        return usage("%s", "help: takes at most one command");
+    /* "help --help" asks about help itself. */
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        topic = "help";
+    if (help_command(stdout, topic) == -1)
+        return usage("unknown command \"%s\"", argv[1]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option global_options[] = {
@@ -296,7 +307,7 @@ int main(int argc, char **argv)
             o.verbose = 1;
             break;
         case 'h':
-            fputs(usage_text, stdout);
+            help_overview(stdout);
             return 0;
         case 'V':
             printf("reportd %s\n", REPORTD_VERSION);
@@ -307,6 +318,8 @@ int main(int argc, char **argv)
     }
     if (optind >= argc)
         return usage("%s", "no command given");
+    if (strcmp(argv[optind], "help") == 0)
+        return help(argc - optind, argv + optind);
     /* The daemon reports every delivery; a command-line tool speaks only of trouble. */
     log_init(o.verbose                          ? LOG_PRIO_DEBUG
              : strcmp(argv[optind], "run") == 0 ? LOG_PRIO_INFO
@@ -317,7 +330,7 @@ int main(int argc, char **argv)
             continue;
         rc = parse_command(&commands[i], argc - optind, argv + optind, &o);
         if (rc != 0)
-            return rc;
+            return rc == PARSE_HELP ? 0 : rc;
         /* Once per process, before any thread or handle: libcurl's own rule. */
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             fprintf(stderr, "reportd: cannot initialize libcurl\n");

@@ -505,10 +505,25 @@ void message_free(struct message *m)
 
 static const char hex_digits[] = "0123456789ABCDEF";
 
-/* RFC 2045 6.7 (2): printable ASCII but "=" stands for itself. */
-static int qp_literal(unsigned char c)
+/* How a byte is written in quoted-printable (RFC 2045 6.7). */
+enum qp_class {
+    QP_LITERAL, /* printable ASCII but "=": stands for itself (rule 2) */
+    QP_BLANK,   /* space, tab: themselves, except at the end of a line (rule 3) */
+    QP_ENCODE,  /* anything else: =XX */
+    QP_LF,
+    QP_CR,
+};
+
+/* Built once per call from the rules: 256 bytes on the stack, no shared state. */
+static void qp_classes(unsigned char cls[256])
 {
-    return (unsigned char)(c - 33) <= 126 - 33 && c != '=';
+    int c;
+
+    for (c = 0; c < 256; c++)
+        cls[c] = c >= 33 && c <= 126 && c != '=' ? QP_LITERAL : QP_ENCODE;
+    cls[' '] = cls['\t'] = QP_BLANK;
+    cls['\n'] = QP_LF;
+    cls['\r'] = QP_CR;
 }
 
 /* Where a line of s ends: the LF, the CR of a CRLF, or the end. */
@@ -517,62 +532,87 @@ static int at_line_end(const unsigned char *p, const unsigned char *end)
     return p == end || *p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n');
 }
 
-/* Space and tab stand for themselves, except at the end of a line (6.7 (3)). */
-static int qp_plain(const unsigned char *p, const unsigned char *end)
-{
-    if (*p == ' ' || *p == '\t')
-        return !at_line_end(p + 1, end);
-    return qp_literal(*p);
-}
+/* The most one call of qp_line() writes: a full line, a soft or hard break, and one escape. */
+#define QP_LINE_WORST (MESSAGE_QP_LINE_MAX + 8)
 
-static void qp_soft_break(struct buf *out, size_t *col)
+/*
+ * Encodes from *pp up to and including the next line break it writes (a
+ * hard one for a line end in s, or a soft one), into o, which has room for
+ * QP_LINE_WORST bytes; returns how many it wrote.
+ */
+static size_t qp_line(const unsigned char cls[256], const unsigned char **pp,
+                      const unsigned char *end, char *o)
 {
-    buf_append(out, "=\r\n", 3);
-    *col = 0;
+    /* A line holds 75 characters and the "=" of a soft break, or 76 when it ends there. */
+    const size_t soft_max = MESSAGE_QP_LINE_MAX - 1;
+    const unsigned char *p = *pp;
+    char *const start = o;
+    size_t col = 0;
+
+    while (p < end) {
+        unsigned char c = *p;
+        int k = cls[c];
+
+        /* The common case: a run of words (literals and inner blanks), copied in one piece. */
+        if (k == QP_LITERAL && col < soft_max) {
+            const unsigned char *run = p, *stop = p + (soft_max - col);
+
+            if (stop > end)
+                stop = end;
+            while (p < stop &&
+                   (cls[*p] == QP_LITERAL || (cls[*p] == QP_BLANK && !at_line_end(p + 1, end))))
+                p++;
+            memcpy(o, run, (size_t)(p - run));
+            o += p - run;
+            col += (size_t)(p - run);
+            continue;
+        }
+        if (k == QP_LF || (k == QP_CR && p + 1 < end && p[1] == '\n')) {
+            p += k == QP_CR ? 2 : 1;
+            *o++ = '\r';
+            *o++ = '\n';
+            break;
+        }
+        if (k == QP_LITERAL || (k == QP_BLANK && !at_line_end(p + 1, end))) {
+            if (col < soft_max || (col < MESSAGE_QP_LINE_MAX && at_line_end(p + 1, end))) {
+                *o++ = (char)c;
+                col++;
+                p++;
+                continue;
+            }
+        } else if (col + 3 <= (at_line_end(p + 1, end) ? MESSAGE_QP_LINE_MAX : soft_max)) {
+            *o++ = '=';
+            *o++ = hex_digits[c >> 4];
+            *o++ = hex_digits[c & 15];
+            col += 3;
+            p++;
+            continue;
+        }
+        *o++ = '=';
+        *o++ = '\r';
+        *o++ = '\n';
+        break;
+    }
+    *pp = p;
+    return (size_t)(o - start);
 }
 
 int message_qp_encode(const char *s, size_t len, struct buf *out)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    /* A line holds 75 characters and the "=" of a soft break, or 76 when it ends there. */
-    const size_t soft_max = MESSAGE_QP_LINE_MAX - 1;
-    size_t col = 0;
+    unsigned char cls[256];
 
+    qp_classes(cls);
     /* Most of a report is plain ASCII: about one byte out per byte in. */
-    if (buf_reserve(out, len + len / 8 + 64) == -1)
+    if (buf_reserve(out, len + len / 8 + QP_LINE_WORST) == -1)
         return -1;
     while (p < end) {
-        if (*p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n')) {
-            p += *p == '\r' ? 2 : 1;
-            buf_append(out, "\r\n", 2);
-            col = 0;
-        } else if (qp_plain(p, end)) {
-            const unsigned char *run = p;
-
-            if (col >= soft_max) {
-                if (col < MESSAGE_QP_LINE_MAX && at_line_end(p + 1, end)) {
-                    buf_putc(out, *p++);
-                    col++;
-                } else {
-                    qp_soft_break(out, &col);
-                }
-                continue;
-            }
-            /* A run of plain characters goes in one piece, up to the line's limit. */
-            while (p < end && (size_t)(p - run) < soft_max - col && qp_plain(p, end))
-                p++;
-            buf_append(out, run, (size_t)(p - run));
-            col += (size_t)(p - run);
-        } else {
-            char enc[3] = {'=', hex_digits[*p >> 4], hex_digits[*p & 15]};
-            size_t limit = at_line_end(p + 1, end) ? MESSAGE_QP_LINE_MAX : soft_max;
-
-            if (col + sizeof(enc) > limit)
-                qp_soft_break(out, &col);
-            buf_append(out, enc, sizeof(enc));
-            col += sizeof(enc);
-            p++;
-        }
+        if (buf_reserve(out, QP_LINE_WORST) == -1)
+            return -1;
+        out->len += qp_line(cls, &p, end, out->data + out->len);
     }
+    /* The buffer's contents are a string: written directly, it needs its NUL here. */
+    if (out->data != NULL)
+        out->data[out->len] = '\0';
     return buf_failed(out) ? -1 : 0;
 }

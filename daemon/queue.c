@@ -484,6 +484,17 @@ int queue_stats(struct queue *q, struct queue_stats *s, char *err)
     return end_read(q, began, rc, "stats", err);
 }
 
+int queue_metrics(struct queue *q, struct queue_metrics *m, char *err)
+{
+    int began, rc;
+
+    memset(m, 0, sizeof(*m));
+    if (begin_read(q, &began, "metrics", err) == -1)
+        return -1;
+    rc = q->ops->metrics(q, m, err);
+    return end_read(q, began, rc, "metrics", err);
+}
+
 int queue_list(struct queue *q, int state, queue_list_fn fn, void *arg, char *err)
 {
     int began, rc;
@@ -501,9 +512,9 @@ int queue_history(struct queue *q, int64_t id, queue_event_fn fn, void *arg, cha
     return q->ops->history(q, id, fn, arg, err);
 }
 
-int queue_has_work(struct queue *q, int64_t now, char *err)
+int queue_has_work(struct queue *q, int64_t now, int64_t *next_due_ms, char *err)
 {
-    return q->ops->has_work(q, now, err);
+    return q->ops->has_work(q, now, next_due_ms, err);
 }
 
 int queue_mark_attempt(struct queue *q, int64_t id, const char *owner, int64_t now, char *err)

@@ -176,6 +176,41 @@ struct queue_stats {
 
 int queue_stats(struct queue *q, struct queue_stats *st, char *err);
 
+/*
+ * Upper bounds of the delivery latency histogram (created_at to sent_at), in
+ * milliseconds: an idle daemon sends within about 10 ms of the insert, a
+ * busy or rate-limited one within seconds to minutes, and retries back off to
+ * hours within a lifetime of days.
+ */
+#define QUEUE_LATENCY_BUCKETS 12
+#define QUEUE_LATENCY_BOUNDS_MS                                                                    \
+    {                                                                                              \
+        10, 50, 250, 1000, 5000, 30000, 120000, 600000, 3600000, 21600000, 86400000, 604800000     \
+    }
+/* Reply codes are three digits from 100 to 599; the array is indexed by the code. */
+#define QUEUE_REPLY_CODES 600
+
+/*
+ * What metrics report, read in one snapshot.  Counts from history shrink
+ * only when a signup is purged.
+ */
+struct queue_metrics {
+    int64_t count[SIGNUP_NSTATES];
+    int64_t oldest_waiting_ms; /* created time of the oldest queued/deferred; 0 none */
+    int64_t attempts;          /* delivery attempts of all signups (their attempts column) */
+    /* How claims ended: history moves out of sending, by the state they went to. */
+    int64_t outcomes[SIGNUP_NSTATES];
+    /* Signups by the code their relay's last reply began with; [0]: no code. */
+    int64_t last_reply[QUEUE_REPLY_CODES];
+    /* Sent signups whose latency was at most bound i (cumulative, as Prometheus counts). */
+    int64_t latency_le[QUEUE_LATENCY_BUCKETS];
+    int64_t latency_count; /* sent signups */
+    int64_t latency_sum_ms;
+    int64_t last_sent_ms; /* 0 never */
+};
+
+int queue_metrics(struct queue *q, struct queue_metrics *m, char *err);
+
 /* Calls fn for each signup (all states when state < 0), oldest first; fn != 0 stops. */
 typedef int (*queue_list_fn)(void *arg, const struct signup_record *r);
 int queue_list(struct queue *q, int state, queue_list_fn fn, void *arg, char *err);
@@ -260,9 +295,11 @@ void queue_claim_free(struct signup_record *v, size_t n);
 /*
  * Whether a claim or a recovery could find anything at now_ms: a signup due,
  * or one in sending.  A read, without the write lock: what an idle daemon
- * asks before it takes the lock.  1, 0, or -1 with err.
+ * asks before it takes the lock.  1, 0, or -1 with err.  With 0,
+ * *next_due_ms is when the earliest waiting signup falls due (INT64_MAX
+ * when none waits), so that the daemon can sleep until then.
  */
-int queue_has_work(struct queue *q, int64_t now_ms, char *err);
+int queue_has_work(struct queue *q, int64_t now_ms, int64_t *next_due_ms, char *err);
 
 /*
  * Marks the start of a claimed signup's delivery attempt, committed before

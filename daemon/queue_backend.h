@@ -228,13 +228,24 @@ struct queue_ops {
     int (*insert)(struct queue *q, const struct signup *s, const char *tasks, const char *skills,
                   int64_t now, int64_t *id, char *err);
     int (*stats)(struct queue *q, struct queue_stats *st, char *err);
+    int (*metrics)(struct queue *q, struct queue_metrics *m, char *err);
     int (*list)(struct queue *q, int state, queue_list_fn fn, void *arg, char *err);
     int (*history)(struct queue *q, int64_t id, queue_event_fn fn, void *arg, char *err);
     /* Up to max due signups for a claim (see queue_claim), locked for it; how many. */
     int (*select_due)(struct queue *q, int64_t now, int max, struct queue_due *out, char *err);
     /* Every signup in sending (that no other process is recovering right now). */
     int (*select_claims)(struct queue *q, struct queue_claim **out, size_t *n, char *err);
-    int (*has_work)(struct queue *q, int64_t now, char *err);
+    /* As queue_has_work(), *next_due_ms included. */
+    int (*has_work)(struct queue *q, int64_t now, int64_t *next_due_ms, char *err);
+    /*
+     * Up to max due signups whose address has a byte outside printable
+     * ASCII (a Unicode domain, stored in its xn-- form before the claim
+     * compares addresses): ids and emails (the caller frees them); how many.
+     */
+    int (*select_non_ascii_due)(struct queue *q, int64_t now, int64_t *ids, char **emails, int max,
+                                char *err);
+    /* Replaces a signup's address (its ASCII form). */
+    int (*set_email)(struct queue *q, int64_t id, const char *email, char *err);
     /* 0 marked, 1 no longer claimed by owner. */
     int (*mark_attempt)(struct queue *q, int64_t id, const char *owner, int64_t now, char *err);
     int (*select_scrub_due)(struct queue *q, int64_t cutoff, struct queue_scrub_row *v, size_t *n,

@@ -59,11 +59,15 @@ int pg_find_address(struct queue *q, const char *email, const char *hash, int ac
 int pg_insert(struct queue *q, const struct signup *s, const char *tasks, const char *skills,
               int64_t now, int64_t *id, char *err);
 int pg_stats(struct queue *q, struct queue_stats *st, char *err);
+int pg_metrics(struct queue *q, struct queue_metrics *m, char *err);
 int pg_list(struct queue *q, int state, queue_list_fn fn, void *arg, char *err);
 int pg_history(struct queue *q, int64_t id, queue_event_fn fn, void *arg, char *err);
 int pg_select_due(struct queue *q, int64_t now, int max, struct queue_due *out, char *err);
 int pg_select_claims(struct queue *q, struct queue_claim **out, size_t *n, char *err);
-int pg_has_work(struct queue *q, int64_t now, char *err);
+int pg_has_work(struct queue *q, int64_t now, int64_t *next_due_ms, char *err);
+int pg_select_non_ascii_due(struct queue *q, int64_t now, int64_t *ids, char **emails, int max,
+                            char *err);
+int pg_set_email(struct queue *q, int64_t id, const char *email, char *err);
 int pg_mark_attempt(struct queue *q, int64_t id, const char *owner, int64_t now, char *err);
 int pg_select_scrub_due(struct queue *q, int64_t cutoff, struct queue_scrub_row *v, size_t *n,
                         char *err);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "queue_pg.h"
 
 /* A list column's problem: NULL for an array (or none at all), else what is wrong. */
@@ -344,6 +345,91 @@ int pg_stats(struct queue *q, struct queue_stats *s, char *err)
     }
     PQclear(res);
     return 0;
+}
+
+/* --- metrics ------------------------------------------------------------ */
+
+#define METRICS_COUNTS_SQL                                                                         \
+    "SELECT 'state', state, count(*) FROM signups GROUP BY state"                                  \
+    " UNION ALL SELECT 'outcome', to_state, count(*) FROM signup_events"                           \
+    "  WHERE from_state = 'sending' GROUP BY to_state"
+
+/* Signups by the code their relay's last reply began with; 0 for one without a code. */
+#define METRICS_REPLIES_SQL                                                                        \
+    "SELECT CASE WHEN last_reply ~ '^[1-5][0-9][0-9]' THEN substr(last_reply, 1, 3)::int"          \
+    " ELSE 0 END AS code, count(*) FROM signups WHERE last_reply IS NOT NULL GROUP BY code"
+
+static int metrics_counts(struct queue *q, struct queue_metrics *m, char *err)
+{
+    PGresult *res = pg_run(q, METRICS_COUNTS_SQL, NULL, "metrics", err);
+    enum signup_state state;
+    int i;
+
+    if (res == NULL)
+        return -1;
+    for (i = 0; i < PQntuples(res); i++) {
+        if (signup_state_parse(PQgetvalue(res, i, 1), &state) == -1)
+            continue;
+        if (strcmp(PQgetvalue(res, i, 0), "state") == 0)
+            m->count[state] = pg_int(res, i, 2);
+        else
+            m->outcomes[state] = pg_int(res, i, 2);
+    }
+    PQclear(res);
+    if ((res = pg_run(q, METRICS_REPLIES_SQL, NULL, "metrics", err)) == NULL)
+        return -1;
+    for (i = 0; i < PQntuples(res); i++) {
+        int64_t code = pg_int(res, i, 0);
+
+        if (code >= 0 && code < QUEUE_REPLY_CODES)
+            m->last_reply[code] = pg_int(res, i, 1);
+    }
+    PQclear(res);
+    return 0;
+}
+
+/*
+ * Attempts, the oldest waiting, the last send and the latency histogram in
+ * one pass.  A producer's created_at in the future counts as no wait at all.
+ */
+static int metrics_sent(struct queue *q, struct queue_metrics *m, char *err)
+{
+    static const int64_t bounds[QUEUE_LATENCY_BUCKETS] = QUEUE_LATENCY_BOUNDS_MS;
+    struct buf sql;
+    PGresult *res;
+    size_t i;
+
+    buf_init(&sql);
+    buf_puts(&sql, "SELECT coalesce(sum(attempts), 0), coalesce(max(sent_at), 0), count(d),"
+                   " coalesce(sum(d), 0), coalesce(min(w), 0)");
+    for (i = 0; i < QUEUE_LATENCY_BUCKETS; i++)
+        buf_printf(&sql, ", count(*) FILTER (WHERE d <= %lld)", (long long)bounds[i]);
+    buf_puts(&sql, " FROM (SELECT attempts, sent_at, CASE WHEN state = 'sent'"
+                   " THEN greatest(0, sent_at - created_at) END AS d,"
+                   " CASE WHEN state IN ('queued', 'deferred') THEN created_at END AS w"
+                   " FROM signups) AS s");
+    if (buf_failed(&sql)) {
+        buf_free(&sql);
+        return errf(err, "%s: metrics: out of memory", q->name);
+    }
+    res = pg_run(q, buf_str(&sql), NULL, "metrics", err);
+    buf_free(&sql);
+    if (res == NULL)
+        return -1;
+    m->attempts = pg_int(res, 0, 0);
+    m->last_sent_ms = pg_int(res, 0, 1);
+    m->latency_count = pg_int(res, 0, 2);
+    m->latency_sum_ms = pg_int(res, 0, 3);
+    m->oldest_waiting_ms = pg_int(res, 0, 4);
+    for (i = 0; i < QUEUE_LATENCY_BUCKETS; i++)
+        m->latency_le[i] = pg_int(res, 0, 5 + (int)i);
+    PQclear(res);
+    return 0;
+}
+
+int pg_metrics(struct queue *q, struct queue_metrics *m, char *err)
+{
+    return metrics_counts(q, m, err) == -1 || metrics_sent(q, m, err) == -1 ? -1 : 0;
 }
 
 /*

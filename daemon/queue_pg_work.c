@@ -161,7 +161,8 @@ int pg_select_claims(struct queue *q, struct queue_claim **out, size_t *n, char 
     return 0;
 }
 
-int pg_has_work(struct queue *q, int64_t now, char *err)
+/* As SQLite's: something to do now, else when the next waiting signup falls due. */
+int pg_has_work(struct queue *q, int64_t now, int64_t *next_due_ms, char *err)
 {
     struct pg_params p = {0};
     PGresult *res;
@@ -171,13 +172,54 @@ int pg_has_work(struct queue *q, int64_t now, char *err)
     res = pg_run(q,
                  "SELECT EXISTS (SELECT 1 FROM signups WHERE state IN ('queued', 'deferred')"
                  " AND next_attempt_at <= $1) OR EXISTS (SELECT 1 FROM signups"
-                 " WHERE state = 'sending')",
+                 " WHERE state = 'sending'), (SELECT min(next_attempt_at) FROM signups"
+                 " WHERE state IN ('queued', 'deferred'))",
                  &p, "look for work", err);
     if (res == NULL)
         return -1;
     rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    *next_due_ms = PQgetisnull(res, 0, 1) ? INT64_MAX : pg_int(res, 0, 1);
     PQclear(res);
     return rc;
+}
+
+int pg_select_non_ascii_due(struct queue *q, int64_t now, int64_t *ids, char **emails, int max,
+                            char *err)
+{
+    struct pg_params p = {0};
+    PGresult *res;
+    int i, n;
+
+    pg_param_int(&p, now);
+    pg_param_int(&p, max);
+    res = pg_run(q,
+                 "SELECT id, email FROM signups WHERE state IN ('queued', 'deferred')"
+                 " AND next_attempt_at <= $1 AND email ~ '[^ -~]' ORDER BY id LIMIT $2",
+                 &p, "claim", err);
+    if (res == NULL)
+        return -1;
+    n = PQntuples(res) < max ? PQntuples(res) : max;
+    for (i = 0; i < n; i++) {
+        ids[i] = pg_int(res, i, 0);
+        if (pg_copy_text(res, i, 1, &emails[i]) == -1) {
+            while (i-- > 0)
+                free(emails[i]);
+            PQclear(res);
+            return errf(err, "%s: claim: out of memory", q->name);
+        }
+    }
+    PQclear(res);
+    return n;
+}
+
+int pg_set_email(struct queue *q, int64_t id, const char *email, char *err)
+{
+    struct pg_params p = {0};
+
+    pg_param_int(&p, id);
+    pg_param_text(&p, email);
+    return pg_exec(q, "UPDATE signups SET email = $2 WHERE id = $1", &p, "claim", err) == -1 ? -1
+                                                                                             : 0;
 }
 
 int pg_mark_attempt(struct queue *q, int64_t id, const char *owner, int64_t now, char *err)
@@ -323,7 +365,8 @@ static void param_time(struct pg_params *p, int64_t ms)
 #define COPY_ROW_SQL                                                                               \
     "INSERT INTO signups (id, email, name, role, level, tasks, skills, years, created_at, state,"  \
     " attempts, next_attempt_at, updated_at, sent_at, message_id, last_reply, reason, claimed_by," \
-    " claim_until, requeued_at, attempt_started_at, email_hash, scrubbed_at) VALUES ($1, $2, $3,"  \
+    " claim_until, requeued_at, attempt_started_at, email_hash, scrubbed_at)"                      \
+    " OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3,"                                                 \
     " $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,"     \
     " $20, $21, $22, $23)"
 

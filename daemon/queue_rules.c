@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idn.h"
 #include "log.h"
 #include "queue_backend.h"
 
@@ -50,6 +51,58 @@ static enum claim_outcome claim_one(struct queue *q, const struct queue_due *d, 
     return rc == -1 ? CLAIM_ERROR : CLAIM_TAKEN;
 }
 
+/*
+ * A website may insert an address with a Unicode domain (joerg@bücher.example):
+ * before the claim compares addresses, each due one is stored in its ASCII
+ * form (joerg@xn--bcher-kva.example), the form enqueue stores and SMTP uses.
+ * An invalid one is left as it is, for the daemon to reject with the reason.
+ */
+static int store_ascii_email(struct queue *q, int64_t id, const char *email, char *err)
+{
+    char idn_err[ERRLEN];
+    char *ascii;
+    int rc;
+
+    switch (idn_email_to_ascii(email, &ascii, idn_err)) {
+    case IDN_CONVERTED:
+        break;
+    case IDN_NOMEM:
+        return errf(err, "%s: claim: out of memory", q->name);
+    default:
+        return 0;
+    }
+    rc = q->ops->set_email(q, id, ascii, err);
+    if (rc == 0) {
+        char what[ERRLEN];
+        char quoted[LOG_VALUE_MAX];
+
+        snprintf(what, sizeof(what), "email=%s", log_quoted(ascii, quoted, sizeof(quoted)));
+        queue_log_change(q, id, what, "Unicode domain stored in its ASCII form");
+    }
+    free(ascii);
+    return rc;
+}
+
+static int ascii_due_domains(struct queue *q, int64_t now, char *err)
+{
+    int64_t *ids = calloc(QUEUE_MAX_BATCH, sizeof(*ids));
+    char **emails = calloc(QUEUE_MAX_BATCH, sizeof(*emails));
+    int n = 0, i, rc = 0;
+
+    if (ids == NULL || emails == NULL)
+        rc = errf(err, "%s: claim: out of memory", q->name);
+    else
+        rc = n = q->ops->select_non_ascii_due(q, now, ids, emails, QUEUE_MAX_BATCH, err);
+    for (i = 0; rc != -1 && i < n; i++)
+        if (emails[i] != NULL && store_ascii_email(q, ids[i], emails[i], err) == -1)
+            rc = -1;
+    for (i = 0; i < n; i++)
+        free(emails[i]);
+    free(ids);
+    free(emails);
+    return rc == -1 ? -1 : 0;
+}
+
 /* Moves due signups to sending (or rejected) until max are claimed or none is due. */
 static int claim_due(struct queue *q, const char *owner, int64_t now, int64_t lease_ms, int max,
                      int64_t *ids, int *nids, char *err)
@@ -60,6 +113,10 @@ static int claim_due(struct queue *q, const char *owner, int64_t now, int64_t le
     if (due == NULL)
         return errf(err, "%s: claim: out of memory", q->name);
     *nids = 0;
+    if (ascii_due_domains(q, now, err) == -1) {
+        free(due);
+        return -1;
+    }
     /* Every round moves a selected signup out of the due set, or stops. */
     while (rc == 0 && *nids < max) {
         n = q->ops->select_due(q, now, max - *nids, due, err);

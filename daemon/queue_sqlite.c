@@ -23,8 +23,8 @@
 #include "queue_sqlite.h"
 
 /*
- * A website's process in reportd's group inserts into the same file.  The
- * caller's umask still applies (the systemd unit sets UMask=0007); SQLite
+ * A website's process in reportd's group inserts into the same file, so the
+ * file gets this mode whatever the creator's umask (see create_file); SQLite
  * gives the -wal and -shm files the database file's mode.
  */
 #define QUEUE_FILE_MODE 0660
@@ -38,14 +38,35 @@
 /* The schema version that brought the hash key: databases migrated past it get one. */
 #define HASH_KEY_SCHEMA 4
 
+/* signups' columns as schema 4 left them, in their order, for the rebuild's copy. */
+#define SIGNUPS_V4_COLUMNS                                                                         \
+    "id, email, name, role, level, tasks, skills, years, created_at, state, attempts,"             \
+    " next_attempt_at, updated_at, sent_at, message_id, last_reply, reason, claimed_by,"           \
+    " claim_until, requeued_at, attempt_started_at, email_hash, scrubbed_at"
+
+/* One statement of the trigger that keeps producers off reportd's columns. */
+#define OWNED_COLUMN_CHECK(col, set_sql)                                                           \
+    " SELECT RAISE(ABORT, 'signups." col " belongs to reportd: a producer inserts only email,"     \
+    " name, role, level, tasks, skills, years and created_at') WHERE " set_sql ";"
+
 /*
  * Schema migrations, applied in order; PRAGMA user_version counts the ones a
  * database has had.  Append new versions, never edit an old one.
  */
+/*
+ * A version's SQL, in parts run in order: C compilers need not take a string
+ * literal longer than 4095 bytes.
+ */
+#define MIGRATION_PARTS 3
+
+struct migration {
+    const char *const sql[MIGRATION_PARTS];
+};
+
 /* clang-format off */
-static const char *const migrations[] = {
+static const struct migration migrations[] = {
     /* 1: signups and their history. */
-    "CREATE TABLE signups ("
+    {{"CREATE TABLE signups ("
     " id INTEGER PRIMARY KEY,"
     /* The producer's columns. */
     " email TEXT NOT NULL,"
@@ -83,18 +104,18 @@ static const char *const migrations[] = {
     "CREATE TRIGGER signups_created AFTER INSERT ON signups BEGIN"
     " INSERT INTO signup_events (signup_id, at, from_state, to_state, detail)"
     " VALUES (new.id, " SQL_NOW_MS ", NULL, new.state, 'created');"
-    " END;",
+    " END;"}},
     /*
      * 2: when an operator last put a signup back in the queue, so that its
      * lifetime starts again there rather than at its creation.
      */
-    "ALTER TABLE signups ADD COLUMN requeued_at INTEGER;",
+    {{"ALTER TABLE signups ADD COLUMN requeued_at INTEGER;"}},
     /*
      * 3: when the current claim's message started to go out (NULL: not
      * yet).  A claim recovered after a crash with this set may have been
      * delivered: it is uncertain, and queue.uncertain decides.
      */
-    "ALTER TABLE signups ADD COLUMN attempt_started_at INTEGER;",
+    {{"ALTER TABLE signups ADD COLUMN attempt_started_at INTEGER;"}},
     /*
      * 4: retention.  A scrubbed signup keeps a keyed hash of its address
      * (email_hash; email becomes '') and the time it was scrubbed.  The key
@@ -102,25 +123,101 @@ static const char *const migrations[] = {
      * that opens the file.  The partial index finds settled signups still
      * holding personal data without reading the scrubbed ones.
      */
-    "ALTER TABLE signups ADD COLUMN email_hash TEXT;"
+    {{"ALTER TABLE signups ADD COLUMN email_hash TEXT;"
     "ALTER TABLE signups ADD COLUMN scrubbed_at INTEGER;"
     "CREATE INDEX signups_email_hash ON signups (email_hash) WHERE email_hash IS NOT NULL;"
     "CREATE INDEX signups_unscrubbed ON signups (updated_at)"
     " WHERE scrubbed_at IS NULL AND state IN " SQ_SETTLED_STATES ";"
-    "CREATE TABLE reportd_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);",
+    "CREATE TABLE reportd_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);"}},
     /*
-     * 5: one report per address, held by the database as well as by the
+     * 5: the producer contract enforced by the database.  tasks and skills
+     * may be NULL (an empty list).  SQLite cannot drop NOT NULL in place, so
+     * signups is rebuilt (SQLite's 12-step procedure: new table, copy, drop,
+     * rename, indexes and triggers again), keeping every id and so every
+     * history row; migrate() runs it with foreign keys off, else the DROP
+     * would cascade into signup_events, and checks them before committing.
+     * A trigger refuses an INSERT that gives one of reportd's columns a value
+     * other than its default, and signup_status is what a website reads.
+     */
+    {{"CREATE TABLE signups_v5 ("
+    " id INTEGER PRIMARY KEY,"
+    " email TEXT NOT NULL,"
+    " name TEXT,"
+    " role TEXT NOT NULL,"
+    " level TEXT NOT NULL,"
+    " tasks TEXT DEFAULT '[]',"
+    " skills TEXT DEFAULT '[]',"
+    " years REAL,"
+    " created_at INTEGER NOT NULL DEFAULT (" SQL_NOW_MS "),"
+    " state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN " SQ_STATE_NAMES "),"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt_at INTEGER NOT NULL DEFAULT 0,"
+    " updated_at INTEGER NOT NULL DEFAULT (" SQL_NOW_MS "),"
+    " sent_at INTEGER,"
+    " message_id TEXT,"
+    " last_reply TEXT,"
+    " reason TEXT,"
+    " claimed_by TEXT,"
+    " claim_until INTEGER,"
+    " requeued_at INTEGER,"
+    " attempt_started_at INTEGER,"
+    " email_hash TEXT,"
+    " scrubbed_at INTEGER"
+    ");"
+    "INSERT INTO signups_v5 (" SIGNUPS_V4_COLUMNS ") SELECT " SIGNUPS_V4_COLUMNS " FROM signups;"
+    "DROP TABLE signups;"
+    "ALTER TABLE signups_v5 RENAME TO signups;"
+    "CREATE INDEX signups_due ON signups (state, next_attempt_at);"
+    "CREATE INDEX signups_email_key ON signups (" SQ_EMAIL_KEY("email") ");"
+    "CREATE INDEX signups_email_hash ON signups (email_hash) WHERE email_hash IS NOT NULL;"
+    "CREATE INDEX signups_unscrubbed ON signups (updated_at)"
+    " WHERE scrubbed_at IS NULL AND state IN " SQ_SETTLED_STATES ";"
+    "CREATE TRIGGER signups_created AFTER INSERT ON signups BEGIN"
+    " INSERT INTO signup_events (signup_id, at, from_state, to_state, detail)"
+    " VALUES (new.id, " SQL_NOW_MS ", NULL, new.state, 'created');"
+    " END;",
+    /*
+     * Defaults are filled in before a BEFORE trigger runs, so "set" means
+     * "not the default".  SQLite's 'now' is the same for a whole statement,
+     * so updated_at's default compares equal to itself.  NEW.id is -1 (or
+     * NULL) in a BEFORE INSERT trigger unless the INSERT names an id.
+     */
+    "CREATE TRIGGER signups_producer_columns BEFORE INSERT ON signups BEGIN"
+    OWNED_COLUMN_CHECK("id", "NEW.id IS NOT NULL AND NEW.id <> -1")
+    OWNED_COLUMN_CHECK("state", "NEW.state IS NOT 'queued'")
+    OWNED_COLUMN_CHECK("attempts", "NEW.attempts IS NOT 0")
+    OWNED_COLUMN_CHECK("next_attempt_at", "NEW.next_attempt_at IS NOT 0")
+    OWNED_COLUMN_CHECK("updated_at", "NEW.updated_at IS NOT " SQL_NOW_MS)
+    OWNED_COLUMN_CHECK("sent_at", "NEW.sent_at IS NOT NULL")
+    OWNED_COLUMN_CHECK("message_id", "NEW.message_id IS NOT NULL")
+    OWNED_COLUMN_CHECK("last_reply", "NEW.last_reply IS NOT NULL")
+    OWNED_COLUMN_CHECK("reason", "NEW.reason IS NOT NULL")
+    OWNED_COLUMN_CHECK("claimed_by", "NEW.claimed_by IS NOT NULL")
+    OWNED_COLUMN_CHECK("claim_until", "NEW.claim_until IS NOT NULL")
+    OWNED_COLUMN_CHECK("requeued_at", "NEW.requeued_at IS NOT NULL")
+    OWNED_COLUMN_CHECK("attempt_started_at", "NEW.attempt_started_at IS NOT NULL")
+    OWNED_COLUMN_CHECK("email_hash", "NEW.email_hash IS NOT NULL")
+    OWNED_COLUMN_CHECK("scrubbed_at", "NEW.scrubbed_at IS NOT NULL")
+    " END;",
+    /* A view without INSTEAD OF triggers is read-only in SQLite. */
+    "CREATE VIEW signup_status AS"
+    " SELECT id, email, state, reason, sent_at, message_id, created_at FROM signups;"}},
+    /*
+     * 6: one report per address, held by the database as well as by the
      * claim's rules: no two signups for one address (by key, or by keyed
      * hash once scrubbed) in sending or sent.  The claim never makes a
      * second one (the file's write lock orders claims); these refuse
      * whatever else would.
      */
-    "CREATE UNIQUE INDEX signups_one_report ON signups (" SQ_EMAIL_KEY("email") ")"
+    {{"CREATE UNIQUE INDEX signups_one_report ON signups (" SQ_EMAIL_KEY("email") ")"
     " WHERE state IN ('sending', 'sent') AND email_hash IS NULL;"
     "CREATE UNIQUE INDEX signups_one_report_scrubbed ON signups (email_hash)"
-    " WHERE state IN ('sending', 'sent') AND email_hash IS NOT NULL;",
+    " WHERE state IN ('sending', 'sent') AND email_hash IS NOT NULL;"}},
 };
 /* clang-format on */
+
+/* The version whose migration rebuilds signups: it must run with foreign keys off. */
+#define REBUILD_SCHEMA 5
 
 /*
  * Statements are prepared once per connection and kept: the daemon runs the
@@ -365,7 +462,7 @@ static int query_int(struct queue *q, const char *sql, const char *what, int64_t
 
 /*
  * Creates the file with the group-writable mode before SQLite creates it
- * 0644.  0, -1 with err, or QUEUE_OPEN_READ_ONLY on a read-only filesystem.
+ * 0644 less the umask.  0, -1 with err, or QUEUE_OPEN_READ_ONLY on a read-only filesystem.
  */
 static int create_file(const char *path, char *err)
 {
@@ -380,6 +477,16 @@ static int create_file(const char *path, char *err)
             return 0;
         errf(err, "%s: cannot create: %s", path, strerror(saved));
         return saved == EROFS ? QUEUE_OPEN_READ_ONLY : -1;
+    }
+    /*
+     * Whoever creates it first (an operator's command under umask 022 or
+     * 077) must not lock the website out: the mode is set, not masked.
+     * SQLite gives -wal and -shm the database file's mode when it creates them.
+     */
+    if (fchmod(fd, QUEUE_FILE_MODE) == -1) {
+        saved = errno;
+        close(fd);
+        return errf(err, "%s: cannot set mode %o: %s", path, QUEUE_FILE_MODE, strerror(saved));
     }
     close(fd);
     return 0;
@@ -448,11 +555,29 @@ static int store_hash_key(struct queue *q, char *err)
     return rc == -1 ? -1 : 0;
 }
 
+/*
+ * The rebuild ran with foreign keys off (a DROP would have cascaded): every
+ * history row must still point at its signup before the change commits.
+ */
+static int check_rebuild(struct queue *q, char *err)
+{
+    int64_t orphans = 0;
+
+    if (query_int(q, "SELECT count(*) FROM pragma_foreign_key_check", "foreign key check", &orphans,
+                  err) == -1)
+        return -1;
+    if (orphans != 0)
+        return errf(err, "%s: migrate to schema version %d: %lld history rows lost their signup",
+                    q->name, REBUILD_SCHEMA, (long long)orphans);
+    return 0;
+}
+
+/* Runs with foreign keys off: see REBUILD_SCHEMA; configure() turns them on after. */
 static int migrate(struct queue *q, char *err)
 {
     char sql[64];
     int64_t version = 0;
-    size_t i;
+    size_t i, part;
 
     if (begin(q, 1, "migrate", err) == -1)
         return -1;
@@ -469,10 +594,13 @@ static int migrate(struct queue *q, char *err)
     }
     for (i = (size_t)version; i < NELEM(migrations); i++) {
         snprintf(sql, sizeof(sql), "migrate to schema version %zu", i + 1);
-        if (exec_sql(q, migrations[i], sql, err) == -1)
-            goto fail;
+        for (part = 0; part < MIGRATION_PARTS && migrations[i].sql[part]; part++)
+            if (exec_sql(q, migrations[i].sql[part], sql, err) == -1)
+                goto fail;
     }
     if (version < HASH_KEY_SCHEMA && store_hash_key(q, err) == -1)
+        goto fail;
+    if (version < REBUILD_SCHEMA && check_rebuild(q, err) == -1)
         goto fail;
     /* A pragma takes no parameters; the number is ours, not data. */
     snprintf(sql, sizeof(sql), "PRAGMA user_version = %zu", NELEM(migrations));
@@ -517,11 +645,13 @@ static int configure(struct queue *q, char *err)
      * secure_delete: a scrubbed or purged subscriber's data is overwritten
      * with zeros, not left in the file's free space.
      */
-    if (exec_sql(q, "PRAGMA foreign_keys = ON", "foreign keys", err) == -1 ||
+    /* The pragma is a no-op inside a transaction: set it around migrate()'s. */
+    if (exec_sql(q, "PRAGMA foreign_keys = OFF", "foreign keys", err) == -1 ||
         exec_sql(q, "PRAGMA synchronous = NORMAL", "synchronous", err) == -1 ||
-        exec_sql(q, "PRAGMA secure_delete = ON", "secure delete", err) == -1)
+        exec_sql(q, "PRAGMA secure_delete = ON", "secure delete", err) == -1 ||
+        migrate(q, err) == -1)
         return -1;
-    return migrate(q, err);
+    return exec_sql(q, "PRAGMA foreign_keys = ON", "foreign keys", err);
 }
 
 /* reportd_email_hash(email): the keyed hash of an address, NULL for text without an @. */
@@ -749,11 +879,14 @@ const struct queue_ops queue_sqlite_ops = {
     .find_address = sq_find_address,
     .insert = sq_insert,
     .stats = sq_stats,
+    .metrics = sq_metrics,
     .list = sq_list,
     .history = sq_history,
     .select_due = sq_select_due,
     .select_claims = sq_select_claims,
     .has_work = sq_has_work,
+    .select_non_ascii_due = sq_select_non_ascii_due,
+    .set_email = sq_set_email,
     .mark_attempt = sq_mark_attempt,
     .select_scrub_due = sq_select_scrub_due,
     .scrub = sq_scrub,

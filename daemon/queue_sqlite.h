@@ -57,11 +57,15 @@ int sq_find_address(struct queue *q, const char *email, const char *hash, int ac
 int sq_insert(struct queue *q, const struct signup *s, const char *tasks, const char *skills,
               int64_t now, int64_t *id, char *err);
 int sq_stats(struct queue *q, struct queue_stats *st, char *err);
+int sq_metrics(struct queue *q, struct queue_metrics *m, char *err);
 int sq_list(struct queue *q, int state, queue_list_fn fn, void *arg, char *err);
 int sq_history(struct queue *q, int64_t id, queue_event_fn fn, void *arg, char *err);
 int sq_select_due(struct queue *q, int64_t now, int max, struct queue_due *out, char *err);
 int sq_select_claims(struct queue *q, struct queue_claim **out, size_t *n, char *err);
-int sq_has_work(struct queue *q, int64_t now, char *err);
+int sq_has_work(struct queue *q, int64_t now, int64_t *next_due_ms, char *err);
+int sq_select_non_ascii_due(struct queue *q, int64_t now, int64_t *ids, char **emails, int max,
+                            char *err);
+int sq_set_email(struct queue *q, int64_t id, const char *email, char *err);
 int sq_mark_attempt(struct queue *q, int64_t id, const char *owner, int64_t now, char *err);
 int sq_select_scrub_due(struct queue *q, int64_t cutoff, struct queue_scrub_row *v, size_t *n,
                         char *err);

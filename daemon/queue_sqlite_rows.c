@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "queue_sqlite.h"
 
 #define EMAIL_KEY_OF_COLUMN SQ_EMAIL_KEY("email")
@@ -17,11 +18,13 @@
 
 /*
  * What is wrong with a tasks or skills column, or NULL when it is a JSON
- * array.  SQLite's JSON functions cut a string at an escaped NUL ("\u0000"),
- * which would turn "a\u0000b" into a valid-looking "a": refuse it whole.
+ * array or NULL (an empty list: both may be left out).  SQLite's JSON
+ * functions cut a string at an escaped NUL ("\u0000"), which would turn
+ * "a\u0000b" into a valid-looking "a": refuse it whole.
  */
 #define JSON_ARRAY_PROBLEM_SQL(col)                                                                \
-    "CASE WHEN typeof(" col ") <> 'text' THEN 'not text' WHEN NOT json_valid(" col ")"             \
+    "CASE WHEN " col " IS NULL THEN NULL WHEN typeof(" col ") <> 'text' THEN 'not text'"           \
+    " WHEN NOT json_valid(" col ")"                                                                \
     " THEN 'not valid JSON' WHEN json_type(" col ") <> 'array' THEN 'not a JSON array'"            \
     " WHEN instr(" col ", '\\u0000') THEN 'contains a line break or control character' END"
 
@@ -86,6 +89,8 @@ static int load_array(struct queue *q, sqlite3_stmt *row, int is_task, struct si
             return errf(err, "%s: out of memory", q->name);
         return 0;
     }
+    if (sqlite3_column_type(row, col) == SQLITE_NULL)
+        return 0;
     el = sq_prepare(q, ELEMENTS_SQL, "load signup", err);
     if (el == NULL)
         return -1;
@@ -256,13 +261,17 @@ int sq_find_address(struct queue *q, const char *email, const char *hash, int ac
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
 }
 
+/*
+ * The same INSERT a website makes: reportd's columns keep their defaults, as
+ * the trigger signups_producer_columns demands (updated_at is SQLite's now).
+ */
 int sq_insert(struct queue *q, const struct signup *s, const char *tasks, const char *skills,
               int64_t now, int64_t *id, char *err)
 {
     sqlite3_stmt *st = sq_prepare(
         q,
-        "INSERT INTO signups (email, name, role, level, tasks, skills, years, created_at,"
-        " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO signups (email, name, role, level, tasks, skills, years, created_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         "enqueue", err);
     int rc;
 
@@ -273,8 +282,7 @@ int sq_insert(struct queue *q, const struct signup *s, const char *tasks, const 
         sq_bind_text(st, 5, tasks) != SQLITE_OK || sq_bind_text(st, 6, skills) != SQLITE_OK ||
         (s->has_years ? sqlite3_bind_double(st, 7, s->years) : sqlite3_bind_null(st, 7)) !=
             SQLITE_OK ||
-        sqlite3_bind_int64(st, 8, s->created_ms ? s->created_ms : now) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 9, now) != SQLITE_OK)
+        sqlite3_bind_int64(st, 8, s->created_ms ? s->created_ms : now) != SQLITE_OK)
         return sq_bind_fail(q, st, "enqueue", err);
     rc = sq_step(q, st, "enqueue", err);
     sq_finish(q, st);
@@ -303,7 +311,7 @@ static int query_int(struct queue *q, const char *sql, int64_t *out, char *err)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-static int stats_counts(struct queue *q, struct queue_stats *s, char *err)
+static int stats_counts(struct queue *q, int64_t count[SIGNUP_NSTATES], char *err)
 {
     sqlite3_stmt *st =
         sq_prepare(q, "SELECT state, count(*) FROM signups GROUP BY state", "stats", err);
@@ -316,7 +324,7 @@ static int stats_counts(struct queue *q, struct queue_stats *s, char *err)
         const char *name = (const char *)sqlite3_column_text(st, 0);
 
         if (name && signup_state_parse(name, &state) == 0)
-            s->count[state] = sqlite3_column_int64(st, 1);
+            count[state] = sqlite3_column_int64(st, 1);
     }
     sq_finish(q, st);
     return rc == -1 ? -1 : 0;
@@ -345,15 +353,15 @@ static int stats_last_error(struct queue *q, struct queue_stats *s, char *err)
     return rc == -1 ? -1 : 0;
 }
 
+#define OLDEST_WAITING_SQL                                                                         \
+    "SELECT coalesce(min(created_at), 0) FROM signups WHERE state IN ('queued', 'deferred')"
+
 int sq_stats(struct queue *q, struct queue_stats *s, char *err)
 {
-    int rc = stats_counts(q, s, err);
+    int rc = stats_counts(q, s->count, err);
 
     if (rc == 0)
-        rc = query_int(q,
-                       "SELECT coalesce(min(created_at), 0) FROM signups"
-                       " WHERE state IN ('queued', 'deferred')",
-                       &s->oldest_waiting_ms, err);
+        rc = query_int(q, OLDEST_WAITING_SQL, &s->oldest_waiting_ms, err);
     if (rc == 0)
         rc = stats_last_error(q, s, err);
     if (rc == 0)
@@ -361,6 +369,108 @@ int sq_stats(struct queue *q, struct queue_stats *s, char *err)
                        "SELECT count(*) FROM signups WHERE state = 'held'"
                        " AND reason LIKE '" QUEUE_UNCERTAIN_PREFIX "%'",
                        &s->uncertain, err);
+    return rc;
+}
+
+/* --- metrics ------------------------------------------------------------ */
+
+/* How each claim ended: history moves out of sending, by the state they went to. */
+static int metrics_outcomes(struct queue *q, struct queue_metrics *m, char *err)
+{
+    sqlite3_stmt *st = sq_prepare(q,
+                                  "SELECT to_state, count(*) FROM signup_events"
+                                  " WHERE from_state = 'sending' GROUP BY to_state",
+                                  "metrics", err);
+    enum signup_state state;
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    while ((rc = sq_step(q, st, "metrics", err)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+
+        if (name && signup_state_parse(name, &state) == 0)
+            m->outcomes[state] = sqlite3_column_int64(st, 1);
+    }
+    sq_finish(q, st);
+    return rc == -1 ? -1 : 0;
+}
+
+/* Signups by the code their relay's last reply began with; 0 for one without a code. */
+static int metrics_replies(struct queue *q, struct queue_metrics *m, char *err)
+{
+    sqlite3_stmt *st =
+        sq_prepare(q,
+                   "SELECT CASE WHEN last_reply GLOB '[1-5][0-9][0-9]*'"
+                   " THEN CAST(substr(last_reply, 1, 3) AS INTEGER) ELSE 0 END AS code, count(*)"
+                   " FROM signups WHERE last_reply IS NOT NULL GROUP BY code",
+                   "metrics", err);
+    int64_t code;
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    while ((rc = sq_step(q, st, "metrics", err)) == SQLITE_ROW) {
+        code = sqlite3_column_int64(st, 0);
+        if (code >= 0 && code < QUEUE_REPLY_CODES)
+            m->last_reply[code] = sqlite3_column_int64(st, 1);
+    }
+    sq_finish(q, st);
+    return rc == -1 ? -1 : 0;
+}
+
+/*
+ * Attempts, the last send, and the latency histogram in one pass over the
+ * table.  A producer's created_at in the future counts as no wait at all.
+ */
+static int metrics_sent(struct queue *q, struct queue_metrics *m, char *err)
+{
+    static const int64_t bounds[QUEUE_LATENCY_BUCKETS] = QUEUE_LATENCY_BOUNDS_MS;
+    sqlite3_stmt *st;
+    struct buf sql;
+    size_t i;
+    int rc;
+
+    buf_init(&sql);
+    buf_puts(&sql, "SELECT coalesce(sum(attempts), 0), coalesce(max(sent_at), 0),"
+                   " count(d), coalesce(sum(d), 0)");
+    for (i = 0; i < QUEUE_LATENCY_BUCKETS; i++)
+        buf_printf(&sql, ", coalesce(sum(d <= %lld), 0)", (long long)bounds[i]);
+    buf_puts(&sql, " FROM (SELECT attempts, sent_at, CASE WHEN state = 'sent'"
+                   " THEN max(0, sent_at - created_at) END AS d FROM signups)");
+    if (buf_failed(&sql)) {
+        buf_free(&sql);
+        return errf(err, "%s: metrics: out of memory", q->name);
+    }
+    st = sq_prepare(q, buf_str(&sql), "metrics", err);
+    buf_free(&sql);
+    if (st == NULL)
+        return -1;
+    rc = sq_step(q, st, "metrics", err);
+    if (rc == SQLITE_ROW) {
+        m->attempts = sqlite3_column_int64(st, 0);
+        m->last_sent_ms = sqlite3_column_int64(st, 1);
+        m->latency_count = sqlite3_column_int64(st, 2);
+        m->latency_sum_ms = sqlite3_column_int64(st, 3);
+        for (i = 0; i < QUEUE_LATENCY_BUCKETS; i++)
+            m->latency_le[i] = sqlite3_column_int64(st, 4 + (int)i);
+    }
+    sq_finish(q, st);
+    return rc == -1 ? -1 : 0;
+}
+
+int sq_metrics(struct queue *q, struct queue_metrics *m, char *err)
+{
+    int rc = stats_counts(q, m->count, err);
+
+    if (rc == 0)
+        rc = query_int(q, OLDEST_WAITING_SQL, &m->oldest_waiting_ms, err);
+    if (rc == 0)
+        rc = metrics_outcomes(q, m, err);
+    if (rc == 0)
+        rc = metrics_replies(q, m, err);
+    if (rc == 0)
+        rc = metrics_sent(q, m, err);
     return rc;
 }
 

@@ -110,27 +110,84 @@ int sq_select_claims(struct queue *q, struct queue_claim **out, size_t *n, char 
     return 0;
 }
 
-/* Something to claim, or a claim that might be abandoned: both use the indexes. */
+/*
+ * Something to claim, or a claim that might be abandoned; else when the next
+ * waiting signup falls due.  Each part is one look into an index.
+ */
 #define HAS_WORK_SQL                                                                               \
     "SELECT EXISTS (SELECT 1 FROM signups WHERE state IN ('queued', 'deferred')"                   \
-    " AND next_attempt_at <= ?1) OR EXISTS (SELECT 1 FROM signups WHERE state = 'sending')"
+    " AND next_attempt_at <= ?1) OR EXISTS (SELECT 1 FROM signups WHERE state = 'sending'),"       \
+    " (SELECT min(next_attempt_at) FROM signups WHERE state = 'queued'),"                          \
+    " (SELECT min(next_attempt_at) FROM signups WHERE state = 'deferred')"
 
-int sq_has_work(struct queue *q, int64_t now, char *err)
+int sq_has_work(struct queue *q, int64_t now, int64_t *next_due_ms, char *err)
 {
     sqlite3_stmt *st = sq_prepare(q, HAS_WORK_SQL, "look for work", err);
-    int rc;
+    int rc, i;
 
     if (st == NULL)
         return -1;
     if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK)
         return sq_bind_fail(q, st, "look for work", err);
     rc = sq_step(q, st, "look for work", err);
-    if (rc == SQLITE_ROW)
+    if (rc == SQLITE_ROW) {
         rc = sqlite3_column_int(st, 0) != 0;
-    else if (rc != -1)
+        *next_due_ms = INT64_MAX;
+        for (i = 1; i <= 2; i++)
+            if (sqlite3_column_type(st, i) != SQLITE_NULL &&
+                sqlite3_column_int64(st, i) < *next_due_ms)
+                *next_due_ms = sqlite3_column_int64(st, i);
+    } else if (rc != -1) {
         rc = errf(err, "%s: look for work: no answer", q->name);
+    }
     sq_finish(q, st);
     return rc;
+}
+
+/* GLOB's class is every printable ASCII character: a match has another byte. */
+#define DUE_NON_ASCII_SQL                                                                          \
+    "SELECT id, email FROM signups WHERE state IN ('queued', 'deferred')"                          \
+    " AND next_attempt_at <= ?1 AND email GLOB '*[^ -~]*' ORDER BY id LIMIT ?2"
+
+int sq_select_non_ascii_due(struct queue *q, int64_t now, int64_t *ids, char **emails, int max,
+                            char *err)
+{
+    sqlite3_stmt *st = sq_prepare(q, DUE_NON_ASCII_SQL, "claim", err);
+    int n = 0, rc;
+
+    if (st == NULL)
+        return -1;
+    if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK || sqlite3_bind_int(st, 2, max) != SQLITE_OK)
+        return sq_bind_fail(q, st, "claim", err);
+    while ((rc = sq_step(q, st, "claim", err)) == SQLITE_ROW && n < max) {
+        ids[n] = sqlite3_column_int64(st, 0);
+        if (sq_copy_text(st, 1, &emails[n]) == -1) {
+            rc = errf(err, "%s: claim: out of memory", q->name);
+            break;
+        }
+        n++;
+    }
+    sq_finish(q, st);
+    if (rc == -1) {
+        while (n-- > 0)
+            free(emails[n]);
+        return -1;
+    }
+    return n;
+}
+
+int sq_set_email(struct queue *q, int64_t id, const char *email, char *err)
+{
+    sqlite3_stmt *st = sq_prepare(q, "UPDATE signups SET email = ?2 WHERE id = ?1", "claim", err);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK || sq_bind_text(st, 2, email) != SQLITE_OK)
+        return sq_bind_fail(q, st, "claim", err);
+    rc = sq_step(q, st, "claim", err);
+    sq_finish(q, st);
+    return rc == -1 ? -1 : 0;
 }
 
 #define MARK_ATTEMPT_SQL                                                                           \

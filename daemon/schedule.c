@@ -86,3 +86,15 @@ int64_t schedule_next_send_us(int64_t prev_us, int64_t now_us, double rate)
         slot = now_us - interval;
     return slot + interval;
 }
+
+int64_t schedule_idle_look_ms(int64_t poll_interval_ms, int notified, int64_t next_due_ms,
+                              int64_t now_ms)
+{
+    int64_t look = SCHEDULE_IDLE_LOOK_MAX_MS;
+
+    if (!notified || next_due_ms == SCHEDULE_WATCH)
+        return poll_interval_ms;
+    if (next_due_ms != SCHEDULE_NEVER && next_due_ms - now_ms < look)
+        look = next_due_ms > now_ms ? next_due_ms - now_ms : 0;
+    return look;
+}

@@ -62,6 +62,28 @@ int64_t schedule_pause_ms(int64_t previous_ms, int64_t first_ms, int64_t max_ms)
  */
 int64_t schedule_next_send_us(int64_t prev_us, int64_t now_us, double rate);
 
+/*
+ * With inotify, every local commit wakes an idle daemon (SQLite's WAL works
+ * only on one host, so there are no other writers), yet it still looks this
+ * often: a stepped clock, or a change it could not have been told of, is
+ * noticed within minutes at no cost worth counting.
+ */
+#define SCHEDULE_IDLE_LOOK_MAX_MS ((int64_t)10 * 60 * 1000)
+/* next_due_ms when no waiting signup falls due later: nothing to look for. */
+#define SCHEDULE_NEVER INT64_MAX
+/* next_due_ms when another process's claim must be watched at the poll interval. */
+#define SCHEDULE_WATCH 0
+
+/*
+ * How long an idle daemon that found nothing waits before it looks again.
+ * Without inotify (notified 0) it polls every poll_interval_ms.  With it, it
+ * looks when the earliest waiting signup falls due (next_due_ms, wall clock,
+ * against now_ms), at the poll interval while another process's claim is
+ * watched (SCHEDULE_WATCH), and at least every SCHEDULE_IDLE_LOOK_MAX_MS.
+ */
+int64_t schedule_idle_look_ms(int64_t poll_interval_ms, int notified, int64_t next_due_ms,
+                              int64_t now_ms);
+
 /* The wait before writing to the queue again after failures in a row (1, 2, ...). */
 int64_t schedule_write_retry_ms(int failures);
 

@@ -88,13 +88,12 @@ static int build_sample_message(const struct runtime *rt, const struct options *
 }
 
 /* Submits m and waits for its outcome; 0, or an exit status (printed). */
-static int deliver_once(struct smtp *smtp, const struct message *m,
-                        struct send_test_outcome *outcome)
+static int deliver_once(struct smtp *smtp, struct message *m, struct send_test_outcome *outcome)
 {
     char err[ERRLEN];
 
     memset(outcome, 0, sizeof(*outcome));
-    if (smtp_submit(smtp, m, NULL, err) == -1) {
+    if (smtp_submit(smtp, m, NULL, 1, err) == -1) {
         fprintf(stderr, "reportd: send-test: %s\n", err);
         return EXIT_SOFTWARE;
     }
@@ -137,6 +136,8 @@ static int send_test_status(const struct send_test_outcome *out)
         fprintf(stderr, "reportd: send-test: authentication or TLS problem: check the smtp "
                         "settings\n");
         return EXIT_CONFIG;
+    case SMTP_NOT_BUILT: /* submitted built: cannot happen */
+        break;
     }
     return EXIT_SOFTWARE;
 }

@@ -58,6 +58,13 @@ int signup_add_skill(struct signup *s, const char *id);
  */
 int signup_validate(const struct signup *s, const struct roles *roles, char *err);
 
+/*
+ * Replaces an address with a Unicode domain by its ASCII (xn--) form, as
+ * stored and sent: what enqueue does before signup_validate().  0 (also
+ * when there is nothing to convert), or -1 with "email: domain ...: why"
+ * for a domain that is not a valid internationalized domain name.
+ */
+int signup_ascii_email(struct signup *s, char *err);
 /* Checks an address (dot-atom local part @ domain), naming the problem. */
 int email_validate(const char *email, char *err);
 /* The address as duplicates are compared: local part as given, domain lowercased. */

@@ -40,8 +40,14 @@
 
 enum slot_state {
     SLOT_IDLE,    /* waiting for a message */
-    SLOT_WORKING, /* the worker is sending m */
-    SLOT_DONE,    /* result holds the outcome, not yet collected */
+    SLOT_WORKING, /* the worker is building or sending req */
+};
+
+/* A submitted message, waiting for a connection or on one. */
+struct request {
+    struct message *m;
+    void *cookie;
+    int built; /* 0: the builder fills m on the worker first */
 };
 
 /*
@@ -56,12 +62,11 @@ struct slot {
     pthread_cond_t wake;
 
     enum slot_state state;               /* (L) */
-    const struct message *m;             /* (L) while WORKING and DONE */
-    void *cookie;                        /* (L) */
+    struct request req;                  /* (L) while WORKING */
     int64_t started_ms;                  /* (L) monotonic, when the transfer began */
+    int signaled;                        /* (L) woken for a waiting request, not yet up */
     int close_now;                       /* (L) close the connection while idle */
     int aborted;                         /* (L) the main thread cut the socket */
-    struct smtp_result result;           /* (L) when DONE */
     curl_socket_t fds[SLOT_MAX_SOCKETS]; /* (L) open sockets; cut by smtp_abort */
 
     CURL *easy;
@@ -70,6 +75,7 @@ struct slot {
     struct smtp_mime attached;
     char errbuf[CURL_ERROR_SIZE];
     struct reply_track track;
+    int no_auth; /* cut: a username is configured and the relay offered no AUTH */
 };
 
 struct smtp {
@@ -82,21 +88,62 @@ struct smtp {
     int64_t timeout_ms;
     int64_t idle_timeout_ms;
 
+    smtp_build_fn build;
+    void *build_arg;
+
     pthread_mutex_t lock;
     int quit;         /* (L) the workers end */
     int wake_pipe[2]; /* a byte per finished transfer: wakes the main thread */
     struct slot *slots;
     int nslots;
+    /*
+     * (L) Submitted messages no connection has taken yet, oldest first: any
+     * worker that comes free takes the next, so a stalled connection holds
+     * only its own.  At most nslots wait, so that a connection coming free
+     * finds its next message ready without a round trip through the main
+     * thread.
+     */
+    struct request *waiting;
+    int waiting_head, nwaiting;
+    /* (L) Finished transfers not yet collected; room for every message in the pool. */
+    struct smtp_result *results;
+    int results_head, nresults;
+    int working; /* (L) slots in SLOT_WORKING */
+    /*
+     * (L) A transfer ended in a way that concerns the whole sender (throttled,
+     * unreachable, refused credentials): the waiting messages stay where they
+     * are until the caller has seen it and withdraws them, or submits again.
+     */
+    int halted;
 };
 
-/* Only what the server said and which verb we sent is kept; nothing is printed. */
+/* Messages in the pool at most: one on each connection and one waiting for each. */
+static int pool_capacity(const struct smtp *s)
+{
+    return 2 * s->nslots;
+}
+
+static void cut_sockets(struct slot *sl);
+
+/*
+ * Only what the server said and which verb we sent is kept; nothing is
+ * printed.  A relay that offers no AUTH to a configured username has its
+ * connection cut here, before libcurl sends MAIL without authenticating.
+ */
 static int on_debug(CURL *easy, curl_infotype type, char *data, size_t size, void *arg)
 {
     struct slot *sl = arg;
 
-    if (type == CURLINFO_HEADER_IN)
+    if (type == CURLINFO_HEADER_IN) {
         reply_track_input(&sl->track, data, size);
-    else if (type == CURLINFO_HEADER_OUT)
+        if (sl->s->username && !sl->no_auth &&
+            reply_track_lacks_auth(&sl->track, sl->s->tls == TLS_STARTTLS)) {
+            sl->no_auth = 1;
+            pthread_mutex_lock(&sl->s->lock);
+            cut_sockets(sl);
+            pthread_mutex_unlock(&sl->s->lock);
+        }
+    } else if (type == CURLINFO_HEADER_OUT)
         reply_track_output(&sl->track, data, size);
     return 0;
 }
@@ -399,6 +446,14 @@ static void fill_result(struct slot *sl, const struct message *m, void *cookie, 
     r->uncertain =
         rc != CURLE_OK && code == SMTP_CODE_GO_AHEAD && strcasecmp(sl->track.command, "DATA") == 0;
     explain(r, rc, &sl->track, aborted);
+    if (sl->no_auth) {
+        r->status = SMTP_CONFIG;
+        r->uncertain = 0;
+        snprintf(r->detail, sizeof(r->detail),
+                 "the relay offers no AUTH, but smtp.username is set: nothing is sent "
+                 "unauthenticated");
+        snprintf(r->reason, sizeof(r->reason), "%s", r->detail);
+    }
 }
 
 /* Worker only: sends m on this slot's connection, opening one if needed. */
@@ -410,6 +465,7 @@ static void transfer(struct slot *sl, const struct message *m, void *cookie, int
     int aborted;
 
     reply_track_reset(&sl->track);
+    sl->no_auth = 0;
     sl->errbuf[0] = '\0';
     if (sl->easy == NULL && (sl->easy = new_easy(sl)) == NULL) {
         memset(r, 0, sizeof(*r));
@@ -461,15 +517,62 @@ static void wait_for_work(struct slot *sl)
     (void)pthread_cond_timedwait(&sl->wake, &sl->s->lock, &until);
 }
 
+/* Under the lock: hands the worker's result to the main thread. */
 static void finish_transfer(struct slot *sl, const struct smtp_result *r)
 {
+    struct smtp *s = sl->s;
     const char byte = 1;
 
-    sl->result = *r;
-    sl->state = SLOT_DONE;
+    s->results[(s->results_head + s->nresults) % pool_capacity(s)] = *r;
+    s->nresults++;
+    if (r->status == SMTP_THROTTLE || r->status == SMTP_UNREACHABLE || r->status == SMTP_CONFIG)
+        s->halted = 1;
+    sl->state = SLOT_IDLE;
+    sl->req = (struct request){0};
+    s->working--;
     /* The pipe only wakes the main thread; a full pipe has already woken it. */
-    if (write(sl->s->wake_pipe[1], &byte, 1) == -1 && errno != EAGAIN)
+    if (write(s->wake_pipe[1], &byte, 1) == -1 && errno != EAGAIN)
         log_warnx("cannot wake the main thread: %s", strerror(errno));
+}
+
+/* Under the lock: takes the oldest waiting request onto this slot, if there is one. */
+static int take_request(struct slot *sl)
+{
+    struct smtp *s = sl->s;
+
+    sl->signaled = 0;
+    if (s->nwaiting == 0 || s->halted)
+        return 0;
+    sl->req = s->waiting[s->waiting_head];
+    s->waiting_head = (s->waiting_head + 1) % s->nslots;
+    s->nwaiting--;
+    sl->started_ms = monotonic_ms();
+    sl->state = SLOT_WORKING;
+    s->working++;
+    return 1;
+}
+
+/* Worker only: a result for a message whose builder failed; nothing was sent. */
+static void not_built(const struct request *req, struct smtp_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->signup_id = req->m->signup_id;
+    r->cookie = req->cookie;
+    r->status = SMTP_NOT_BUILT;
+    r->finished_us = monotonic_us();
+    snprintf(r->reason, sizeof(r->reason), "the message could not be built");
+}
+
+/* Worker only, without the lock: builds the request's message if needed, then sends it. */
+static void serve(struct slot *sl, struct request *req, int64_t started_ms, struct smtp_result *r)
+{
+    struct smtp *s = sl->s;
+
+    if (!req->built && (s->build == NULL || s->build(s->build_arg, req->cookie, req->m) == -1)) {
+        not_built(req, r);
+        return;
+    }
+    transfer(sl, req->m, req->cookie, started_ms, r);
 }
 
 static void *worker_main(void *arg)
@@ -479,17 +582,16 @@ static void *worker_main(void *arg)
 
     pthread_mutex_lock(&s->lock);
     while (!s->quit) {
-        if (sl->state == SLOT_WORKING) {
-            const struct message *m = sl->m;
-            void *cookie = sl->cookie;
+        if (sl->state == SLOT_WORKING || take_request(sl)) {
+            struct request req = sl->req;
             int64_t started = sl->started_ms;
             struct smtp_result r;
 
             pthread_mutex_unlock(&s->lock);
-            transfer(sl, m, cookie, started, &r);
+            serve(sl, &req, started, &r);
             pthread_mutex_lock(&s->lock);
             finish_transfer(sl, &r);
-        } else if (sl->state == SLOT_IDLE && (sl->close_now || idle_expired(sl))) {
+        } else if (sl->close_now || idle_expired(sl)) {
             sl->close_now = 0;
             pthread_mutex_unlock(&s->lock);
             close_connection(sl);
@@ -578,7 +680,9 @@ int smtp_open(struct smtp **sp, const struct config *c, char *err)
         open_wake_pipe(s, err) == -1)
         goto fail;
     s->slots = calloc((size_t)s->nslots, sizeof(*s->slots));
-    if (s->slots == NULL) {
+    s->waiting = calloc((size_t)s->nslots, sizeof(*s->waiting));
+    s->results = calloc((size_t)pool_capacity(s), sizeof(*s->results));
+    if (s->slots == NULL || s->waiting == NULL || s->results == NULL) {
         errf(err, "smtp: out of memory");
         goto fail;
     }
@@ -649,6 +753,8 @@ void smtp_free(struct smtp *s)
         if (s->slots[i].easy != NULL)
             curl_easy_cleanup(s->slots[i].easy);
     free(s->slots);
+    free(s->waiting);
+    free(s->results);
     if (s->wake_pipe[0] != -1)
         close(s->wake_pipe[0]);
     if (s->wake_pipe[1] != -1)
@@ -664,40 +770,98 @@ void smtp_free(struct smtp *s)
 
 int smtp_in_flight(struct smtp *s)
 {
-    int i, n = 0;
+    int n;
 
     pthread_mutex_lock(&s->lock);
-    for (i = 0; i < s->nslots; i++)
-        n += s->slots[i].state != SLOT_IDLE;
+    n = s->nwaiting + s->working + s->nresults;
     pthread_mutex_unlock(&s->lock);
     return n;
 }
 
 int smtp_free_slots(struct smtp *s)
 {
-    return s->nslots - smtp_in_flight(s);
-}
-
-int smtp_submit(struct smtp *s, const struct message *m, void *cookie, char *err)
-{
-    int i;
+    int room, left;
 
     pthread_mutex_lock(&s->lock);
+    room = s->nslots - s->nwaiting;
+    left = pool_capacity(s) - (s->nwaiting + s->working + s->nresults);
+    pthread_mutex_unlock(&s->lock);
+    return room < left ? room : left;
+}
+
+int smtp_idle_connections(struct smtp *s)
+{
+    int n;
+
+    pthread_mutex_lock(&s->lock);
+    n = s->nslots - s->working - s->nwaiting;
+    pthread_mutex_unlock(&s->lock);
+    return n > 0 ? n : 0;
+}
+
+void smtp_set_builder(struct smtp *s, smtp_build_fn fn, void *arg)
+{
+    s->build = fn;
+    s->build_arg = arg;
+}
+
+/* Under the lock: wakes one idle worker not already woken, preferring one with a connection open.
+ */
+static void wake_idle_worker(struct smtp *s)
+{
+    struct slot *pick = NULL;
+    int i;
+
     for (i = 0; i < s->nslots; i++) {
         struct slot *sl = &s->slots[i];
 
-        if (sl->state != SLOT_IDLE)
+        if (sl->state != SLOT_IDLE || sl->signaled)
             continue;
-        sl->m = m;
-        sl->cookie = cookie;
-        sl->started_ms = monotonic_ms();
-        sl->state = SLOT_WORKING;
-        pthread_cond_signal(&sl->wake);
-        pthread_mutex_unlock(&s->lock);
-        return 0;
+        if (pick == NULL || (sl->connected && !pick->connected))
+            pick = sl;
     }
+    if (pick != NULL) {
+        pick->signaled = 1;
+        pthread_cond_signal(&pick->wake);
+    }
+}
+
+int smtp_submit(struct smtp *s, struct message *m, void *cookie, int built, char *err)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->nwaiting >= s->nslots || s->nwaiting + s->working + s->nresults >= pool_capacity(s)) {
+        pthread_mutex_unlock(&s->lock);
+        return errf(err, "smtp: all %d connections are busy", s->nslots);
+    }
+    s->waiting[(s->waiting_head + s->nwaiting) % s->nslots] =
+        (struct request){.m = m, .cookie = cookie, .built = built};
+    s->nwaiting++;
+    s->halted = 0;
+    wake_idle_worker(s);
     pthread_mutex_unlock(&s->lock);
-    return errf(err, "smtp: all %d connections are busy", s->nslots);
+    return 0;
+}
+
+int smtp_withdraw(struct smtp *s, smtp_withdrawn_fn fn, void *arg)
+{
+    int n = 0;
+
+    for (;;) {
+        struct request req;
+
+        pthread_mutex_lock(&s->lock);
+        s->halted = 0;
+        if (s->nwaiting == 0) {
+            pthread_mutex_unlock(&s->lock);
+            return n;
+        }
+        req = s->waiting[s->waiting_head];
+        s->waiting_head = (s->waiting_head + 1) % s->nslots;
+        s->nwaiting--;
+        pthread_mutex_unlock(&s->lock);
+        fn(arg, req.cookie);
+        n++;
+    }
 }
 
 /*
@@ -716,7 +880,7 @@ static void cut_stuck(struct smtp *s)
 
         if (sl->state == SLOT_WORKING && !sl->aborted && now - sl->started_ms > limit) {
             log_warnx("signup %lld: no end to the transfer after %llds; cutting its connection",
-                      (long long)sl->m->signup_id, (long long)((now - sl->started_ms) / 1000));
+                      (long long)sl->req.m->signup_id, (long long)((now - sl->started_ms) / 1000));
             sl->aborted = 1;
             cut_sockets(sl);
         }
@@ -738,32 +902,27 @@ void smtp_abort(struct smtp *s)
     pthread_mutex_unlock(&s->lock);
 }
 
-/* Reports every finished transfer; the slot is free again before done() runs. */
+/* Reports every finished transfer, oldest first, each taken out of the pool before done() runs. */
 static int reap(struct smtp *s, smtp_done_fn done, void *arg)
 {
-    int i, reported = 0;
+    int reported = 0;
 
-    for (i = 0; i < s->nslots; i++) {
-        struct slot *sl = &s->slots[i];
+    for (;;) {
         struct smtp_result r;
-        int finished;
 
         pthread_mutex_lock(&s->lock);
-        finished = sl->state == SLOT_DONE;
-        if (finished) {
-            r = sl->result;
-            sl->state = SLOT_IDLE;
-            sl->m = NULL;
-            sl->cookie = NULL;
+        if (s->nresults == 0) {
+            pthread_mutex_unlock(&s->lock);
+            return reported;
         }
+        r = s->results[s->results_head];
+        s->results_head = (s->results_head + 1) % pool_capacity(s);
+        s->nresults--;
         pthread_mutex_unlock(&s->lock);
-        if (!finished)
-            continue;
         reported++;
         if (done != NULL)
             done(arg, &r);
     }
-    return reported;
 }
 
 static void drain_wake_pipe(struct smtp *s)

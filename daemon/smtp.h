@@ -50,11 +50,42 @@ struct smtp;
 int smtp_open(struct smtp **sp, const struct config *c, char *err);
 void smtp_free(struct smtp *s);
 
+/*
+ * Builds a message submitted unbuilt, on the worker about to send it, so
+ * that rendering runs beside the other connections rather than ahead of
+ * them on the caller's thread: fills *m for cookie and returns 0, or
+ * returns -1 and the transfer ends as SMTP_NOT_BUILT without a word to the
+ * relay.  It runs on several workers at once: it may only read arg, and
+ * write what cookie alone owns.
+ */
+typedef int (*smtp_build_fn)(void *arg, void *cookie, struct message *m);
+void smtp_set_builder(struct smtp *s, smtp_build_fn fn, void *arg);
+
 /* How many more messages can be submitted now. */
 int smtp_free_slots(struct smtp *s);
-/* Starts delivering m (which must live until its result is reported). */
-int smtp_submit(struct smtp *s, const struct message *m, void *cookie, char *err);
-/* Transfers in flight (their results not yet collected). */
+/*
+ * Connections with nothing to do and nothing waiting for them: a message
+ * submitted now starts at once.
+ */
+int smtp_idle_connections(struct smtp *s);
+/*
+ * Hands m to the connections (m must live until its result is reported).
+ * It starts at once on an idle connection, or waits for the next to come
+ * free: at most one message per connection waits, so a connection that
+ * finishes starts its next without a round trip through the caller.  With
+ * built 0 the builder fills m on that connection's worker first.
+ */
+int smtp_submit(struct smtp *s, struct message *m, void *cookie, int built, char *err);
+/*
+ * Takes back every submitted message no connection has started (for a stop,
+ * a pause or a reload): withdrawn(arg, cookie) for each, oldest first, on the
+ * caller's thread.  Returns how many.  After a transfer that concerns the
+ * whole sender (SMTP_THROTTLE, SMTP_UNREACHABLE, SMTP_CONFIG) no waiting
+ * message starts until the caller withdraws them or submits another.
+ */
+typedef void (*smtp_withdrawn_fn)(void *arg, void *cookie);
+int smtp_withdraw(struct smtp *s, smtp_withdrawn_fn withdrawn, void *arg);
+/* Messages in the transport: waiting, being sent, or finished with results not yet collected. */
 int smtp_in_flight(struct smtp *s);
 /* Readable when a result is waiting, for a caller's own poll(). */
 int smtp_fd(const struct smtp *s);

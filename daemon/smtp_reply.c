@@ -155,6 +155,31 @@ void reply_track_reset(struct reply_track *t)
 
 /* A greeting ends a QUIT's silence: a closed connection was replaced. */
 #define SMTP_CODE_GREETING 220
+/* RFC 5321 4.2.1: the positive reply to EHLO, one line per extension. */
+#define SMTP_CODE_OK 250
+
+/* RFC 4954 3: "AUTH mechanisms", or the old "AUTH=mechanisms" some servers still send. */
+static int is_auth_line(const char *text)
+{
+    return strncasecmp(text, "AUTH", 4) == 0 &&
+           (text[4] == ' ' || text[4] == '=' || text[4] == '\0');
+}
+
+/* Follows the reply to EHLO or HELO: a line per extension, the last without a '-'. */
+static void track_greeting(struct reply_track *t, long code)
+{
+    if (strcmp(t->command, "EHLO") != 0 && strcmp(t->command, "HELO") != 0)
+        return;
+    if (code == SMTP_CODE_OK && t->plen > 4 && is_auth_line(t->partial + 4))
+        t->auth_offered = 1;
+    if (t->plen < 4 || t->partial[3] != '-')
+        t->greeted = code == SMTP_CODE_OK;
+}
+
+int reply_track_lacks_auth(const struct reply_track *t, int starttls)
+{
+    return t->greeted && !t->auth_offered && (!starttls || t->starttls_sent);
+}
 
 static void track_line_done(struct reply_track *t)
 {
@@ -169,6 +194,7 @@ static void track_line_done(struct reply_track *t)
         if (!t->quitting) {
             memcpy(t->last, t->partial, t->plen + 1);
             t->code = code;
+            track_greeting(t, code);
         }
     }
     t->plen = 0;
@@ -216,6 +242,15 @@ void reply_track_output(struct reply_track *t, const char *data, size_t n)
         if (strcmp(verb, verbs[i]) == 0) {
             memcpy(t->command, verb, strlen(verb) + 1);
             t->quitting = 0;
+            /*
+             * A new greeting is asked for, or TLS makes the session a new one
+             * (RFC 3207 4.2): what the last greeting offered no longer counts.
+             */
+            if (strcmp(verb, "EHLO") == 0 || strcmp(verb, "HELO") == 0 ||
+                strcmp(verb, "STARTTLS") == 0)
+                t->greeted = t->auth_offered = 0;
+            if (strcmp(verb, "STARTTLS") == 0)
+                t->starttls_sent = 1;
             return;
         }
     }

@@ -20,6 +20,7 @@ enum smtp_status {
     SMTP_THROTTLE, /* the relay asks the whole sender to slow down (421/450/451/454 rate wording) */
     SMTP_CONFIG,   /* authentication or TLS problem: ours to fix, not the signup's */
     SMTP_UNREACHABLE, /* no word from the relay (connect, greeting): nothing was sent */
+    SMTP_NOT_BUILT,   /* the caller's builder failed on the worker: nothing was sent */
 };
 
 /* Long enough for "STARTTLS", the longest SMTP verb we track. */
@@ -35,6 +36,9 @@ struct reply_track {
     long code;                   /* its code */
     char command[SMTP_VERB_MAX]; /* the last command sent, "" before any */
     int quitting;                /* QUIT sent: what follows is not the transaction's */
+    int greeted;                 /* the reply to the last EHLO or HELO is complete */
+    int auth_offered;            /* and it offered AUTH */
+    int starttls_sent;           /* STARTTLS was sent: the EHLO after it is the one that counts */
 };
 
 void reply_track_reset(struct reply_track *t);
@@ -45,6 +49,15 @@ void reply_track_input(struct reply_track *t, const char *data, size_t n);
  * nothing while a SASL exchange is under way (those lines are credentials).
  */
 void reply_track_output(struct reply_track *t, const char *data, size_t n);
+
+/*
+ * Whether the relay's reply to EHLO (or HELO) on the session that will carry
+ * the mail offered no AUTH: with a username configured libcurl would then
+ * send without authenticating and without a word (7.88 skips AUTH when the
+ * server offers none).  starttls: the session upgrades first, so only the
+ * EHLO after STARTTLS counts.
+ */
+int reply_track_lacks_auth(const struct reply_track *t, int starttls);
 
 /*
  * The classification of one finished transfer, pure so it can be tested:

@@ -141,8 +141,9 @@ const struct value *value_map_get(const struct value *map, const char *key)
 
     if (map == NULL || map->type != VALUE_MAP)
         return NULL;
+    /* The first byte rules out most keys without a call. */
     for (i = 0; i < map->u.map.n; i++)
-        if (strcmp(map->u.map.pairs[i].key, key) == 0)
+        if (map->u.map.pairs[i].key[0] == key[0] && strcmp(map->u.map.pairs[i].key, key) == 0)
             return map->u.map.pairs[i].val;
     return NULL;
 }

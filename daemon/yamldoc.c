@@ -6,13 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int load(struct yamldoc *yd, yaml_parser_t *parser, char *err)
+#include "yamlerr.h"
+
+static int load(struct yamldoc *yd, yaml_parser_t *parser, const char *text, size_t len, char *err)
 {
     if (!yaml_parser_load(parser, &yd->doc)) {
-        errf(err, "%s:%lu:%lu: %s%s%s", yd->name, (unsigned long)parser->problem_mark.line + 1,
-             (unsigned long)parser->problem_mark.column + 1,
-             parser->problem ? parser->problem : "malformed YAML", parser->context ? " " : "",
-             parser->context ? parser->context : "");
+        struct yamlerr e;
+
+        yamlerr_explain(text, len, parser->problem, parser->context,
+                        (unsigned long)parser->problem_mark.line + 1,
+                        (unsigned long)parser->problem_mark.column + 1, &e);
+        errf(err, "%s:%lu:%lu: %s", yd->name, e.line, e.column, e.message);
         yaml_parser_delete(parser);
         free(yd->name);
         yd->name = NULL;
@@ -37,7 +41,7 @@ int yamldoc_load_string(struct yamldoc *yd, const char *name, const char *s, siz
         return errf(err, "%s: cannot initialize the YAML parser", name);
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)s, len);
-    return load(yd, &parser, err);
+    return load(yd, &parser, s, len, err);
 }
 
 int yamldoc_load_file(struct yamldoc *yd, const char *path, char *err)

@@ -2,22 +2,32 @@
  * mustache_spec.c - runs the official Mustache spec's YAML test files
  * against daemon/mustache.c.
  *
- *   build/mustache-spec FILE.yml...
+ *   build/mustache-spec [FILE.yml...]
+ *
+ * Without files it runs the spec's required modules from the directory
+ * $MUSTACHE_SPEC_DIR names (default ../shared/mustache-spec, where the
+ * project's checkout keeps it), and exits 66 when they are not there, so that
+ * the caller can tell "not run" from "passed" (scripts/check.sh).
  *
  * Prints a FAIL line per failing test and ends with "N passed, N failed".
  * Exits 0 when every test passed, 1 when some failed, 64 on a usage error
  * and 65 when a file cannot be loaded (every file is loaded and checked
  * before any test runs, so a broken file never yields half a report).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "mustache.h"
 #include "util.h"
 #include "value.h"
 #include "yamldoc.h"
+
+/* Where the project's checkout keeps the official spec, beside this repository. */
+#define SPEC_DEFAULT_DIR "../shared/mustache-spec"
 
 /* The spec's data is a few levels deep; deeper means a malformed (or hostile) file. */
 #define SPEC_MAX_DATA_DEPTH 64
@@ -429,29 +439,86 @@ static int load_files(struct yamldoc *docs, int n, char **paths)
     return 0;
 }
 
+/* The spec's required modules, run when no file is named. */
+static const char *const required_modules[] = {
+    "comments.yml", "delimiters.yml", "interpolation.yml",
+    "inverted.yml", "partials.yml",   "sections.yml",
+};
+
+/*
+ * The required modules' paths in $MUSTACHE_SPEC_DIR (default
+ * SPEC_DEFAULT_DIR) into paths (owned by the caller, freed with free_paths).
+ * 0, or EXIT_NOINPUT when the directory or a module is not there.
+ */
+static int spec_paths(char **paths)
+{
+    const char *dir = getenv("MUSTACHE_SPEC_DIR");
+    size_t i;
+
+    if (dir == NULL || *dir == '\0')
+        dir = SPEC_DEFAULT_DIR;
+    for (i = 0; i < NELEM(required_modules); i++) {
+        size_t len = strlen(dir) + 1 + strlen(required_modules[i]) + 1;
+
+        paths[i] = malloc(len);
+        if (paths[i] == NULL) {
+            fprintf(stderr, "mustache-spec: out of memory\n");
+            return EXIT_SOFTWARE;
+        }
+        snprintf(paths[i], len, "%s/%s", dir, required_modules[i]);
+        if (access(paths[i], R_OK) != 0) {
+            fprintf(stderr,
+                    "mustache-spec: the official Mustache spec is not at %s (%s: %s); set "
+                    "MUSTACHE_SPEC_DIR to its directory\n",
+                    dir, required_modules[i], strerror(errno));
+            return EXIT_NOINPUT;
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct counts counts = {0, 0};
     struct yamldoc *docs;
-    int i, rc;
+    char *spec[NELEM(required_modules)] = {NULL};
+    char **files = argv + 1;
+    int i, n = argc - 1, rc;
 
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s FILE.yml...\n", argv[0]);
+    if (argc > 1 && argv[1][0] == '-') {
+        fprintf(stderr, "usage: %s [FILE.yml...]\n", argv[0]);
         return EXIT_USAGE;
     }
-    docs = calloc((size_t)argc - 1, sizeof(*docs));
+    if (n == 0) {
+        rc = spec_paths(spec);
+        if (rc != 0) {
+            for (i = 0; i < (int)NELEM(spec); i++)
+                free(spec[i]);
+            return rc;
+        }
+        files = spec;
+        n = (int)NELEM(spec);
+    }
+    docs = calloc((size_t)n, sizeof(*docs));
     if (docs == NULL) {
         fprintf(stderr, "mustache-spec: out of memory\n");
-        return EXIT_SOFTWARE;
+        rc = EXIT_SOFTWARE;
+        goto out;
     }
-    rc = load_files(docs, argc - 1, argv + 1);
-    for (i = 0; rc == 0 && i < argc - 1; i++)
+    rc = load_files(docs, n, files);
+    for (i = 0; rc == 0 && i < n; i++)
         run_file(&docs[i], &counts);
-    for (i = 0; i < argc - 1; i++)
+    for (i = 0; i < n; i++)
         yamldoc_free(&docs[i]);
     free(docs);
-    if (rc == -1)
-        return EXIT_DATAERR;
+    if (rc == -1) {
+        rc = EXIT_DATAERR;
+        goto out;
+    }
     printf("%d passed, %d failed\n", counts.passed, counts.failed);
-    return counts.failed ? 1 : 0;
+    rc = counts.failed ? 1 : 0;
+out:
+    for (i = 0; i < (int)NELEM(spec); i++)
+        free(spec[i]);
+    return rc;
 }

@@ -7,7 +7,8 @@ server: messages arrive over TCP from libcurl and are stored in a Maildir
 implicit TLS and AUTH, and make it answer chosen DATA commands with an error.
 
     tests/smtpd.py --port 2525 --maildir var/Maildir [--tls CERT KEY]
-                   [--implicit-tls] [--auth USER:PASSWORD] [--reply-data CODE TEXT --times N]
+                   [--implicit-tls] [--auth USER:PASSWORD | --no-auth]
+                   [--reply-data CODE TEXT --times N]
 """
 import argparse
 import os
@@ -54,6 +55,14 @@ class Capture:
             print(line, file=sys.stderr, flush=True)
 
 
+class NoAuthCapture(Capture):
+    """A relay that never offers AUTH, not even after STARTTLS (aiosmtpd always would)."""
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return [r for r in responses if not r[4:].upper().startswith("AUTH")]
+
+
 class Authenticator:
     def __init__(self, user, password):
         self.user = user.encode()
@@ -75,6 +84,7 @@ def main():
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     ap.add_argument("--implicit-tls", action="store_true")
     ap.add_argument("--auth", metavar="USER:PASSWORD")
+    ap.add_argument("--no-auth", action="store_true", help="never offer AUTH in the EHLO reply")
     ap.add_argument("--reply-data", nargs=2, metavar=("CODE", "TEXT"))
     ap.add_argument("--times", type=int, default=-1,
                     help="how many DATA commands get --reply-data (-1: all)")
@@ -83,7 +93,8 @@ def main():
     args = ap.parse_args()
 
     reply = " ".join(args.reply_data) if args.reply_data else None
-    handler = Capture(args.maildir, reply, args.times, not args.quiet)
+    handler = (NoAuthCapture if args.no_auth else Capture)(args.maildir, reply, args.times,
+                                                           not args.quiet)
     kwargs = {}
     context = None
     if args.tls:

@@ -175,6 +175,35 @@ def test_watchdog_and_sigterm_are_served_during_a_stall(env):
         relay.stop()
 
 
+def test_a_stop_takes_back_unsent_the_message_waiting_for_a_connection(env):
+    """One connection, its reply held: the next message waits in the transport,
+    already marked. SIGTERM takes it back unsent: queued again, no attempt
+    counted, no mark left, so a later start sends it as a first attempt."""
+    relay = StallingRelay(stall_conns=1, stall_s=60)
+    try:
+        env.write_config(smtp_url=relay.url)  # one connection, smtp.timeout: 10s
+        addrs = queue_many(env, 3, "wait")
+        d = env.start("run")
+        # The first is on the connection; the second is claimed, marked and waiting.
+        assert wait_until(lambda: env.count("attempt_started_at IS NOT NULL") == 2, timeout=20)
+        assert relay.connections == 1 and relay.rcpts() == []
+        d.send_signal(signal.SIGTERM)
+        _, err = d.communicate(timeout=30)
+        assert d.returncode == 0
+        rows = dict(env.sql("SELECT email, state FROM signups"))
+        marked = env.sql("SELECT email FROM signups WHERE attempt_started_at IS NOT NULL")
+        # Only the stalled one went out: its outcome is unknown. The waiting one
+        # and the one never handed over are queued, untried.
+        assert marked == []
+        assert sorted(rows.values()) == ["deferred", "queued", "queued"], rows
+        queued = [a for a, st in rows.items() if st == "queued"]
+        assert env.sql("SELECT max(attempts) FROM signups WHERE state = 'queued'")[0][0] == 0
+        assert relay.rcpts() == [] and len(queued) == 2 and set(queued) < set(addrs)
+        assert err.decode().count('detail="handed back at shutdown"') == 2, err.decode()
+    finally:
+        relay.stop()
+
+
 def test_a_producers_insert_wakes_an_idle_daemon(env):
     relay = StallingRelay()
     try:

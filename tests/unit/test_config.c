@@ -260,8 +260,11 @@ static void test_every_key_is_read(void **state)
              "  connections: 16\n"
              "  rate_limit: 2.5\n"
              "log:\n"
-             "  verbose: yes\n");
+             "  verbose: yes\n"
+             "metrics:\n"
+             "  path: /var/lib/prometheus/node-exporter/reportd.prom\n");
     assert_loads(&r);
+    assert_string_equal(r.c.metrics_path, "/var/lib/prometheus/node-exporter/reportd.prom");
     assert_string_equal(r.c.queue_path, "q.db");
     assert_int_equal(r.c.poll_interval_ms, 250);
     assert_int_equal(r.c.batch_size, 1000);
@@ -288,6 +291,20 @@ static void test_every_key_is_read(void **state)
     assert_true(r.c.rate_limit > 2.49 && r.c.rate_limit < 2.51);
     assert_int_equal(r.c.verbose, 1);
     done(&r);
+}
+
+static void test_metrics_path_must_end_in_prom(void **state)
+{
+    struct loaded r;
+
+    load(&r, MINIMAL);
+    assert_loads(&r);
+    assert_null(r.c.metrics_path);
+    done(&r);
+    expect_one_error(MINIMAL "metrics:\n  path: /tmp/reportd.txt\n",
+                     "metrics.path: \"/tmp/reportd.txt\" must end in .prom: node_exporter's "
+                     "textfile collector reads only *.prom files");
+    expect_one_error(MINIMAL "metrics:\n  path: .prom\n", "must end in .prom");
 }
 
 static void test_booleans(void **state)
@@ -334,7 +351,7 @@ static void test_shipped_production_config_loads(void **state)
     assert_int_equal(d.count, 0);
     assert_string_equal(c.queue_path, "/var/lib/reportd/queue.db");
     assert_string_equal(c.roles_dir, "/etc/reportd/roles");
-    assert_string_equal(c.templates_dir, "/usr/share/reportd/templates");
+    assert_string_equal(c.templates_dir, "/etc/reportd/templates");
     assert_int_equal(c.tls, TLS_STARTTLS);
     assert_string_equal(c.password_file, "/run/credentials/reportd.service/smtp-password");
     assert_null(c.password);
@@ -1066,6 +1083,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_minimal_file_gets_defaults),
         cmocka_unit_test(test_every_key_is_read),
+        cmocka_unit_test(test_metrics_path_must_end_in_prom),
         cmocka_unit_test(test_booleans),
         cmocka_unit_test(test_site_keys),
         cmocka_unit_test(test_shipped_production_config_loads),

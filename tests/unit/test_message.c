@@ -659,6 +659,84 @@ static void check_qp_lines(const char *q, size_t n)
     }
 }
 
+/*
+ * The straightforward encoder message_qp_encode() replaced (a byte at a time
+ * through buf_append): the new one must write exactly the same bytes.
+ */
+static const char ref_hex[] = "0123456789ABCDEF";
+
+/* RFC 2045 6.7 (2): printable ASCII but "=" stands for itself. */
+static int ref_literal(unsigned char c)
+{
+    return (unsigned char)(c - 33) <= 126 - 33 && c != '=';
+}
+
+/* Where a line of s ends: the LF, the CR of a CRLF, or the end. */
+static int ref_line_end(const unsigned char *p, const unsigned char *end)
+{
+    return p == end || *p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n');
+}
+
+/* Space and tab stand for themselves, except at the end of a line (6.7 (3)). */
+static int ref_plain(const unsigned char *p, const unsigned char *end)
+{
+    if (*p == ' ' || *p == '\t')
+        return !ref_line_end(p + 1, end);
+    return ref_literal(*p);
+}
+
+static void ref_soft_break(struct buf *out, size_t *col)
+{
+    buf_append(out, "=\r\n", 3);
+    *col = 0;
+}
+
+static int qp_reference(const char *s, size_t len, struct buf *out)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    /* A line holds 75 characters and the "=" of a soft break, or 76 when it ends there. */
+    const size_t soft_max = MESSAGE_QP_LINE_MAX - 1;
+    size_t col = 0;
+
+    /* Most of a report is plain ASCII: about one byte out per byte in. */
+    if (buf_reserve(out, len + len / 8 + 64) == -1)
+        return -1;
+    while (p < end) {
+        if (*p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n')) {
+            p += *p == '\r' ? 2 : 1;
+            buf_append(out, "\r\n", 2);
+            col = 0;
+        } else if (ref_plain(p, end)) {
+            const unsigned char *run = p;
+
+            if (col >= soft_max) {
+                if (col < MESSAGE_QP_LINE_MAX && ref_line_end(p + 1, end)) {
+                    buf_putc(out, *p++);
+                    col++;
+                } else {
+                    ref_soft_break(out, &col);
+                }
+                continue;
+            }
+            /* A run of plain characters goes in one piece, up to the line's limit. */
+            while (p < end && (size_t)(p - run) < soft_max - col && ref_plain(p, end))
+                p++;
+            buf_append(out, run, (size_t)(p - run));
+            col += (size_t)(p - run);
+        } else {
+            char enc[3] = {'=', ref_hex[*p >> 4], ref_hex[*p & 15]};
+            size_t limit = ref_line_end(p + 1, end) ? MESSAGE_QP_LINE_MAX : soft_max;
+
+            if (col + sizeof(enc) > limit)
+                ref_soft_break(out, &col);
+            buf_append(out, enc, sizeof(enc));
+            col += sizeof(enc);
+            p++;
+        }
+    }
+    return buf_failed(out) ? -1 : 0;
+}
+
 static void test_qp_encode_round_trips(void **state)
 {
     /* Pieces that stress the rules: long runs, blanks before line ends, "=", UTF-8, CRLF. */
@@ -697,6 +775,15 @@ static void test_qp_encode_round_trips(void **state)
         }
         assert_int_equal(message_qp_encode(buf_str(&in), in.len, &out), 0);
         check_qp_lines(buf_str(&out), out.len);
+        {
+            struct buf ref;
+
+            buf_init(&ref);
+            assert_int_equal(qp_reference(buf_str(&in), in.len, &ref), 0);
+            assert_int_equal(out.len, ref.len);
+            assert_memory_equal(buf_str(&out), buf_str(&ref), ref.len);
+            buf_free(&ref);
+        }
         back = qp_decode(buf_str(&out), out.len);
         assert_string_equal(back, buf_str(&want));
         free(back);

@@ -394,11 +394,13 @@ static void test_scrub_works_through_many_batches(void **state)
     raw_exec(f, "BEGIN");
     for (i = 0; i < total; i++) {
         snprintf(sql, sizeof(sql),
-                 "INSERT INTO signups (email, role, level, state, updated_at)"
-                 " VALUES ('p%d@example.com', 'backend-developer', 'senior', 'sent', 1000)",
+                 "INSERT INTO signups (email, role, level)"
+                 " VALUES ('p%d@example.com', 'backend-developer', 'senior')",
                  i);
         raw_exec(f, sql);
     }
+    /* reportd's columns are set behind its back: a producer's INSERT may not. */
+    raw_exec(f, "UPDATE signups SET state = 'sent', updated_at = 1000");
     raw_exec(f, "COMMIT");
     assert_int_equal(scrub(f, 1000 + RETENTION_MS), total);
     assert_int_equal(row_int(f,

@@ -88,10 +88,10 @@ static void test_claim_size_fits_the_rate_limit(void **state)
     c.rate_limit = 0.1;
     c.lease_ms = 2 * 60 * 1000;
     c.timeout_ms = 60 * 1000;
-    assert_int_equal(schedule_claim_size(&c),
-                     (int)((double)(c.lease_ms - c.timeout_ms - CONFIG_LEASE_MARGIN_MS) / 1000 *
-                               c.rate_limit +
-                           1));
+    assert_int_equal(
+        schedule_claim_size(&c),
+        (int)((double)(c.lease_ms - c.timeout_ms - CONFIG_LEASE_MARGIN_MS) / 1000 * c.rate_limit +
+              1));
     c.rate_limit = 1000;
     assert_int_equal(schedule_claim_size(&c), 50);
 }
@@ -160,6 +160,28 @@ static void test_rate_makes_up_no_missed_slots(void **state)
     assert_int_equal(schedule_next_send_us(next, now + 100000, 10), now + 200000);
 }
 
+static void test_idle_look_follows_what_can_wake(void **state)
+{
+    const int64_t poll = 5000, now = 1700000000000;
+
+    (void)state;
+    /* No inotify: the poll interval, whatever is due. */
+    assert_int_equal(schedule_idle_look_ms(poll, 0, SCHEDULE_NEVER, now), poll);
+    assert_int_equal(schedule_idle_look_ms(poll, 0, now + 1, now), poll);
+    /* inotify, nothing waiting: only the safety look. */
+    assert_int_equal(schedule_idle_look_ms(poll, 1, SCHEDULE_NEVER, now),
+                     SCHEDULE_IDLE_LOOK_MAX_MS);
+    /* inotify, a deferred signup due in 90 s: then, not at the poll interval. */
+    assert_int_equal(schedule_idle_look_ms(poll, 1, now + 90000, now), 90000);
+    /* Due further off than the safety look: the safety look. */
+    assert_int_equal(schedule_idle_look_ms(poll, 1, now + SCHEDULE_IDLE_LOOK_MAX_MS + 1, now),
+                     SCHEDULE_IDLE_LOOK_MAX_MS);
+    /* Already due (the clock moved on): look at once. */
+    assert_int_equal(schedule_idle_look_ms(poll, 1, now - 10, now), 0);
+    /* Another process's claim to watch: the poll interval even with inotify. */
+    assert_int_equal(schedule_idle_look_ms(poll, 1, SCHEDULE_WATCH, now), poll);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_write_retry_grows_and_stays_short),
         cmocka_unit_test(test_rate_keeps_its_average),
         cmocka_unit_test(test_rate_makes_up_no_missed_slots),
+        cmocka_unit_test(test_idle_look_follows_what_can_wake),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -431,7 +431,7 @@ static void deliver_one(struct fake *f, struct config *c, struct smtp_result *ou
     memset(&res, 0, sizeof(res));
     assert_int_equal(smtp_open(&s, c, err), 0);
     make_message(&m, c, 99);
-    assert_int_equal(smtp_submit(s, &m, &cookie, err), 0);
+    assert_int_equal(smtp_submit(s, &m, &cookie, 1, err), 0);
     assert_int_equal(smtp_in_flight(s), 1);
     run_until(s, f, &res, 1);
     assert_int_equal(smtp_in_flight(s), 0);
@@ -566,7 +566,7 @@ static void test_connections_are_reused(void **state)
     assert_int_equal(smtp_open(&s, &c, err), 0);
     for (i = 0; i < 3; i++) {
         make_message(&m[i], &c, i + 1);
-        assert_int_equal(smtp_submit(s, &m[i], NULL, err), 0);
+        assert_int_equal(smtp_submit(s, &m[i], NULL, 1, err), 0);
         run_until(s, &f, &res, i + 1);
         assert_int_equal(res.r[i].status, SMTP_SENT);
         assert_int_equal(res.r[i].signup_id, i + 1);
@@ -581,12 +581,25 @@ static void test_connections_are_reused(void **state)
         message_free(&m[i]);
 }
 
+/* Until the workers have taken every waiting message (they do so at once, on their own threads). */
+static void wait_until_taken(struct smtp *s, int want_in_flight)
+{
+    int64_t deadline = monotonic_ms() + FAKE_DEADLINE_MS;
+
+    const struct timespec ms = {0, 1000000};
+
+    while ((smtp_idle_connections(s) > 0 || smtp_free_slots(s) < 2) && monotonic_ms() < deadline)
+        nanosleep(&ms, NULL);
+    assert_int_equal(smtp_in_flight(s), want_in_flight);
+}
+
+/* Two connections: a message on each, one waiting for each, and no more. */
 static void test_parallel_slots(void **state)
 {
     struct fake f;
     struct config c;
     struct smtp *s;
-    struct message m[3];
+    struct message m[5];
     struct results res;
     char url[64], err[ERRLEN];
     int i;
@@ -596,22 +609,130 @@ static void test_parallel_slots(void **state)
     memset(&res, 0, sizeof(res));
     assert_int_equal(smtp_open(&s, &c, err), 0);
     assert_int_equal(smtp_free_slots(s), 2);
-    for (i = 0; i < 3; i++)
+    assert_int_equal(smtp_idle_connections(s), 2);
+    for (i = 0; i < 5; i++)
         make_message(&m[i], &c, i + 1);
-    assert_int_equal(smtp_submit(s, &m[0], NULL, err), 0);
-    assert_int_equal(smtp_submit(s, &m[1], NULL, err), 0);
+    assert_int_equal(smtp_submit(s, &m[0], NULL, 1, err), 0);
+    assert_int_equal(smtp_submit(s, &m[1], NULL, 1, err), 0);
+    /* The fake is not stepped: both transfers are stuck at the greeting. */
+    wait_until_taken(s, 2);
+    assert_int_equal(smtp_idle_connections(s), 0);
+    assert_int_equal(smtp_submit(s, &m[2], NULL, 1, err), 0);
+    assert_int_equal(smtp_submit(s, &m[3], NULL, 1, err), 0);
     assert_int_equal(smtp_free_slots(s), 0);
-    assert_int_equal(smtp_in_flight(s), 2);
-    assert_int_equal(smtp_submit(s, &m[2], NULL, err), -1);
+    assert_int_equal(smtp_in_flight(s), 4);
+    assert_int_equal(smtp_submit(s, &m[4], NULL, 1, err), -1);
     assert_non_null(strstr(err, "busy"));
-    run_until(s, &f, &res, 2);
-    assert_int_equal(res.r[0].status, SMTP_SENT);
-    assert_int_equal(res.r[1].status, SMTP_SENT);
+    run_until(s, &f, &res, 4);
+    for (i = 0; i < 4; i++)
+        assert_int_equal(res.r[i].status, SMTP_SENT);
     assert_int_equal(f.accepted, 2);
+    assert_int_equal(f.messages, 4);
     assert_int_equal(smtp_free_slots(s), 2);
     fake_close(&f);
     smtp_free(s);
+    for (i = 0; i < 5; i++)
+        message_free(&m[i]);
+}
+
+struct withdrawn {
+    void *cookies[4];
+    int n;
+};
+
+static void on_withdrawn(void *arg, void *cookie)
+{
+    struct withdrawn *w = arg;
+
+    assert_true(w->n < 4);
+    w->cookies[w->n++] = cookie;
+}
+
+/* What waits for a connection can be taken back; what is on one cannot. */
+static void test_withdraw_takes_back_only_the_waiting(void **state)
+{
+    struct fake f;
+    struct config c;
+    struct smtp *s;
+    struct message m[3];
+    struct results res;
+    struct withdrawn w = {0};
+    char url[64], err[ERRLEN];
+    int cookies[3] = {0, 1, 2}, i;
+
+    fake_open(&f);
+    config_for(&c, url, sizeof(url), f.port);
+    memset(&res, 0, sizeof(res));
+    assert_int_equal(smtp_open(&s, &c, err), 0);
     for (i = 0; i < 3; i++)
+        make_message(&m[i], &c, i + 1);
+    assert_int_equal(smtp_submit(s, &m[0], &cookies[0], 1, err), 0);
+    assert_int_equal(smtp_submit(s, &m[1], &cookies[1], 1, err), 0);
+    wait_until_taken(s, 2);
+    assert_int_equal(smtp_submit(s, &m[2], &cookies[2], 1, err), 0);
+    assert_int_equal(smtp_withdraw(s, on_withdrawn, &w), 1);
+    assert_int_equal(w.n, 1);
+    assert_ptr_equal(w.cookies[0], &cookies[2]);
+    assert_int_equal(smtp_in_flight(s), 2);
+    run_until(s, &f, &res, 2);
+    assert_int_equal(f.messages, 2);
+    for (i = 0; i < 2; i++)
+        assert_true(res.r[i].cookie == &cookies[0] || res.r[i].cookie == &cookies[1]);
+    fake_close(&f);
+    smtp_free(s);
+    for (i = 0; i < 3; i++)
+        message_free(&m[i]);
+}
+
+/* A builder for test messages: cookie is the signup id; id 13 cannot be built. */
+static int build_test_message(void *arg, void *cookie, struct message *m)
+{
+    const struct config *c = arg;
+    int64_t id = *(const int64_t *)cookie;
+
+    if (id == 13)
+        return -1;
+    make_message(m, c, id);
+    return 0;
+}
+
+/* Unbuilt messages are built on the worker; one that cannot be is never sent. */
+static void test_builder_runs_on_the_worker(void **state)
+{
+    struct fake f;
+    struct config c;
+    struct smtp *s;
+    struct message m[2];
+    struct results res;
+    char url[64], err[ERRLEN];
+    int64_t ids[2] = {13, 14};
+    int i, sent = -1, failed = -1;
+
+    fake_open(&f);
+    config_for(&c, url, sizeof(url), f.port);
+    memset(&res, 0, sizeof(res));
+    memset(m, 0, sizeof(m));
+    assert_int_equal(smtp_open(&s, &c, err), 0);
+    smtp_set_builder(s, build_test_message, &c);
+    /* The failing one's id must come from the cookie: its message is still empty. */
+    m[0].signup_id = 13;
+    assert_int_equal(smtp_submit(s, &m[0], &ids[0], 0, err), 0);
+    assert_int_equal(smtp_submit(s, &m[1], &ids[1], 0, err), 0);
+    run_until(s, &f, &res, 2);
+    for (i = 0; i < 2; i++) {
+        if (res.r[i].cookie == &ids[0])
+            failed = i;
+        else
+            sent = i;
+    }
+    assert_true(failed >= 0 && sent >= 0);
+    assert_int_equal(res.r[failed].status, SMTP_NOT_BUILT);
+    assert_int_equal(res.r[sent].status, SMTP_SENT);
+    assert_int_equal(res.r[sent].signup_id, 14);
+    assert_int_equal(f.messages, 1);
+    fake_close(&f);
+    smtp_free(s);
+    for (i = 0; i < 2; i++)
         message_free(&m[i]);
 }
 
@@ -649,7 +770,7 @@ static void test_close_idle(void **state)
     memset(&res, 0, sizeof(res));
     assert_int_equal(smtp_open(&s, &c, err), 0);
     make_message(&m, &c, 1);
-    assert_int_equal(smtp_submit(s, &m, NULL, err), 0);
+    assert_int_equal(smtp_submit(s, &m, NULL, 1, err), 0);
     run_until(s, &f, &res, 1);
     assert_int_equal(res.r[0].status, SMTP_SENT);
     /* The early 221 is not the transaction's reply. */
@@ -689,7 +810,7 @@ static void test_close_idle_after_timeout(void **state)
     memset(&res, 0, sizeof(res));
     assert_int_equal(smtp_open(&s, &c, err), 0);
     make_message(&m, &c, 1);
-    assert_int_equal(smtp_submit(s, &m, NULL, err), 0);
+    assert_int_equal(smtp_submit(s, &m, NULL, 1, err), 0);
     run_until(s, &f, &res, 1);
     /* Used just now: still open ... */
     fake_step(&f);
@@ -871,6 +992,8 @@ int main(void)
         cmocka_unit_test(test_connection_refused_is_unreachable),
         cmocka_unit_test(test_connections_are_reused),
         cmocka_unit_test(test_parallel_slots),
+        cmocka_unit_test(test_withdraw_takes_back_only_the_waiting),
+        cmocka_unit_test(test_builder_runs_on_the_worker),
         cmocka_unit_test(test_close_idle),
         cmocka_unit_test(test_close_idle_after_timeout),
         cmocka_unit_test(test_password_file_read_and_newline_stripped),
