@@ -174,7 +174,7 @@ static void on_result(void *arg, const struct smtp_result *r)
     struct job *job = r->cookie;
 
     d->in_flight--;
-    if (r->status != SMTP_NOT_BUILT)
+    if (r->status != SMTP_NOT_BUILT && r->status != SMTP_NOT_STARTED)
         job->outcome_us = r->finished_us;
     delivery_outcome(&d->dl, job, r, now_ms(), monotonic_ms());
     job_line_push(&d->unrecorded, job);
@@ -456,7 +456,8 @@ static void send_job(struct daemon *d, struct job *job)
         return;
     }
     /* Unbuilt, it is rendered on its connection's worker, beside the other connections. */
-    if (smtp_submit(d->smtp, &job->msg, job, job->built, err) == -1) {
+    if (smtp_submit(d->smtp, &job->msg, job, job->built, delivery_start_by(&d->dl, job), err) ==
+        -1) {
         /* Marked but not sent: recorded as handed back, which clears the mark. */
         delivery_hand_back(job, err, err, now_ms() + d->rt->config.retry_min_ms);
         job_line_push(&d->unrecorded, job);

@@ -67,11 +67,16 @@ static void fail(struct job *job, const char *reason, const char *reply, int att
     job->t.count_attempt = attempted;
 }
 
+int64_t delivery_start_by(const struct delivery *dl, const struct job *job)
+{
+    /* A send must end inside our claim, or another daemon may take it and send again. */
+    return job->claim_end_mono - cfg(dl)->timeout_ms - CONFIG_LEASE_MARGIN_MS;
+}
+
 int delivery_hand_back_if_late(const struct delivery *dl, struct job *job, int64_t now,
                                int64_t mono)
 {
-    /* A send must end inside our claim, or another daemon may take it and send again. */
-    if (mono + cfg(dl)->timeout_ms + CONFIG_LEASE_MARGIN_MS <= job->claim_end_mono)
+    if (mono <= delivery_start_by(dl, job))
         return 0;
     delivery_hand_back(job, "claim too close to its end; handed back", NULL, now);
     return 1;
@@ -286,6 +291,9 @@ void delivery_outcome(struct delivery *dl, struct job *job, const struct smtp_re
         break;
     case SMTP_NOT_BUILT: /* no attempt: nothing went to the relay */
         delivery_not_built(dl, job, now);
+        break;
+    case SMTP_NOT_STARTED: /* it waited for a connection until its claim was too short */
+        delivery_hand_back(job, "claim too close to its end; handed back", NULL, now);
         break;
     }
 }

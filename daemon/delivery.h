@@ -53,6 +53,12 @@ enum prepare_result {
 int delivery_hand_back_if_late(const struct delivery *dl, struct job *job, int64_t now,
                                int64_t mono);
 
+/*
+ * The latest moment (monotonic) job's transfer may start and still end
+ * inside its claim: what the transport is told as its start_by.
+ */
+int64_t delivery_start_by(const struct delivery *dl, const struct job *job);
+
 /* Whether a claimed job may be sent at all; if not, it is settled. */
 enum prepare_result delivery_screen(const struct delivery *dl, struct job *job, int64_t now,
                                     int64_t mono);

@@ -93,7 +93,7 @@ static int deliver_once(struct smtp *smtp, struct message *m, struct send_test_o
     char err[ERRLEN];
 
     memset(outcome, 0, sizeof(*outcome));
-    if (smtp_submit(smtp, m, NULL, 1, err) == -1) {
+    if (smtp_submit(smtp, m, NULL, 1, 0, err) == -1) {
         fprintf(stderr, "reportd: send-test: %s\n", err);
         return EXIT_SOFTWARE;
     }
@@ -136,7 +136,8 @@ static int send_test_status(const struct send_test_outcome *out)
         fprintf(stderr, "reportd: send-test: authentication or TLS problem: check the smtp "
                         "settings\n");
         return EXIT_CONFIG;
-    case SMTP_NOT_BUILT: /* submitted built: cannot happen */
+    case SMTP_NOT_BUILT:   /* submitted built: cannot happen */
+    case SMTP_NOT_STARTED: /* submitted without a start_by: cannot happen */
         break;
     }
     return EXIT_SOFTWARE;

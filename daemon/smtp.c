@@ -47,7 +47,8 @@ enum slot_state {
 struct request {
     struct message *m;
     void *cookie;
-    int built; /* 0: the builder fills m on the worker first */
+    int built;        /* 0: the builder fills m on the worker first */
+    int64_t start_by; /* monotonic: too late to start after this (0: never) */
 };
 
 /*
@@ -563,11 +564,26 @@ static void not_built(const struct request *req, struct smtp_result *r)
     snprintf(r->reason, sizeof(r->reason), "the message could not be built");
 }
 
+/* Worker only: a result for a message that waited past its start_by; nothing was sent. */
+static void not_started(const struct request *req, struct smtp_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->signup_id = req->m->signup_id;
+    r->cookie = req->cookie;
+    r->status = SMTP_NOT_STARTED;
+    r->finished_us = monotonic_us();
+    snprintf(r->reason, sizeof(r->reason), "no connection free in time");
+}
+
 /* Worker only, without the lock: builds the request's message if needed, then sends it. */
 static void serve(struct slot *sl, struct request *req, int64_t started_ms, struct smtp_result *r)
 {
     struct smtp *s = sl->s;
 
+    if (req->start_by != 0 && started_ms > req->start_by) {
+        not_started(req, r);
+        return;
+    }
     if (!req->built && (s->build == NULL || s->build(s->build_arg, req->cookie, req->m) == -1)) {
         not_built(req, r);
         return;
@@ -826,7 +842,8 @@ static void wake_idle_worker(struct smtp *s)
     }
 }
 
-int smtp_submit(struct smtp *s, struct message *m, void *cookie, int built, char *err)
+int smtp_submit(struct smtp *s, struct message *m, void *cookie, int built, int64_t start_by_ms,
+                char *err)
 {
     pthread_mutex_lock(&s->lock);
     if (s->nwaiting >= s->nslots || s->nwaiting + s->working + s->nresults >= pool_capacity(s)) {
@@ -834,7 +851,7 @@ int smtp_submit(struct smtp *s, struct message *m, void *cookie, int built, char
         return errf(err, "smtp: all %d connections are busy", s->nslots);
     }
     s->waiting[(s->waiting_head + s->nwaiting) % s->nslots] =
-        (struct request){.m = m, .cookie = cookie, .built = built};
+        (struct request){.m = m, .cookie = cookie, .built = built, .start_by = start_by_ms};
     s->nwaiting++;
     s->halted = 0;
     wake_idle_worker(s);

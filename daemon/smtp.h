@@ -73,9 +73,12 @@ int smtp_idle_connections(struct smtp *s);
  * It starts at once on an idle connection, or waits for the next to come
  * free: at most one message per connection waits, so a connection that
  * finishes starts its next without a round trip through the caller.  With
- * built 0 the builder fills m on that connection's worker first.
+ * built 0 the builder fills m on that connection's worker first.  A message
+ * no connection has started by start_by_ms (monotonic; 0: no limit) ends as
+ * SMTP_NOT_STARTED, unsent.
  */
-int smtp_submit(struct smtp *s, struct message *m, void *cookie, int built, char *err);
+int smtp_submit(struct smtp *s, struct message *m, void *cookie, int built, int64_t start_by_ms,
+                char *err);
 /*
  * Takes back every submitted message no connection has started (for a stop,
  * a pause or a reload): withdrawn(arg, cookie) for each, oldest first, on the

@@ -21,6 +21,7 @@ enum smtp_status {
     SMTP_CONFIG,   /* authentication or TLS problem: ours to fix, not the signup's */
     SMTP_UNREACHABLE, /* no word from the relay (connect, greeting): nothing was sent */
     SMTP_NOT_BUILT,   /* the caller's builder failed on the worker: nothing was sent */
+    SMTP_NOT_STARTED, /* no connection was free before its start_by: nothing was sent */
 };
 
 /* Long enough for "STARTTLS", the longest SMTP verb we track. */

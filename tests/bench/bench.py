@@ -152,20 +152,33 @@ def signups_file(count, prefix):
     return path
 
 
+LAST_CPU = 0.0
+
+
+def proc_ticks(pid):
+    """utime + stime of a running process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed(argv):
     """Runs argv under /usr/bin/time: (wall seconds, peak RSS in KiB, stdout).
     Not wait4() from here: a child forked from this Python keeps the forked
     copy's high-water mark across exec, /usr/bin/time's is a few hundred KiB."""
     out_path, err_path, time_path = (os.path.join(WORK, n) for n in ("cmd.out", "cmd.err", "cmd.time"))
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        r = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", time_path] + argv,
+        r = subprocess.run(["/usr/bin/time", "-f", "%U %S %e %M", "-o", time_path] + argv,
                            stdout=out, stderr=err)
     if r.returncode != 0:
         with open(err_path, "rb") as f:
             tail = f.read()[-800:].decode(errors="replace")
         raise BenchError(f"{' '.join(argv[:4])}...: exit {r.returncode}: {tail}")
+    global LAST_CPU
     with open(time_path) as f:
-        wall, rss = f.read().split()[-2:]
+        user, system, wall, rss = f.read().split()[-4:]
+    # The CPU seconds (user + system, all threads) of the command just timed.
+    LAST_CPU = float(user) + float(system)
     with open(out_path, "rb") as f:
         return float(wall), int(rss), f.read()
 
@@ -266,13 +279,17 @@ def bench_sink(res):
     res["emls"] = emls
     progress(f"messages average {size} bytes ({EML_SAMPLE} rendered with preview --eml)")
     for conns in SINK_CONNECTIONS:
-        walls, rsss, refs = [], [], []
+        walls, rsss, refs, cpus, ref_cpus = [], [], [], [], []
         for run in range(RUNS):
             cfg, db = write_config(f"sink{conns}-{run}", port, connections=conns)
             enqueue(cfg, N_SINK, "sink")
+            sink0 = proc_ticks(sink.pid)
             wall, rss = drain(cfg, db, N_SINK)
+            cpus.append((LAST_CPU + proc_ticks(sink.pid) - sink0) * 1e6 / N_SINK)
             walls.append(wall)
             rsss.append(rss)
+            sink0 = proc_ticks(sink.pid)
+            c0 = os.times()
             t = time.monotonic()
             # -l is the payload without smtp-source's own few headers: the
             # reference sends a little more than reportd does.
@@ -280,11 +297,17 @@ def bench_sink(res):
                             "-l", str(size), "-f", "reports@example.com", "-t", "bench@example.org",
                             f"127.0.0.1:{port}"], check=True, stdout=subprocess.DEVNULL)
             refs.append(time.monotonic() - t)
+            c1 = os.times()
+            ref_cpus.append((c1.children_user - c0.children_user + c1.children_system
+                             - c0.children_system + proc_ticks(sink.pid) - sink0) * 1e6 / N_SINK)
             shutil.rmtree(os.path.dirname(db))
             progress(f"smtp-sink, {conns} connection(s), run {run + 1}/{RUNS}: reportd "
                      f"{N_SINK / wall:.0f} msg/s (peak RSS {rss / 1024:.1f} MiB), "
                      f"smtp-source {N_SINK / refs[-1]:.0f} msg/s")
         res[f"sink{conns}"] = (N_SINK / median(walls), N_SINK / median(refs), median(rsss))
+        # CPU per message, the sender and smtp-sink together: what bounds the
+        # rate once the machine's CPUs are busy.
+        res[f"sinkcpu{conns}"] = (median(cpus), median(ref_cpus))
     stop(sink)
 
 
@@ -508,6 +531,11 @@ def table(res):
             f"{conns} connection(s), `run --drain` start to last state committed, median of {RUNS} "
             f"| {rd:.0f} msg/s (peak RSS {rss / 1024:.1f} MiB) | `smtp-source -d -s {conns}`: "
             f"{ref:.0f} msg/s | {rd / ref:.2f} | ≥ 0.6 | {verdict(rd / ref >= 0.6)} |")
+        if f"sinkcpu{conns}" in res:
+            cpu, ref_cpu = res[f"sinkcpu{conns}"]
+            add(f"| 1 | CPU per message in the same runs, the sender and `smtp-sink` together "
+                f"(user + system, all threads), {conns} connection(s), median of {RUNS} | {cpu:.0f} µs "
+                f"| `smtp-source`: {ref_cpu:.0f} µs | {cpu / ref_cpu:.1f}× the CPU | — | — |")
     ms = DELAY * 1000
     if "slow1" in res:
         rd1, py1 = res["slow1"]

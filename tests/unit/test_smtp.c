@@ -431,7 +431,7 @@ static void deliver_one(struct fake *f, struct config *c, struct smtp_result *ou
     memset(&res, 0, sizeof(res));
     assert_int_equal(smtp_open(&s, c, err), 0);
     make_message(&m, c, 99);
-    assert_int_equal(smtp_submit(s, &m, &cookie, 1, err), 0);
+    assert_int_equal(smtp_submit(s, &m, &cookie, 1, 0, err), 0);
     assert_int_equal(smtp_in_flight(s), 1);
     run_until(s, f, &res, 1);
     assert_int_equal(smtp_in_flight(s), 0);
@@ -566,7 +566,7 @@ static void test_connections_are_reused(void **state)
     assert_int_equal(smtp_open(&s, &c, err), 0);
     for (i = 0; i < 3; i++) {
         make_message(&m[i], &c, i + 1);
-        assert_int_equal(smtp_submit(s, &m[i], NULL, 1, err), 0);
+        assert_int_equal(smtp_submit(s, &m[i], NULL, 1, 0, err), 0);
         run_until(s, &f, &res, i + 1);
         assert_int_equal(res.r[i].status, SMTP_SENT);
         assert_int_equal(res.r[i].signup_id, i + 1);
@@ -612,16 +612,16 @@ static void test_parallel_slots(void **state)
     assert_int_equal(smtp_idle_connections(s), 2);
     for (i = 0; i < 5; i++)
         make_message(&m[i], &c, i + 1);
-    assert_int_equal(smtp_submit(s, &m[0], NULL, 1, err), 0);
-    assert_int_equal(smtp_submit(s, &m[1], NULL, 1, err), 0);
+    assert_int_equal(smtp_submit(s, &m[0], NULL, 1, 0, err), 0);
+    assert_int_equal(smtp_submit(s, &m[1], NULL, 1, 0, err), 0);
     /* The fake is not stepped: both transfers are stuck at the greeting. */
     wait_until_taken(s, 2);
     assert_int_equal(smtp_idle_connections(s), 0);
-    assert_int_equal(smtp_submit(s, &m[2], NULL, 1, err), 0);
-    assert_int_equal(smtp_submit(s, &m[3], NULL, 1, err), 0);
+    assert_int_equal(smtp_submit(s, &m[2], NULL, 1, 0, err), 0);
+    assert_int_equal(smtp_submit(s, &m[3], NULL, 1, 0, err), 0);
     assert_int_equal(smtp_free_slots(s), 0);
     assert_int_equal(smtp_in_flight(s), 4);
-    assert_int_equal(smtp_submit(s, &m[4], NULL, 1, err), -1);
+    assert_int_equal(smtp_submit(s, &m[4], NULL, 1, 0, err), -1);
     assert_non_null(strstr(err, "busy"));
     run_until(s, &f, &res, 4);
     for (i = 0; i < 4; i++)
@@ -632,6 +632,43 @@ static void test_parallel_slots(void **state)
     fake_close(&f);
     smtp_free(s);
     for (i = 0; i < 5; i++)
+        message_free(&m[i]);
+}
+
+/* A message that waits for a connection past its start_by is returned unsent. */
+static void test_start_by_returns_a_late_message_unsent(void **state)
+{
+    struct fake f;
+    struct config c;
+    struct smtp *s;
+    struct message m[3];
+    struct results res;
+    char url[64], err[ERRLEN];
+    int cookies[3] = {0, 1, 2}, i, late = -1;
+    const struct timespec pause = {0, 20 * 1000000};
+
+    fake_open(&f);
+    config_for(&c, url, sizeof(url), f.port);
+    memset(&res, 0, sizeof(res));
+    assert_int_equal(smtp_open(&s, &c, err), 0);
+    for (i = 0; i < 3; i++)
+        make_message(&m[i], &c, i + 1);
+    assert_int_equal(smtp_submit(s, &m[0], &cookies[0], 1, 0, err), 0);
+    assert_int_equal(smtp_submit(s, &m[1], &cookies[1], 1, 0, err), 0);
+    wait_until_taken(s, 2);
+    /* Both connections are stuck at the greeting until the fake is stepped. */
+    assert_int_equal(smtp_submit(s, &m[2], &cookies[2], 1, monotonic_ms() + 5, err), 0);
+    nanosleep(&pause, NULL);
+    run_until(s, &f, &res, 3);
+    for (i = 0; i < 3; i++)
+        if (res.r[i].cookie == &cookies[2])
+            late = i;
+    assert_true(late >= 0);
+    assert_int_equal(res.r[late].status, SMTP_NOT_STARTED);
+    assert_int_equal(f.messages, 2);
+    fake_close(&f);
+    smtp_free(s);
+    for (i = 0; i < 3; i++)
         message_free(&m[i]);
 }
 
@@ -666,10 +703,10 @@ static void test_withdraw_takes_back_only_the_waiting(void **state)
     assert_int_equal(smtp_open(&s, &c, err), 0);
     for (i = 0; i < 3; i++)
         make_message(&m[i], &c, i + 1);
-    assert_int_equal(smtp_submit(s, &m[0], &cookies[0], 1, err), 0);
-    assert_int_equal(smtp_submit(s, &m[1], &cookies[1], 1, err), 0);
+    assert_int_equal(smtp_submit(s, &m[0], &cookies[0], 1, 0, err), 0);
+    assert_int_equal(smtp_submit(s, &m[1], &cookies[1], 1, 0, err), 0);
     wait_until_taken(s, 2);
-    assert_int_equal(smtp_submit(s, &m[2], &cookies[2], 1, err), 0);
+    assert_int_equal(smtp_submit(s, &m[2], &cookies[2], 1, 0, err), 0);
     assert_int_equal(smtp_withdraw(s, on_withdrawn, &w), 1);
     assert_int_equal(w.n, 1);
     assert_ptr_equal(w.cookies[0], &cookies[2]);
@@ -716,8 +753,8 @@ static void test_builder_runs_on_the_worker(void **state)
     smtp_set_builder(s, build_test_message, &c);
     /* The failing one's id must come from the cookie: its message is still empty. */
     m[0].signup_id = 13;
-    assert_int_equal(smtp_submit(s, &m[0], &ids[0], 0, err), 0);
-    assert_int_equal(smtp_submit(s, &m[1], &ids[1], 0, err), 0);
+    assert_int_equal(smtp_submit(s, &m[0], &ids[0], 0, 0, err), 0);
+    assert_int_equal(smtp_submit(s, &m[1], &ids[1], 0, 0, err), 0);
     run_until(s, &f, &res, 2);
     for (i = 0; i < 2; i++) {
         if (res.r[i].cookie == &ids[0])
@@ -770,7 +807,7 @@ static void test_close_idle(void **state)
     memset(&res, 0, sizeof(res));
     assert_int_equal(smtp_open(&s, &c, err), 0);
     make_message(&m, &c, 1);
-    assert_int_equal(smtp_submit(s, &m, NULL, 1, err), 0);
+    assert_int_equal(smtp_submit(s, &m, NULL, 1, 0, err), 0);
     run_until(s, &f, &res, 1);
     assert_int_equal(res.r[0].status, SMTP_SENT);
     /* The early 221 is not the transaction's reply. */
@@ -810,7 +847,7 @@ static void test_close_idle_after_timeout(void **state)
     memset(&res, 0, sizeof(res));
     assert_int_equal(smtp_open(&s, &c, err), 0);
     make_message(&m, &c, 1);
-    assert_int_equal(smtp_submit(s, &m, NULL, 1, err), 0);
+    assert_int_equal(smtp_submit(s, &m, NULL, 1, 0, err), 0);
     run_until(s, &f, &res, 1);
     /* Used just now: still open ... */
     fake_step(&f);
@@ -993,6 +1030,7 @@ int main(void)
         cmocka_unit_test(test_connections_are_reused),
         cmocka_unit_test(test_parallel_slots),
         cmocka_unit_test(test_withdraw_takes_back_only_the_waiting),
+        cmocka_unit_test(test_start_by_returns_a_late_message_unsent),
         cmocka_unit_test(test_builder_runs_on_the_worker),
         cmocka_unit_test(test_close_idle),
         cmocka_unit_test(test_close_idle_after_timeout),
