@@ -218,7 +218,8 @@ bench: $(TEST_DEPS_STAMP) $(BUILD)/reportd
 lint: $(DEPS_STAMP)
 	sh scripts/deps.sh lint
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--inline-suppr --suppress=missingIncludeSystem -Idaemon --std=c11 daemon tests
+		--inline-suppr --suppress=missingIncludeSystem -Idaemon --std=c11 \
+		-itests/producers/node_modules -itests/html/node_modules daemon tests
 	clang-tidy --quiet $(SRCS) -- -std=c11 -D_GNU_SOURCE -Idaemon $(PKG_CFLAGS)
 
 format:

@@ -66,6 +66,9 @@ static const char *const schema_1[] = {
     "CREATE INDEX signups_email_hash ON signups (email_hash) WHERE email_hash IS NOT NULL;"
     "CREATE INDEX signups_unscrubbed ON signups (updated_at)"
     " WHERE scrubbed_at IS NULL AND state IN ('sent', 'failed', 'rejected');"
+    /* The waiting signups whose address is not ASCII (a Unicode domain), for the claim. */
+    "CREATE INDEX signups_unicode_due ON signups (next_attempt_at)"
+    " WHERE state IN ('queued', 'deferred') AND email ~ '[^ -~]';"
     "CREATE UNIQUE INDEX signups_one_report ON signups (reportd_email_key(email))"
     " WHERE state IN ('sending', 'sent') AND email_hash IS NULL;"
     "CREATE UNIQUE INDEX signups_one_report_scrubbed ON signups (email_hash)"

@@ -1,8 +1,9 @@
 /*
  * queue_sqlite.h - what the two halves of the SQLite backend share:
- * queue_sqlite.c (the connection, its statement cache, the schema and
- * transactions), queue_sqlite_rows.c (rows in and out) and
- * queue_sqlite_work.c (claims, recovery, scrub, purge).  Only they include it.
+ * queue_sqlite.c (the connection, its statement cache, transactions),
+ * queue_sqlite_schema.c (migrations, the hash key), queue_sqlite_rows.c
+ * (rows in and out) and queue_sqlite_work.c (claims, recovery, scrub,
+ * purge).  Only they include it.
  */
 #ifndef REPORTD_QUEUE_SQLITE_H
 #define REPORTD_QUEUE_SQLITE_H
@@ -22,6 +23,13 @@
 #define SQ_STATE_NAMES "('queued', 'sending', 'deferred', 'held', 'sent', 'failed', 'rejected')"
 /* The states a signup ends in; retention counts from the move into one of them. */
 #define SQ_SETTLED_STATES "('sent', 'failed', 'rejected')"
+/*
+ * A waiting signup whose address has a byte that is not printable ASCII
+ * (GLOB's class is every printable ASCII character): a Unicode domain to
+ * convert.  The partial index on it is what keeps the claim from reading
+ * every waiting signup to find the few.
+ */
+#define SQ_NON_ASCII_DUE "state IN ('queued', 'deferred') AND email GLOB '*[^ -~]*'"
 /* The SQL function the claim uses to compare a producer's address with scrubbed ones. */
 #define SQ_EMAIL_HASH_FUNCTION "reportd_email_hash"
 
@@ -29,6 +37,20 @@
 struct sq;
 
 sqlite3 *sq_db(struct queue *q);
+/* Runs sql (no parameters, any number of statements): 0, or -1 with err. */
+int sq_exec(struct queue *q, const char *sql, const char *what, char *err);
+/* Runs a one-row statement and returns its first column as an integer. */
+int sq_query_int(struct queue *q, const char *sql, const char *what, int64_t *out, char *err);
+int sq_in_transaction(struct queue *q);
+int sq_begin(struct queue *q, int write, const char *what, char *err);
+int sq_commit(struct queue *q, const char *what, char *err);
+void sq_rollback(struct queue *q);
+
+/* The schema (queue_sqlite_schema.c), inside no transaction: each makes its own. */
+int sq_migrate(struct queue *q, char *err);
+int sq_check_schema_readonly(struct queue *q, char *err);
+/* Reads the address hash key into q and gives the SQL side its function. */
+int sq_load_hash_key(struct queue *q, char *err);
 /* A statement for sql, from the connection's cache when it has one; NULL with err. */
 sqlite3_stmt *sq_prepare(struct queue *q, const char *sql, const char *what, char *err);
 /* SQLITE_ROW or SQLITE_DONE, or -1 with err. */

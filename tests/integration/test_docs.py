@@ -18,10 +18,6 @@ MAN8 = (REPO / "man/reportd.8").read_text()
 MAN5 = (REPO / "man/reportd.yaml.5").read_text()
 COMPLETION = REPO / "completion/reportd.bash"
 
-# Options the man page documents ahead of the binary: the producer branch of
-# issue 10 adds them.  Once the binary has them they must be in --help and
-# the completion like every other option (the test below then holds them).
-PENDING_OPTIONS = {("status", "--prometheus"), ("list", "--json"), ("show", "--json")}
 
 
 def run(*args):
@@ -216,8 +212,7 @@ def test_each_command_help_exits_0_and_agrees_with_man_page_and_completion(comma
         assert "bad option" not in p.stderr and "not accepted" not in p.stderr, (opt, p.stderr)
     assert set(completion("reportd", command, "--")) == opts | {"--help"}
     man = man8_commands()[command]
-    assert opts <= man
-    assert {(command, o) for o in man - opts} <= PENDING_OPTIONS
+    assert opts == man
 
 
 def test_help_commands_are_the_ones_the_binary_runs():

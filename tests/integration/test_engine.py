@@ -181,7 +181,8 @@ def test_a_stop_takes_back_unsent_the_message_waiting_for_a_connection(env):
     counted, no mark left, so a later start sends it as a first attempt."""
     relay = StallingRelay(stall_conns=1, stall_s=60)
     try:
-        env.write_config(smtp_url=relay.url)  # one connection, smtp.timeout: 10s
+        # One connection whatever REPORTD_TEST_CONNECTIONS says; smtp.timeout: 10s.
+        env.write_config(smtp_url=relay.url, extra_smtp="  connections: 1\n")
         addrs = queue_many(env, 3, "wait")
         d = env.start("run")
         # The first is on the connection; the second is claimed, marked and waiting.

@@ -275,8 +275,9 @@ static void test_open_creates_schema(void **state)
                                 " ('signups', 'signup_events', 'signups_due',"
                                 " 'signups_email_key', 'signups_created', 'signups_email_hash',"
                                 " 'signups_unscrubbed', 'reportd_secrets',"
-                                " 'signups_producer_columns', 'signup_status')"),
-                     10);
+                                " 'signups_producer_columns', 'signup_status',"
+                                " 'signups_unicode_due')"),
+                     11);
     /* One random key for the address hash, made with the schema. */
     assert_int_equal(raw_int(f, "SELECT count(*) FROM reportd_secrets"
                                 " WHERE name = 'email_hash_key' AND length(value) = 32"),

@@ -234,17 +234,17 @@ static void test_migrate_from_v4_keeps_rows_and_history(void **state)
     free(after);
     /*
      * Each old index and trigger is there again, on the new table, plus the
-     * guard (5) and the one-report indexes (6).
+     * guard and the Unicode index (5) and the one-report indexes (6).
      */
     after = raw_text(f, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master"
                         " WHERE type IN ('index', 'trigger') AND name NOT LIKE 'sqlite_%'"
-                        " AND name NOT IN ('signups_producer_columns', 'signups_one_report',"
-                        " 'signups_one_report_scrubbed') ORDER BY name)");
+                        " AND name NOT IN ('signups_producer_columns', 'signups_unicode_due',"
+                        " 'signups_one_report', 'signups_one_report_scrubbed') ORDER BY name)");
     assert_string_equal(after, objects);
     free(after);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_master WHERE tbl_name = 'signups'"
-                                " AND type = 'trigger' AND name = 'signups_producer_columns'"),
-                     1);
+                                " AND name IN ('signups_producer_columns', 'signups_unicode_due')"),
+                     2);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'signups_v5'"), 0);
     /* NOT NULL is gone from the lists. */
     assert_int_equal(raw_int(f, "SELECT sum(\"notnull\") FROM pragma_table_info('signups')"
