@@ -40,8 +40,8 @@ OBJ := $(BUILD)/obj
 
 # Recursively expanded on purpose: pkg-config must run after deps.sh has
 # installed the -dev packages, i.e. when a recipe runs, not when make starts.
-PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl sqlite3 yaml-0.1 libidn2)
-PKG_LIBS = $(shell $(PKG_CONFIG) --libs libcurl sqlite3 yaml-0.1 libidn2)
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl sqlite3 yaml-0.1 libidn2 libpq)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs libcurl sqlite3 yaml-0.1 libidn2 libpq)
 CMOCKA_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka)
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka)
 
@@ -198,7 +198,7 @@ check: $(TEST_DEPS_STAMP) $(NPM_STAMP) $(PRODUCERS_NPM_STAMP) $(BUILD)/reportd $
 
 # The short form (300 signups, 10 kills) runs in check, from tests/integration/test_crash.py.
 crash-test: $(TEST_DEPS_STAMP) $(BUILD)/reportd
-	/usr/bin/python3 tests/crash/crash_test.py --signups 5000 --kills 50 --daemons 1 3 \
+	/usr/bin/python3 tests/crash/crash_test.py --signups 5000 --kills 50 --daemons 1 3 --backend sqlite pg \
 		--uncertain resend hold
 
 # The Chromium test of tests/integration/test_rendering.py, saving one PNG per rendering.

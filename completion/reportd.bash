@@ -5,7 +5,7 @@
 # tests/integration/test_docs.py holds the options to `reportd COMMAND --help`.
 
 _reportd_commands="run check-config send-test enqueue status list show preview hold release
-retry purge help"
+retry purge queue help"
 _reportd_states="queued sending deferred held sent failed rejected"
 
 # Options per command, as `reportd COMMAND --help` lists them.
@@ -19,6 +19,7 @@ _reportd_options() {
     show) echo "--json" ;;
     preview) echo "--email --text --html --eml" ;;
     retry) echo "--failed" ;;
+    queue) echo "--to --password-file" ;;
     esac
     echo "--help"
 }

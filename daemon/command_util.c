@@ -53,8 +53,8 @@ int load_runtime(const struct options *o, struct runtime *rt, int with_templates
 int open_queue(const struct config *c, struct queue **q, enum queue_access access)
 {
     char err[ERRLEN];
-    int rc = access == QUEUE_READ ? queue_open_readonly(q, c->queue_path, err)
-                                  : queue_open(q, c->queue_path, err);
+    int rc = access == QUEUE_READ ? queue_open_readonly_at(q, &c->queue, err)
+                                  : queue_open_at(q, &c->queue, err);
 
     if (rc != 0) {
         fprintf(stderr, "reportd: %s\n", err);

@@ -90,7 +90,7 @@ int cmd_enqueue(const struct options *o)
         return EXIT_CONFIG;
     }
     if (in != NULL) {
-        status = enqueue_file(in, &rt.roles, rt.config.queue_path);
+        status = enqueue_file(in, &rt.roles, &rt.config.queue);
         goto out;
     }
     if (signup_ascii_email(&s, err) == -1 || signup_validate(&s, &rt.roles, err) == -1) {

@@ -39,8 +39,12 @@ struct options {
     /* list */
     const char *state; /* NULL: every state */
 
-    /* send-test */
+    /* send-test; queue copy: the URL to copy to */
     const char *to;
+
+    /* queue */
+    const char *subcommand;    /* "copy" */
+    const char *password_file; /* for --to */
 
     /* run */
     int drain;
@@ -59,6 +63,8 @@ int cmd_release(const struct options *o);
 int cmd_retry(const struct options *o);
 int cmd_purge(const struct options *o);
 int cmd_run(const struct options *o);
+/* `reportd queue copy --to URL`: the configured queue into a new PostgreSQL one. */
+int cmd_queue(const struct options *o);
 /* Sends a sample report to o->to through the relay, outside the queue. */
 int cmd_send_test(const struct options *o);
 

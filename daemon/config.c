@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "queue.h"
+#include "queue_url.h"
 #include "signup.h"
 #include "yamldoc.h"
 
@@ -71,6 +72,8 @@ enum key_kind {
 enum key_id {
     K_QUEUE,
     K_QUEUE_PATH,
+    K_QUEUE_URL,
+    K_QUEUE_PASSWORD_FILE,
     K_POLL_INTERVAL,
     K_BATCH_SIZE,
     K_LEASE,
@@ -126,7 +129,11 @@ struct key {
 
 static const struct key keys[K_COUNT] = {
     [K_QUEUE] = {"queue", TOP, KIND_SECTION, 1, 0, 0, 0},
-    [K_QUEUE_PATH] = {"queue.path", K_QUEUE, KIND_TEXT, 1, FIELD(queue_path), 0, 0},
+    /* Exactly one of path and url: check_queue_place(). */
+    [K_QUEUE_PATH] = {"queue.path", K_QUEUE, KIND_TEXT, 0, FIELD(queue_path), 0, 0},
+    [K_QUEUE_URL] = {"queue.url", K_QUEUE, KIND_TEXT, 0, FIELD(queue_url), 0, 0},
+    [K_QUEUE_PASSWORD_FILE] = {"queue.password_file", K_QUEUE, KIND_TEXT, 0,
+                               FIELD(queue_password_file), 0, 0},
     [K_POLL_INTERVAL] = {"queue.poll_interval", K_QUEUE, KIND_DURATION, 0, FIELD(poll_interval_ms),
                          0, 0},
     [K_BATCH_SIZE] = {"queue.batch_size", K_QUEUE, KIND_INT, 0, FIELD(batch_size), 1,
@@ -222,6 +229,8 @@ void config_free(struct config *c)
 {
     free(c->path);
     free(c->queue_path);
+    free(c->queue_url);
+    free(c->queue_password_file);
     free(c->roles_dir);
     free(c->templates_dir);
     free(c->from_name);
@@ -1049,6 +1058,62 @@ static void check_password_privacy(struct load *l)
             mode & 044 ? "readable" : "writable", mode, path);
 }
 
+/* The config file's mode, for the privacy checks: 0, or -1 reported at id. */
+static int config_mode(struct load *l, enum key_id id, unsigned *mode)
+{
+    struct stat st;
+
+    if (stat(l->c->path, &st) == -1) {
+        report_key(l, id, "cannot check who may read %s: %s", l->c->path, strerror(errno));
+        return -1;
+    }
+    *mode = (unsigned)st.st_mode & 07777;
+    return 0;
+}
+
+/*
+ * Exactly one of queue.path (SQLite) and queue.url (PostgreSQL).  A password
+ * inside the URL is only as secret as this file; queue.password_file (or
+ * $CREDENTIALS_DIRECTORY) is the place for it.  The URL is never repeated in
+ * a message: it may hold that password.
+ */
+static void check_queue_place(struct load *l)
+{
+    const struct config *c = l->c;
+    unsigned mode;
+
+    if (!given(l, K_QUEUE_PATH) && !given(l, K_QUEUE_URL)) {
+        /* A missing or wrong queue section is reported as that already. */
+        if (given(l, K_QUEUE) && usable(l, K_QUEUE))
+            report(l, l->value_node[K_QUEUE], keys[K_QUEUE_PATH].name,
+                   "required key is missing (or queue.url, for PostgreSQL)");
+        return;
+    }
+    if (given(l, K_QUEUE_PATH) && given(l, K_QUEUE_URL)) {
+        report_key(l, K_QUEUE_URL, "set either queue.path or queue.url, not both");
+        return;
+    }
+    if (given(l, K_QUEUE_PASSWORD_FILE) && !given(l, K_QUEUE_URL))
+        report_key(l, K_QUEUE_PASSWORD_FILE, "is for queue.url; a SQLite queue has no password");
+    if (!usable(l, K_QUEUE_URL) || c->queue_url == NULL)
+        return;
+    if (!queue_url_is_postgres(c->queue_url)) {
+        report_key(l, K_QUEUE_URL, "expected a postgresql:// URL");
+        return;
+    }
+    if (!queue_url_has_password(c->queue_url))
+        return;
+    if (given(l, K_QUEUE_PASSWORD_FILE)) {
+        report_key(l, K_QUEUE_URL, "holds a password; set it in queue.password_file only");
+        return;
+    }
+    if (config_mode(l, K_QUEUE_URL, &mode) == 0 && (mode & 077))
+        report_key(l, K_QUEUE_URL,
+                   "holds a password and %s is %s by group or others (mode %04o); use "
+                   "queue.password_file or chmod 600 %s",
+                   c->path, mode & 044 ? "readable" : "writable", mode, c->path);
+}
+
 static void derive_message_id_domain(struct load *l)
 {
     struct config *c = l->c;
@@ -1090,6 +1155,7 @@ static void check_metrics_path(struct load *l)
 
 static void cross_check(struct load *l)
 {
+    check_queue_place(l);
     check_metrics_path(l);
     check_url(l);
     check_retry(l);
@@ -1125,6 +1191,7 @@ int config_load(struct config *c, const char *path, struct diag *d)
     parse_root(&l);
     cross_check(&l);
     yamldoc_free(&yd);
+    c->queue = (struct queue_place){c->queue_path, c->queue_url, c->queue_password_file};
     if (d->count != errors_before || buf_failed(&d->text)) {
         config_free(c);
         return -1;

@@ -36,13 +36,16 @@ struct config {
     char *path; /* the file this came from */
 
     /* queue: */
-    char *queue_path;         /* SQLite database */
-    int64_t poll_interval_ms; /* how often an idle daemon looks for work */
-    int batch_size;           /* signups claimed per round */
-    int64_t lease_ms;         /* how long a claim holds before others may take it */
-    int64_t lifetime_ms;      /* undelivered this long: failed as expired */
-    int64_t retry_min_ms;     /* first backoff */
-    int64_t retry_max_ms;     /* backoff ceiling */
+    char *queue_path;          /* SQLite database, or NULL when queue_url is set */
+    char *queue_url;           /* PostgreSQL: a libpq URI, or NULL */
+    char *queue_password_file; /* for queue_url; may be NULL */
+    struct queue_place queue;  /* the three above, for queue_open_at() */
+    int64_t poll_interval_ms;  /* how often an idle daemon looks for work */
+    int batch_size;            /* signups claimed per round */
+    int64_t lease_ms;          /* how long a claim holds before others may take it */
+    int64_t lifetime_ms;       /* undelivered this long: failed as expired */
+    int64_t retry_min_ms;      /* first backoff */
+    int64_t retry_max_ms;      /* backoff ceiling */
     enum uncertain_policy uncertain;
     int64_t retention_ms; /* a settled signup's personal data is kept this long; 0 = forever */
 

@@ -226,7 +226,7 @@ static void watch_queue(struct daemon *d)
 
     wake_close(d->wake);
     d->wake = NULL;
-    if (wake_open(&d->wake, d->rt->config.queue_path, err) == -1) {
+    if (wake_open(&d->wake, &d->rt->config.queue, err) == -1) {
         d->wake = NULL;
         log_warnx("%s; new signups are noticed every queue.poll_interval instead", err);
     }
@@ -272,7 +272,7 @@ static int queue_ready(struct daemon *d)
         return 0;
     if (monotonic_ms() < d->write_retry_ms)
         return -1;
-    if (queue_open(&d->q, d->rt->config.queue_path, err) != QUEUE_OPEN_OK) {
+    if (queue_open_at(&d->q, &d->rt->config.queue, err) != QUEUE_OPEN_OK) {
         d->q = NULL;
         queue_failed(d, "open", err);
         return -1;
@@ -517,7 +517,7 @@ static void reload(struct daemon *d)
         return;
     }
     diag_free(&diag);
-    if (queue_open(&q, fresh.config.queue_path, err) != QUEUE_OPEN_OK ||
+    if (queue_open_at(&q, &fresh.config.queue, err) != QUEUE_OPEN_OK ||
         smtp_open(&smtp, &fresh.config, err) == -1) {
         log_critx("reload of %s failed: %s; still running the previous configuration",
                   d->config_path, err);
@@ -674,6 +674,13 @@ static int64_t idle_wait(struct daemon *d, int claimed_nothing)
 
     if (d->write_failures)
         return d->write_retry_ms - now;
+    /*
+     * Outcomes to record (claims handed back on a pause): at once, not after
+     * the pause.  A SQLite queue's own commit used to wake us here through
+     * inotify; a PostgreSQL queue notifies only of inserts.
+     */
+    if (d->unrecorded.n > 0 && d->in_flight == 0)
+        return 0;
     if (next > now)
         return next - now;
     /* Waiting for a connection or a reload: a finished transfer wakes us. */
@@ -867,7 +874,7 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, int verbo
         return DAEMON_STOPPED;
     }
     smtp_set_builder(d.smtp, delivery_build, rt);
-    if (queue_open(&d.q, rt->config.queue_path, err) != QUEUE_OPEN_OK) {
+    if (queue_open_at(&d.q, &rt->config.queue, err) != QUEUE_OPEN_OK) {
         /* A service waits for its queue to be mended (and says so); a drain has nothing to do. */
         if (drain) {
             smtp_free(d.smtp);
@@ -880,7 +887,7 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, int verbo
     delivery_init(&d.dl, rt, d.owner);
     watch_queue(&d);
     log_notice("started%s: queue %s, relay %s, %d connection%s, owner %s", drain ? " (drain)" : "",
-               rt->config.queue_path, rt->config.smtp_url, rt->config.connections,
+               queue_place_name(&rt->config.queue), rt->config.smtp_url, rt->config.connections,
                rt->config.connections == 1 ? "" : "s", d.owner);
     notify_ready();
     update_status(&d);

@@ -13,7 +13,7 @@
 #include "queue.h"
 
 struct run {
-    const char *queue_path;
+    const struct queue_place *place;
     struct queue *q; /* opened at the first batch: a file bad early never touches the database */
     struct signup batch[ENQUEUE_BATCH];
     size_t n;
@@ -69,7 +69,7 @@ static int flush(struct run *r, char *err)
     int rc = 0;
 
     if (r->q == NULL) {
-        if (queue_open(&r->q, r->queue_path, err) != 0) {
+        if (queue_open_at(&r->q, r->place, err) != 0) {
             r->q = NULL;
             return -1;
         }
@@ -127,7 +127,7 @@ static int finish(struct run *r, const char *name, char *err)
     return 0;
 }
 
-int enqueue_file(struct intake *in, const struct roles *roles, const char *queue_path)
+int enqueue_file(struct intake *in, const struct roles *roles, const struct queue_place *place)
 {
     struct run *r = calloc(1, sizeof(*r));
     struct intake_pos pos = {0};
@@ -139,7 +139,7 @@ int enqueue_file(struct intake *in, const struct roles *roles, const char *queue
         fprintf(stderr, "reportd: out of memory\n");
         return EXIT_OSERR;
     }
-    r->queue_path = queue_path;
+    r->place = place;
     for (;;) {
         enum intake_status st = intake_next(in, &s, &pos, err);
 

@@ -7,6 +7,7 @@
 #define REPORTD_ENQUEUE_FILE_H
 
 #include "intake.h"
+#include "queue.h"
 #include "roles.h"
 
 /*
@@ -17,12 +18,12 @@
 #define ENQUEUE_BATCH 256
 
 /*
- * Queues every signup in, validated against roles, into the database at
- * queue_path.  Prints each new id once committed (stdout, in file order),
+ * Queues every signup in, validated against roles, into the queue at
+ * place.  Prints each new id once committed (stdout, in file order),
  * a duplicate address and every bad signup with FILE:LINE:COLUMN (stderr).
  * Nothing is written unless every signup is good.  Returns 0 or an exit
  * status: EXIT_DATAERR for a bad file, EXIT_IOERR for the database.
  */
-int enqueue_file(struct intake *in, const struct roles *roles, const char *queue_path);
+int enqueue_file(struct intake *in, const struct roles *roles, const struct queue_place *place);
 
 #endif

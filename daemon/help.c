@@ -60,7 +60,8 @@ static const struct help helps[] = {
      "  --state S            only signups in state S: queued, sending, deferred, held, sent, "
      "failed, rejected\n"
      "  --json               as one JSON array\n"},
-    {"show", "show ID [--json]\n", "A signup, its attempts, last server reply, Message-ID and history.",
+    {"show", "show ID [--json]\n",
+     "A signup, its attempts, last server reply, Message-ID and history.",
      "  --json               as one JSON object\n"},
     {"preview", "preview (ID | --email E) [--text | --html | --eml]\n",
      "A signup's report exactly as it will be sent, without sending it.",
@@ -76,6 +77,11 @@ static const struct help helps[] = {
     {"purge", "purge ID\n",
      "Delete a signup's personal data now: a signup never sent is deleted, a sent one scrubbed.",
      ""},
+    {"queue", "queue copy --to URL [--password-file F]\n",
+     "Copy the configured SQLite queue, every signup with its state and history, into an empty "
+     "PostgreSQL database; refused while a daemon holds claims.",
+     "  --to URL             the PostgreSQL database (a postgresql:// URL)\n"
+     "  --password-file F    a file holding its password\n"},
     {"help", "help [COMMAND]\n", "This overview, or one command's usage and options.", ""},
 };
 

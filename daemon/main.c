@@ -53,6 +53,7 @@ enum {
     OPT_FAILED,
     OPT_TO,
     OPT_PROMETHEUS,
+    OPT_PASSWORD_FILE,
     OPT_HELP = 'h',
 };
 
@@ -60,22 +61,33 @@ enum {
 #define PARSE_HELP (-1)
 
 static const struct option command_options[] = {
-    {"email", required_argument, NULL, OPT_EMAIL}, {"name", required_argument, NULL, OPT_NAME},
-    {"role", required_argument, NULL, OPT_ROLE},   {"level", required_argument, NULL, OPT_LEVEL},
-    {"task", required_argument, NULL, OPT_TASK},   {"skill", required_argument, NULL, OPT_SKILL},
-    {"years", required_argument, NULL, OPT_YEARS}, {"file", required_argument, NULL, OPT_FILE},
-    {"json", no_argument, NULL, OPT_JSON},         {"text", no_argument, NULL, OPT_TEXT},
-    {"html", no_argument, NULL, OPT_HTML},         {"eml", no_argument, NULL, OPT_EML},
-    {"state", required_argument, NULL, OPT_STATE}, {"drain", no_argument, NULL, OPT_DRAIN},
-    {"failed", no_argument, NULL, OPT_FAILED},     {"to", required_argument, NULL, OPT_TO},
+    {"email", required_argument, NULL, OPT_EMAIL},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"role", required_argument, NULL, OPT_ROLE},
+    {"level", required_argument, NULL, OPT_LEVEL},
+    {"task", required_argument, NULL, OPT_TASK},
+    {"skill", required_argument, NULL, OPT_SKILL},
+    {"years", required_argument, NULL, OPT_YEARS},
+    {"file", required_argument, NULL, OPT_FILE},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"text", no_argument, NULL, OPT_TEXT},
+    {"html", no_argument, NULL, OPT_HTML},
+    {"eml", no_argument, NULL, OPT_EML},
+    {"state", required_argument, NULL, OPT_STATE},
+    {"drain", no_argument, NULL, OPT_DRAIN},
+    {"failed", no_argument, NULL, OPT_FAILED},
+    {"to", required_argument, NULL, OPT_TO},
     {"prometheus", no_argument, NULL, OPT_PROMETHEUS},
-    {"help", no_argument, NULL, OPT_HELP},         {NULL, 0, NULL, 0},
+    {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
 };
 
 /* Which options and arguments each command accepts. */
 enum {
     TAKES_ID = 1 << 0,       /* a signup id argument */
     TAKES_EMAIL_ID = 1 << 1, /* or --email instead of the id */
+    TAKES_WORD = 1 << 2,     /* a subcommand word ("queue copy") */
 };
 
 struct command {
@@ -95,6 +107,7 @@ static const int opts_preview[] = {OPT_EMAIL, OPT_TEXT, OPT_HTML, OPT_EML, 0};
 static const int opts_list[] = {OPT_STATE, OPT_JSON, 0};
 static const int opts_retry[] = {OPT_FAILED, 0};
 static const int opts_send_test[] = {OPT_TO, OPT_ROLE, OPT_LEVEL, 0};
+static const int opts_queue[] = {OPT_TO, OPT_PASSWORD_FILE, 0};
 
 static const struct command commands[] = {
     {"run", cmd_run, opts_run, 0},
@@ -109,6 +122,7 @@ static const struct command commands[] = {
     {"release", cmd_release, opts_none, TAKES_ID},
     {"retry", cmd_retry, opts_retry, TAKES_ID},
     {"purge", cmd_purge, opts_none, TAKES_ID},
+    {"queue", cmd_queue, opts_queue, TAKES_WORD},
 };
 
 static int accepts(const struct command *cmd, int opt)
@@ -214,6 +228,9 @@ static int parse_command(const struct command *cmd, int argc, char **argv, struc
         case OPT_PROMETHEUS:
             o->prometheus = 1;
             break;
+        case OPT_PASSWORD_FILE:
+            o->password_file = optarg;
+            break;
         }
     }
     if (cmd->run == cmd_send_test && o->to == NULL)
@@ -236,6 +253,12 @@ static int parse_command(const struct command *cmd, int argc, char **argv, struc
                             : usage("%s: takes no signup id here", cmd->name);
         if (wants_id && parse_id(argv[0], &o->id) == -1)
             return usage("%s: a signup id is a positive number", cmd->name);
+    } else if (cmd->args & TAKES_WORD) {
+        if (argc != 1 || strcmp(argv[0], "copy") != 0)
+            return usage("%s: expected \"copy\"", cmd->name);
+        o->subcommand = argv[0];
+        if (o->to == NULL)
+            return usage("%s copy: needs --to URL", cmd->name);
     } else if (argc != 0) {
         return usage("%s: unexpected argument", argv[0]);
     }

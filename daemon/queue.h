@@ -1,8 +1,10 @@
 /*
- * queue.h - the signup queue: a SQLite database that websites insert into
- * and reportd works through.
+ * queue.h - the signup queue: a database that websites insert into and
+ * reportd works through, a SQLite file (queue.path) or a PostgreSQL
+ * database (queue.url).  Callers do not know which: both backends keep the
+ * same table, states and rules (see queue_backend.h for the seam).
  *
- * The schema is created and migrated here (PRAGMA user_version).  Producers
+ * Each backend creates and migrates its schema itself.  Producers
  * own the columns they insert (see README, "Producer contract"); every other
  * column belongs to reportd.  A signup's state changes in exactly one place,
  * queue_transition(), which records the change in the history table and logs
@@ -96,6 +98,21 @@ enum queue_open_status {
     QUEUE_OPEN_READ_ONLY = -2,
 };
 
+/* Where the queue is: exactly one of path and url. */
+struct queue_place {
+    const char *path; /* a SQLite file */
+    const char *url;  /* a PostgreSQL libpq URI */
+    const char
+        *password_file; /* for url: its password (a path, or a name in $CREDENTIALS_DIRECTORY) */
+};
+
+/* What messages call the place: its file, or its URL unless a password is in it. */
+const char *queue_place_name(const struct queue_place *pl);
+
+/* queue_open() and queue_open_readonly() at a place of either kind. */
+int queue_open_at(struct queue **qp, const struct queue_place *pl, char *err);
+int queue_open_readonly_at(struct queue **qp, const struct queue_place *pl, char *err);
+
 /*
  * Opens the database for writing, creating and migrating it.  Returns an
  * enum queue_open_status: anything but QUEUE_OPEN_OK is a failure.
@@ -110,6 +127,7 @@ int queue_open(struct queue **qp, const char *path, char *err);
  */
 int queue_open_readonly(struct queue **qp, const char *path, char *err);
 void queue_close(struct queue *q);
+/* The queue's name in messages: its file, or its URL (unless a password is in it). */
 const char *queue_path(const struct queue *q);
 
 /* --- producer side ------------------------------------------------------ */
@@ -335,5 +353,18 @@ int queue_purge(struct queue *q, int64_t id, char *err);
  * everything.  *n gets the number scrubbed.
  */
 int queue_scrub_expired(struct queue *q, int64_t now_ms, int64_t retention_ms, int *n, char *err);
+
+/* --- moving a queue ----------------------------------------------------- */
+
+/*
+ * Copies every signup of from, with its state, bookkeeping and history, into
+ * the empty PostgreSQL queue at to, in one transaction on each side: from's
+ * write lock is held throughout, so nothing changes it meanwhile.  Refused
+ * (-1, err says why) while a signup of from is being sent (a daemon holds
+ * claims: stop it first) or when to already has signups.  *n gets the
+ * number copied.  A row whose lists could not be read is copied with empty
+ * lists (it is rejected, or will be, for that reason anyway).
+ */
+int queue_copy(struct queue *from, const struct queue_place *to, int64_t *n, char *err);
 
 #endif

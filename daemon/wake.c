@@ -1,8 +1,11 @@
 /*
  * wake.c - inotify on the queue's directory: the database and its WAL file
- * changed, so a producer may have committed a signup.
+ * changed, so a producer may have committed a signup; or, for a PostgreSQL
+ * queue, the LISTEN connection of pg_listen.c.
  */
 #include "wake.h"
+
+#include "pg_listen.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -18,6 +21,7 @@
 #define WAKE_WAL_SUFFIX "-wal"
 
 struct wake {
+    struct pg_listen *listen; /* a PostgreSQL queue: everything else is unused */
     int fd;
     char *base; /* the database's file name, without its directory */
     char *wal;  /* base + "-wal" */
@@ -50,15 +54,24 @@ static int split_path(struct wake *w, const char *db_path, char *dir, size_t dir
     return 0;
 }
 
-int wake_open(struct wake **wp, const char *db_path, char *err)
+int wake_open(struct wake **wp, const struct queue_place *place, char *err)
 {
     struct wake *w = calloc(1, sizeof(*w));
+    const char *db_path = place->path;
     char dir[PATH_MAX];
 
     *wp = NULL;
     if (w == NULL)
         return errf(err, "out of memory");
     w->fd = -1;
+    if (place->url != NULL) {
+        if (pg_listen_open(&w->listen, place, err) == -1) {
+            wake_close(w);
+            return -1;
+        }
+        *wp = w;
+        return 0;
+    }
     if (split_path(w, db_path, dir, sizeof(dir), err) == -1) {
         wake_close(w);
         return -1;
@@ -83,6 +96,7 @@ void wake_close(struct wake *w)
 {
     if (w == NULL)
         return;
+    pg_listen_close(w->listen);
     if (w->fd != -1)
         close(w->fd);
     free(w->base);
@@ -92,6 +106,8 @@ void wake_close(struct wake *w)
 
 int wake_fd(const struct wake *w)
 {
+    if (w->listen != NULL)
+        return pg_listen_fd(w->listen);
     return w->fd;
 }
 
@@ -101,6 +117,8 @@ int wake_check(struct wake *w)
     int changed = 0;
     ssize_t n;
 
+    if (w->listen != NULL)
+        return pg_listen_check(w->listen);
     while ((n = read(w->fd, events, sizeof(events))) > 0) {
         char *p = events;
 

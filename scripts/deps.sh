@@ -12,15 +12,18 @@ if [ "${REPORTD_NO_DEPS:-0}" = 1 ] || [ -n "${DEB_BUILD_ARCH:-}" ]; then
     exit 0
 fi
 
-build_pkgs="gcc make pkg-config libcurl4-openssl-dev libsqlite3-dev libyaml-dev libidn2-dev ca-certificates"
+build_pkgs="gcc make pkg-config libcurl4-openssl-dev libsqlite3-dev libyaml-dev libidn2-dev libpq-dev ca-certificates"
 run_pkgs="python3 python3-aiosmtpd sqlite3"
 test_pkgs="libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-yaml postfix openssl sqlite3
 valgrind faketime libfaketime chromium spamassassin nodejs time
-php-cli php-sqlite3 python3-prometheus-client g++"
+php-cli php-sqlite3 python3-prometheus-client g++ postgresql python3-psycopg2"
 lint_pkgs="cppcheck clang-tidy clang-format"
 # php-cli, php-sqlite3: the PHP producer of the producer tests; g++: npm builds
 # better-sqlite3 (the Node producer's driver) from source against Debian's
 # node headers; python3-prometheus-client: its parser checks the metrics.
+# postgresql only for its initdb and pg_ctl: the tests start their own server
+# in a temporary directory (tests/integration/pg.py); python3-psycopg2 is the
+# PostgreSQL producer of the tests.
 # The Debian package (`make deb`, and its test in `make check`), the man
 # pages' lint (mandoc).
 deb_pkgs="debhelper dpkg-dev fakeroot lintian mandoc man-db"

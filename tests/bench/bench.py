@@ -11,8 +11,9 @@ one run.
 Knobs (environment): BENCH_QUICK=1 (a smoke run of about a minute), and
 BENCH_SIGNUPS, BENCH_RUNS, BENCH_DELAY_MS, BENCH_SLOW_SECONDS,
 BENCH_LATENCY_SIGNUPS, BENCH_IDLE_SECONDS, BENCH_BIG, BENCH_RATE,
-BENCH_RATE_SECONDS, BENCH_KEEP=1 (keep the work directory), and
-BENCH_ONLY=sink,slow,latency,memory,rate (a subset of the rows).
+BENCH_RATE_SECONDS, BENCH_PG_SIGNUPS, BENCH_KEEP=1 (keep the work
+directory), and BENCH_ONLY=sink,slow,latency,memory,rate,pg (a subset of the
+rows).
 """
 import json
 import math
@@ -52,6 +53,11 @@ N_BIG = int(knob("BENCH_BIG", 100000, 10000))
 RATE = knob("BENCH_RATE", 20, 20)
 RATE_SECONDS = knob("BENCH_RATE_SECONDS", 60, 10)
 RATE_CONNECTIONS = 8
+# Row 5, the queue backends: signups per case, daemons per queue, and SMTP
+# connections per daemon for the instant sink and for the 20 ms relay.
+N_PG = int(knob("BENCH_PG_SIGNUPS", 5000, 500))
+PG_DAEMONS = (1, 3)
+PG_RELAYS = (("sink", 1), ("slow", 8))
 SINK_CONNECTIONS = (1, 8)
 SLOW_CONNECTIONS = (1, 8, 16)
 # Replies per message over a reused connection (MAIL, RCPT, DATA, end of
@@ -108,16 +114,17 @@ def free_port():
     return port
 
 
-def write_config(name, port, connections=1, rate_limit=0):
+def write_config(name, port, connections=1, rate_limit=0, url=None):
     """config/reportd.yaml, the production example, with only the paths and
     the relay changed (a loopback sink: cleartext, no AUTH); every other key
-    keeps its shipped default, poll_interval 5s included."""
+    keeps its shipped default, poll_interval 5s included. url: the queue in
+    PostgreSQL instead of the SQLite file."""
     with open(os.path.join(ROOT, "config", "reportd.yaml"), encoding="utf-8") as f:
         text = f.read()
     d = os.path.join(WORK, name)
     os.makedirs(d, exist_ok=True)
     subs = [
-        (r"(?m)^  path: .*$", f"  path: {d}/queue.db"),
+        (r"(?m)^  path: .*$", f"  url: {url}" if url else f"  path: {d}/queue.db"),
         (r"(?m)^roles_dir: .*$", f"roles_dir: {ROOT}/config/roles"),
         (r"(?m)^templates_dir: .*$", f"templates_dir: {ROOT}/templates"),
         (r"(?m)^  url: smtp://.*$", f"  url: smtp://127.0.0.1:{port}"),
@@ -575,13 +582,65 @@ def table(res):
         add(f"| 4 | `smtp.rate_limit: {RATE:g}`, {RATE_CONNECTIONS} connections, over {RATE_SECONDS:.0f} s "
             f"from the first message | {res['rate']:.2f} msg/s | | {pct:.1f}% | within 5% "
             f"| {verdict(abs(pct - 100) <= 5)} |")
+    for relay, conns in PG_RELAYS:
+        where = "postfix `smtp-sink`" if relay == "sink" else f"relay {DELAY * 1000:.0f} ms away"
+        for daemons in PG_DAEMONS:
+            pg, sq = res.get(f"pg-{relay}-{daemons}"), res.get(f"sqlite-{relay}-{daemons}")
+            if pg is None or sq is None:
+                continue
+            add(f"| 5 | queue in PostgreSQL (local socket, test server with fsync off) vs SQLite: "
+                f"{where}, {daemons} daemon(s) × {conns} connection(s) on one queue, {N_PG} signups, "
+                f"`run --drain` start to last state committed | PostgreSQL {pg:.0f} msg/s "
+                f"| SQLite {sq:.0f} msg/s | {pg / sq:.2f} | — | — |")
     return "\n".join(out)
+
+
+def bench_pg(res):
+    """5. The queue in PostgreSQL beside SQLite: 1 and 3 daemons on one queue."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    from pg import PgServer
+    server = PgServer()
+    try:
+        for relay, conns in PG_RELAYS:
+            if relay == "sink":
+                sink, port = start_smtp_sink()
+            else:
+                sink, port = start_slowsink(DELAY, os.path.join(WORK, "pg-slow.log"))
+            for backend in ("sqlite", "pg"):
+                for daemons in PG_DAEMONS:
+                    name = f"{backend}-{relay}-{daemons}"
+                    url = server.url(server.create_db()) if backend == "pg" else None
+                    cfg, db = write_config(name, port, connections=conns, url=url)
+                    enqueue(cfg, N_PG, "pg")
+                    start = time.time()
+                    procs = [spawn([REPORTD, "-c", cfg, "run", "--drain"],
+                                   stderr=subprocess.DEVNULL) for _ in range(daemons)]
+                    for p in procs:
+                        if p.wait(600) != 0:
+                            raise BenchError(f"{name}: run --drain exited {p.returncode}")
+                        children.remove(p)
+                    if url:
+                        out = server.psql("SELECT count(*), max(updated_at) FROM signups WHERE "
+                                          "state = 'sent'", db=url.split("/")[3].split("?")[0])
+                        sent, last_ms = (int(x) for x in out.strip().split("|"))
+                    else:
+                        sent, last_ms = db_query(db, "SELECT count(*), max(updated_at) FROM "
+                                                     "signups WHERE state = 'sent'")
+                    if sent != N_PG:
+                        raise BenchError(f"{name}: {sent} of {N_PG} signups sent")
+                    rate = N_PG / (last_ms / 1000.0 - start)
+                    res[name] = rate
+                    progress(f"{backend}, {relay}, {daemons} daemon(s) x {conns} connection(s): "
+                             f"{rate:.0f} msg/s")
+            stop(sink)
+    finally:
+        server.stop()
 
 
 def main():
     res = {}
     steps = {"sink": bench_sink, "slow": bench_slow, "latency": bench_latency_and_idle,
-             "memory": bench_memory, "rate": bench_rate}
+             "memory": bench_memory, "rate": bench_rate, "pg": bench_pg}
     # BENCH_ONLY=slow,rate: a subset, while working on one part.
     only = os.environ.get("BENCH_ONLY", ",".join(steps)).split(",")
     failed = []

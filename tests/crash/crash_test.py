@@ -18,7 +18,13 @@ recorded `sent` was accepted by the relay with the Message-ID recorded in
 its row.
 
     tests/crash/crash_test.py [--signups 300] [--kills 10] [--daemons 1 3]
-                              [--uncertain resend hold] [--seed S] [--keep]
+                              [--uncertain resend hold] [--backend sqlite pg] [--seed S] [--keep]
+
+On PostgreSQL (--backend pg) the queue is a database on a throwaway server
+(tests/integration/pg.py), the producer's INSERT comes through psycopg2, and
+each daemon slot runs as if on a host of its own (its own hostname, in a UTS
+namespace, when run as root): a daemon's claims are then recovered by its
+restarted successor at once, and by the others only when its lease ends.
 
 Prints one line per run: signups, kills, delivered, lost, duplicated, held.
 Exits 1 when a run fails. tests/integration/test_crash.py runs the short form
@@ -40,6 +46,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "integration"))
 from faultsmtp import FaultServer  # noqa: E402
 
 REPORTD = REPO / os.environ.get("REPORTD_BIN", "build/reportd")
@@ -64,6 +71,7 @@ class Result:
     signups: int
     daemons: int
     uncertain: str
+    backend: str = "sqlite"
     kills: int = 0
     delivered: int = 0
     lost: int = 0
@@ -74,7 +82,8 @@ class Result:
     workdir: str = ""
 
     def line(self):
-        return (f"daemons={self.daemons} uncertain={self.uncertain} signups={self.signups} "
+        return (f"backend={self.backend} daemons={self.daemons} uncertain={self.uncertain} "
+                f"signups={self.signups} "
                 f"kills={self.kills} delivered={self.delivered} lost={self.lost} "
                 f"duplicated={self.duplicated} held={self.held} seconds={self.seconds:.1f}")
 
@@ -86,10 +95,57 @@ def clean_env():
     return env
 
 
-def write_config(path: Path, db: Path, url: str, uncertain: str):
+class Queue:
+    """The queue as a producer and an auditor see it: a SQLite file or a PostgreSQL database."""
+
+    def __init__(self, wd: Path, backend: str, pg=None):
+        self.backend = backend
+        self.db = wd / "queue.db"
+        self.pg = pg
+        self.pg_db = pg.create_db() if backend == "pg" else None
+
+    def config_line(self):
+        return f"url: {self.pg.url(self.pg_db)}" if self.pg else f"path: {self.db}"
+
+    def connect(self):
+        if self.pg:
+            import psycopg2
+            return psycopg2.connect(self.pg.dsn(self.pg_db))
+        con = sqlite3.connect(self.db, timeout=30)
+        con.execute("PRAGMA busy_timeout = 5000")
+        return con
+
+    def query(self, sql, params=()):
+        con = self.connect()
+        try:
+            cur = con.cursor()
+            cur.execute(sql.replace("?", "%s") if self.pg else sql, params)
+            rows = cur.fetchall()
+            con.commit()
+            return rows
+        finally:
+            con.close()
+
+    def insert(self, emails):
+        con = self.connect()
+        try:
+            cur = con.cursor()
+            mark = "%s" if self.pg else "?"
+            cur.executemany(f"INSERT INTO signups (email, role, level) VALUES ({mark}, {mark}, {mark})",
+                            [(e, ROLE, LEVEL) for e in emails])
+            con.commit()
+        finally:
+            con.close()
+
+    def close(self):
+        if self.pg_db:
+            self.pg.drop_db(self.pg_db)
+
+
+def write_config(path: Path, queue: Queue, url: str, uncertain: str):
     path.write_text(f"""\
 queue:
-  path: {db}
+  {queue.config_line()}
   poll_interval: 100ms
   retry_min: 1s
   retry_max: 2s
@@ -114,45 +170,37 @@ def reportd(config: Path, *args, timeout=120):
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
 
-def queue_signups(config: Path, db: Path, n: int):
+def queue_signups(config: Path, db: Queue, n: int):
     """The producer contract's INSERT, after reportd created the schema."""
     # An empty queue: the drain creates the schema and ends without a word to the relay.
     rc, _, err = reportd(config, "run", "--drain")
     if rc != 0:
         raise RuntimeError(f"reportd run --drain: {err}")
-    con = sqlite3.connect(db, timeout=10)
-    try:
-        con.execute("PRAGMA busy_timeout = 5000")
-        with con:
-            con.executemany("INSERT INTO signups (email, role, level) VALUES (?, ?, ?)",
-                            [(f"crash{i}@example.com", ROLE, LEVEL) for i in range(n)])
-        return [r[0] for r in con.execute("SELECT email FROM signups ORDER BY id")]
-    finally:
-        con.close()
+    db.insert([f"crash{i}@example.com" for i in range(n)])
+    return [r[0] for r in db.query("SELECT email FROM signups ORDER BY id")]
 
 
-def rows(db: Path):
-    con = sqlite3.connect(db, timeout=30)
-    try:
-        return con.execute("SELECT id, email, state, reason, message_id FROM signups").fetchall()
-    finally:
-        con.close()
+def rows(db: Queue):
+    return db.query("SELECT id, email, state, reason, message_id FROM signups")
 
 
-def unsettled(db: Path):
-    con = sqlite3.connect(db, timeout=30)
-    try:
-        return con.execute("SELECT count(*) FROM signups WHERE state IN (?, ?, ?)",
-                           UNSETTLED).fetchone()[0]
-    finally:
-        con.close()
+def unsettled(db: Queue):
+    return db.query("SELECT count(*) FROM signups WHERE state IN (?, ?, ?)", UNSETTLED)[0][0]
+
+
+def as_host(name):
+    """argv prefix running a command with its own hostname, as if on another host (root only)."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return []
+    return ["unshare", "--uts", "sh", "-c", f'hostname "{name}" && exec "$@"', "sh"]
 
 
 class Daemons:
     """D `reportd run` processes, each restartable; stderr appended to one log per slot."""
 
-    def __init__(self, config: Path, workdir: Path, n: int):
+    def __init__(self, config: Path, workdir: Path, n: int, hosts=False):
         self.config = config
+        self.hosts = hosts
         self.logs = [workdir / f"daemon-{i}.log" for i in range(n)]
         self.procs = [None] * n
         self.offsets = [0] * n  # where each slot's current daemon began to log
@@ -162,7 +210,8 @@ class Daemons:
     def start(self, i):
         self.offsets[i] = self.logs[i].stat().st_size if self.logs[i].exists() else 0
         with open(self.logs[i], "ab") as log:
-            self.procs[i] = subprocess.Popen([str(REPORTD), "-c", str(self.config), "run"],
+            prefix = as_host(f"crash-host-{i}") if self.hosts else []
+            self.procs[i] = subprocess.Popen([*prefix, str(REPORTD), "-c", str(self.config), "run"],
                                              stdout=subprocess.DEVNULL, stderr=log,
                                              env=clean_env())
 
@@ -236,21 +285,27 @@ def kill_points(rng, signups, kills):
 
 
 def run_crash(signups=300, kills=10, daemons=1, uncertain="resend", seed=None, workdir=None,
-              keep=False, out=None):
-    """One crash run. Returns a Result; result.problems is empty when it passed."""
+              keep=False, out=None, backend="sqlite", pg=None):
+    """One crash run. Returns a Result; result.problems is empty when it passed. On PostgreSQL
+    it uses the server pg, or starts one of its own."""
     seed = random.randrange(1 << 30) if seed is None else seed
     rng = random.Random(seed)
     wd = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="reportd-crash-"))
     wd.mkdir(parents=True, exist_ok=True)
-    res = Result(signups=signups, daemons=daemons, uncertain=uncertain, workdir=str(wd))
-    db, config = wd / "queue.db", wd / "reportd.yaml"
+    res = Result(signups=signups, daemons=daemons, uncertain=uncertain, backend=backend,
+                 workdir=str(wd))
+    own_pg = None
+    if backend == "pg" and pg is None:
+        from pg import PgServer
+        pg = own_pg = PgServer()
+    db, config = Queue(wd, backend, pg), wd / "reportd.yaml"
     relay = FaultServer(latency=RELAY_LATENCY, seed=seed)
     started = time.monotonic()
     procs = None
     try:
         write_config(config, db, relay.url, uncertain)
         emails = queue_signups(config, db, signups)
-        procs = Daemons(config, wd, daemons)
+        procs = Daemons(config, wd, daemons, hosts=backend == "pg")
         # Progress is what has settled (sent, held, failed), not only what the
         # relay took: with hold, each kill holds what was in flight, and with
         # many connections that can be more than the last tenth of the run.
@@ -302,6 +357,9 @@ def run_crash(signups=300, kills=10, daemons=1, uncertain="resend", seed=None, w
         if procs:
             procs.stop()
         relay.stop()
+        db.close()
+        if own_pg:
+            own_pg.stop()
     if out:
         print(res.line(), file=out, flush=True)
         for p in res.problems:
@@ -313,7 +371,7 @@ def run_crash(signups=300, kills=10, daemons=1, uncertain="resend", seed=None, w
     return res
 
 
-def check(res: Result, config: Path, db: Path, emails, relay: FaultServer):
+def check(res: Result, config: Path, db: Queue, emails, relay: FaultServer):
     got = relay.by_recipient()
     table = rows(db)
     by_email = {r[1]: r for r in table}
@@ -377,6 +435,7 @@ def main():
     ap.add_argument("--daemons", type=int, nargs="+", default=[1, 3])
     ap.add_argument("--uncertain", nargs="+", default=["resend", "hold"],
                     choices=["resend", "hold"])
+    ap.add_argument("--backend", nargs="+", default=["sqlite"], choices=["sqlite", "pg"])
     ap.add_argument("--seed", type=int)
     ap.add_argument("--workdir", help="keep the run's files here (one subdirectory per run)")
     ap.add_argument("--keep", action="store_true", help="keep the files of passing runs too")
@@ -384,14 +443,24 @@ def main():
     if not REPORTD.exists():
         print(f"{REPORTD} is missing: run make first", file=sys.stderr)
         return 2
-    failed = 0
-    for policy in args.uncertain:
-        for d in args.daemons:
-            wd = Path(args.workdir) / f"{policy}-{d}" if args.workdir else None
-            res = run_crash(args.signups, args.kills, d, policy, args.seed, wd, args.keep,
-                            out=sys.stdout)
-            failed += bool(res.problems)
-    print(f"crash test: {failed} of {len(args.uncertain) * len(args.daemons)} runs failed")
+    failed = runs = 0
+    pg = None
+    try:
+        for backend in args.backend:
+            if backend == "pg" and pg is None:
+                from pg import PgServer
+                pg = PgServer()
+            for policy in args.uncertain:
+                for d in args.daemons:
+                    wd = Path(args.workdir) / f"{backend}-{policy}-{d}" if args.workdir else None
+                    res = run_crash(args.signups, args.kills, d, policy, args.seed, wd, args.keep,
+                                    out=sys.stdout, backend=backend, pg=pg)
+                    failed += bool(res.problems)
+                    runs += 1
+    finally:
+        if pg:
+            pg.stop()
+    print(f"crash test: {failed} of {runs} runs failed")
     return 1 if failed else 0
 
 

@@ -1,6 +1,11 @@
 """Fixtures for the integration tests: the real build/reportd binary ($REPORTD_BIN), a real
-SQLite file, and real SMTP servers on loopback (aiosmtpd through
-tests/smtpd.py, postfix's smtp-sink). Nothing here imitates SMTP."""
+queue (a SQLite file, or a database on a real PostgreSQL server started for the session), and
+real SMTP servers on loopback (aiosmtpd through tests/smtpd.py, postfix's smtp-sink). Nothing
+here imitates SMTP.
+
+Every test that takes `env` runs once per queue backend in $REPORTD_TEST_BACKENDS (default
+"sqlite,pg"); a test marked @pytest.mark.sqlite_only (file modes, WAL, PRAGMAs) runs on SQLite
+only. The PostgreSQL runs are left out, not skipped, where a backend is not asked for."""
 import email
 import email.policy
 import os
@@ -16,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 REPO = Path(__file__).resolve().parents[2]
 # The binary under test: build/reportd, or another build of it (make check
 # runs the suite again against the AddressSanitizer build, build/asan/reportd).
@@ -24,6 +31,8 @@ REPORTD = REPO / os.environ.get("REPORTD_BIN", "build/reportd")
 # tests again with 4 and 16): every guarantee must hold whatever the number.
 CONNECTIONS = int(os.environ.get("REPORTD_TEST_CONNECTIONS", "1"))
 SMTPD = REPO / "tests" / "smtpd.py"
+# The queue backends the suite runs against (check.sh runs PostgreSQL in the plain run only).
+BACKENDS = [b for b in os.environ.get("REPORTD_TEST_BACKENDS", "sqlite,pg").split(",") if b]
 SMTP_SINK = "/usr/sbin/smtp-sink"
 
 
@@ -49,12 +58,26 @@ def wait_for_port(port, proc, timeout=10.0):
 class Env:
     """One test's world: a config file, a queue database, helpers to run reportd."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, backend="sqlite", pg=None):
         self.tmp = tmp
+        self.backend = backend
+        self.pg = pg
         self.db = tmp / "queue.db"
+        self.pg_db = pg.create_db() if backend == "pg" else None
         self.config = tmp / "reportd.yaml"
         self.smtp_url = "smtp://127.0.0.1:9"
         self.write_config()
+
+    @property
+    def queue_line(self):
+        """The config line that names the queue."""
+        if self.backend == "pg":
+            return f"url: {self.pg.url(self.pg_db)}"
+        return f"path: {self.db}"
+
+    def close(self):
+        if self.pg_db:
+            self.pg.drop_db(self.pg_db)
 
     def write_config(self, smtp_url=None, tls="none", extra_smtp="", extra_queue="",
                      templates=None, roles=None, raw=None):
@@ -65,7 +88,7 @@ class Env:
             return
         self.config.write_text(f"""\
 queue:
-  path: {self.db}
+  {self.queue_line}
   poll_interval: 200ms
   retry_min: 1s
   retry_max: 4s
@@ -118,6 +141,9 @@ smtp:
         return int(p.out.strip())
 
     def sql(self, query, params=()):
+        """Runs query (with ? placeholders) on the queue, as a producer or an operator would."""
+        if self.backend == "pg":
+            return pg_sql(self.pg.dsn(self.pg_db), query, params)
         con = sqlite3.connect(self.db, timeout=10)
         try:
             cur = con.execute(query, params)
@@ -130,15 +156,54 @@ smtp:
     def states(self):
         return dict(self.sql("SELECT id, state FROM signups"))
 
-    def count(self, where="1"):
-        if not self.db.exists():
+    def exists(self):
+        """Whether the queue has been created (the daemon or a writing command creates it)."""
+        if self.backend == "pg":
+            return self.sql("SELECT to_regclass('signups') IS NOT NULL")[0][0]
+        return self.db.exists()
+
+    def count(self, where="1=1"):
+        if not self.exists():
             return 0
         return self.sql(f"SELECT count(*) FROM signups WHERE {where}")[0][0]
 
 
+def pg_sql(dsn, query, params=()):
+    """query on PostgreSQL through psycopg2, ? placeholders turned into %s; lists come back as
+    the JSON text SQLite would give."""
+    import psycopg2
+    import psycopg2.extras
+    con = psycopg2.connect(dsn)
+    psycopg2.extras.register_default_jsonb(conn_or_curs=con, loads=lambda s: s)
+    try:
+        with con, con.cursor() as cur:
+            cur.execute(query.replace("%", "%%").replace("?", "%s"), tuple(params))
+            rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
+        return rows
+    finally:
+        con.close()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: the test is about the SQLite file itself")
+
+
+def pytest_generate_tests(metafunc):
+    """One run per backend for every test that takes env (or backend)."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    backends = BACKENDS
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        backends = [b for b in backends if b == "sqlite"]
+    metafunc.parametrize("backend", backends)
+
+
 @pytest.fixture
-def env(tmp_path):
-    return Env(tmp_path)
+def env(tmp_path, backend, request):
+    pg = request.getfixturevalue("pg_server") if backend == "pg" else None
+    e = Env(tmp_path, backend, pg)
+    yield e
+    e.close()
 
 
 class CaptureServer:
@@ -264,3 +329,15 @@ def wait_until(predicate, timeout=20.0, interval=0.05):
             return True
         time.sleep(interval)
     return predicate()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One real PostgreSQL server for the whole session (tests/integration/pg.py), stopped at
+    the end whatever happened; each test that needs a queue gets a database of its own."""
+    from pg import PgServer
+    server = PgServer()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -3,7 +3,12 @@
 STARTTLS), build/reportd sends nothing, says why at error level, and the signups wait."""
 import signal
 
+import pytest
+
 from conftest import wait_until
+
+# SQLite only: SMTP authentication, the same whichever database holds the queue.
+pytestmark = pytest.mark.sqlite_only
 
 EX_TEMPFAIL = 75
 EX_CONFIG = 78

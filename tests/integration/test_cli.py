@@ -45,6 +45,7 @@ def test_enqueue_prints_id_and_stores_every_field(env):
     assert row[7] == "queued"
 
 
+@pytest.mark.sqlite_only
 def test_database_is_wal_with_versioned_schema(env):
     env.enqueue("wal@example.com")
     assert env.sql("PRAGMA journal_mode")[0][0] == "wal"
@@ -411,14 +412,11 @@ def test_producer_insert_contract(env):
     """The README's INSERT, run by a producer that knows nothing else."""
     # The daemon creates the schema when it starts; producers never do.
     assert env.run("run", "--drain").returncode == 0
-    con = sqlite3.connect(env.db)
-    con.execute("INSERT INTO signups (email, name, role, level, tasks, skills, years) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                ("web@example.com", "Web Visitor", ROLE, "senior",
-                 json.dumps([{"id": "design-systems", "share": 50}, "review-code"]),
-                 json.dumps(["system-design"]), 8))
-    con.commit()
-    con.close()
+    env.sql("INSERT INTO signups (email, name, role, level, tasks, skills, years) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ("web@example.com", "Web Visitor", ROLE, "senior",
+             json.dumps([{"id": "design-systems", "share": 50}, "review-code"]),
+             json.dumps(["system-design"]), 8))
     p = env.run("list")
     assert "web@example.com" in p.out and "queued" in p.out
     p = env.run("preview", "--email", "web@example.com")
@@ -437,6 +435,7 @@ def test_template_error_that_shows_only_when_rendering_fails_check_config(env, t
     assert "rendering a sample report" in p.err and "backend-developer" in p.err
 
 
+@pytest.mark.sqlite_only
 def test_run_exits_74_when_the_queue_cannot_be_opened(env, tmp_path):
     env.write_config()
     env.config.write_text(env.config.read_text().replace(str(env.db),

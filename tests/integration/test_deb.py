@@ -12,6 +12,9 @@ import pytest
 
 from conftest import REPO
 
+# SQLite only: the package is about the build, not the queue's database.
+pytestmark = pytest.mark.sqlite_only
+
 # The package build and lintian together; the test must stay well inside check's budget.
 BUILD_SECONDS_MAX = 90
 

@@ -181,7 +181,8 @@ def test_a_stop_takes_back_unsent_the_message_waiting_for_a_connection(env):
     counted, no mark left, so a later start sends it as a first attempt."""
     relay = StallingRelay(stall_conns=1, stall_s=60)
     try:
-        env.write_config(smtp_url=relay.url)  # one connection, smtp.timeout: 10s
+        # One connection whatever REPORTD_TEST_CONNECTIONS says; smtp.timeout: 10s.
+        env.write_config(smtp_url=relay.url, extra_smtp="  connections: 1\n")
         addrs = queue_many(env, 3, "wait")
         d = env.start("run")
         # The first is on the connection; the second is claimed, marked and waiting.
@@ -217,11 +218,9 @@ def test_a_producers_insert_wakes_an_idle_daemon(env):
             time.sleep(1.5)  # idle: its first look at the queue is over
             took = []
             for i in range(5):
-                con = sqlite3.connect(env.db, timeout=10)
-                with con:  # the producer contract's INSERT, committed
-                    con.execute("INSERT INTO signups (email, role, level) VALUES (?, ?, ?)",
-                                (f"woken{i}@example.com", "backend-developer", "mid"))
-                con.close()
+                # The producer contract's INSERT, committed.
+                env.sql("INSERT INTO signups (email, role, level) VALUES (?, ?, ?)",
+                        (f"woken{i}@example.com", "backend-developer", "mid"))
                 t0 = time.monotonic()
                 assert wait_until(lambda: len(relay.rcpts()) == i + 1, timeout=10)
                 took.append(time.monotonic() - t0)

@@ -13,6 +13,10 @@ import pytest
 
 from conftest import REPO, wait_until
 
+# The producers here are SQLite clients; PostgreSQL's producers (psql, psycopg2) are
+# tests/integration/test_pg.py's.
+pytestmark = pytest.mark.sqlite_only
+
 PRODUCERS = REPO / "tests" / "producers"
 # The three languages' producers, each run as a website would run it.
 COMMANDS = {
@@ -37,7 +41,7 @@ def producer(lang, db, *args, check=True):
 def start_daemon(env):
     """A running daemon that has created the schema, as a website finds it."""
     d = env.start("run")
-    assert wait_until(lambda: env.db.exists() and env.sql("PRAGMA user_version")[0][0] == 5,
+    assert wait_until(lambda: env.db.exists() and env.sql("PRAGMA user_version")[0][0] == 6,
                       timeout=20), "the daemon did not create the queue"
     return d
 

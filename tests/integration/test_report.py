@@ -6,7 +6,12 @@ import email.policy
 import re
 import shutil
 
+import pytest
+
 from conftest import REPO
+
+# SQLite only: the report's content, the same whichever database holds the queue.
+pytestmark = pytest.mark.sqlite_only
 
 EX_USAGE = 64
 EX_UNAVAILABLE = 69

@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO, REPORTD
 
 ROLE = "backend-developer"
@@ -120,6 +122,7 @@ def test_purge_scrubs_a_sent_signup_and_deletes_an_unsent_one(env):
     env.enqueue("waiting@example.com")
 
 
+@pytest.mark.sqlite_only
 def test_read_only_commands_work_while_a_website_holds_the_write_lock(env):
     sid = person(env, "w@example.com")
     website = sqlite3.connect(env.db, timeout=BUSY_TIMEOUT_S, isolation_level=None)
@@ -143,6 +146,7 @@ def test_read_only_commands_work_while_a_website_holds_the_write_lock(env):
         website.close()
 
 
+@pytest.mark.sqlite_only
 def test_read_only_commands_never_create_or_migrate(env, capture):
     srv = capture()
     env.write_config(smtp_url=srv.url)
@@ -150,10 +154,12 @@ def test_read_only_commands_never_create_or_migrate(env, capture):
     assert p.returncode == EX_IOERR and "daemon" in p.err
     assert not env.db.exists()
     env.enqueue("m@example.com")
-    assert env.sql("PRAGMA user_version")[0][0] == 5
-    # Back to schema 3, as a database written before retention (and the producer contract) was.
+    assert env.sql("PRAGMA user_version")[0][0] == 6
+    # Back to schema 3, as a database written before retention (and the producer contract, and
+    # the one-report indexes) was.
     con = sqlite3.connect(env.db)
-    con.executescript("DROP VIEW signup_status; DROP TRIGGER signups_producer_columns;"
+    con.executescript("DROP INDEX signups_one_report; DROP INDEX signups_one_report_scrubbed;"
+                      " DROP VIEW signup_status; DROP TRIGGER signups_producer_columns;"
                       " DROP INDEX signups_email_hash; DROP INDEX signups_unscrubbed;"
                       " DROP TABLE reportd_secrets; ALTER TABLE signups DROP COLUMN email_hash;"
                       " ALTER TABLE signups DROP COLUMN scrubbed_at; PRAGMA user_version = 3;")
@@ -162,7 +168,7 @@ def test_read_only_commands_never_create_or_migrate(env, capture):
     assert p.returncode == EX_IOERR and "older" in p.err and "start the daemon" in p.err
     assert env.sql("PRAGMA user_version")[0][0] == 3
     assert env.run("run", "--drain").returncode == 0  # the daemon migrates
-    assert env.sql("PRAGMA user_version")[0][0] == 5
+    assert env.sql("PRAGMA user_version")[0][0] == 6
     p = env.run("list")
     assert p.returncode == 0 and "m@example.com" in p.out
 
@@ -174,6 +180,7 @@ def as_unprivileged(argv):
     return argv
 
 
+@pytest.mark.sqlite_only
 def test_a_queue_file_reportd_may_not_write_is_refused_clearly(env):
     # Outside pytest's private tmp_path, which an unprivileged user cannot enter.
     d = Path(tempfile.mkdtemp(prefix="reportd-ro-"))

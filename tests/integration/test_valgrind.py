@@ -10,6 +10,9 @@ import pytest
 
 from conftest import REPORTD
 
+# SQLite only: memcheck is about reportd's C, the same whichever database answers.
+pytestmark = pytest.mark.sqlite_only
+
 SIGNUPS = 300
 ROLE = "backend-developer"
 LEVELS = ["junior", "mid", "senior", "lead"]

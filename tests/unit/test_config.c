@@ -914,6 +914,89 @@ static void test_password_file_in_readable_config_is_fine(void **state)
     done(&r);
 }
 
+/* queue.url: PostgreSQL ------------------------------------------------------ */
+
+/* Lines 1-2: the queue section with a URL; a test can add queue keys from line 3. */
+#define PG_QUEUE_PART(url)                                                                         \
+    "queue:\n"                                                                                     \
+    "  url: " url "\n"
+#define PG_REST DIRS_SENDER_PART SMTP_PART
+
+static void test_queue_url_instead_of_path(void **state)
+{
+    struct loaded r;
+
+    load(&r, PG_QUEUE_PART("postgresql:///reportd?host=/run/postgresql") PG_REST);
+    assert_loads(&r);
+    assert_null(r.c.queue_path);
+    assert_string_equal(r.c.queue_url, "postgresql:///reportd?host=/run/postgresql");
+    assert_null(r.c.queue_password_file);
+    done(&r);
+
+    load(
+        &r,
+        "queue:\n  url: postgres://db.example.com/reportd\n  password_file: pg-password\n" PG_REST);
+    assert_loads(&r);
+    assert_string_equal(r.c.queue_password_file, "pg-password");
+    done(&r);
+}
+
+static void test_queue_path_or_url_not_both_nor_neither(void **state)
+{
+    expect_one_error("queue:\n  path: /q.db\n  url: postgresql:///reportd\n" PG_REST,
+                     ":3:8: queue.url: set either queue.path or queue.url, not both");
+    expect_one_error("queue:\n  poll_interval: 5s\n" PG_REST,
+                     ":2:3: queue.path: required key is missing (or queue.url, for PostgreSQL)");
+}
+
+static void test_queue_url_scheme(void **state)
+{
+    expect_one_error(PG_QUEUE_PART("mysql://db/reportd") PG_REST,
+                     ":2:8: queue.url: expected a postgresql:// URL");
+}
+
+static void test_queue_password_file_needs_url(void **state)
+{
+    expect_one_error(
+        QUEUE_PART "  password_file: /pw\n" DIRS_SENDER_PART SMTP_PART,
+        ":3:18: queue.password_file: is for queue.url; a SQLite queue has no password");
+}
+
+static void test_queue_url_password_refused_unless_private(void **state)
+{
+    static const char *const urls[] = {
+        "postgresql://reportd:s3cret@db.example.com/reportd",
+        "postgresql://db.example.com/reportd?sslmode=require&password=s3cret",
+    };
+    struct loaded r;
+    char text[512], want[256];
+    size_t i;
+
+    for (i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        snprintf(text, sizeof(text), "queue:\n  url: %s\n" PG_REST, urls[i]);
+        load_mode(&r, text, 0640);
+        assert_rejected(&r, 1);
+        snprintf(want, sizeof(want),
+                 ":2:8: queue.url: holds a password and %s is readable by group or others "
+                 "(mode 0640); use queue.password_file or chmod 600",
+                 r.path);
+        assert_diag_has(&r, want);
+        assert_diag_lacks(&r, "s3cret");
+        done(&r);
+
+        load_mode(&r, text, 0600);
+        assert_loads(&r);
+        done(&r);
+    }
+    /* A user name alone, or an @ in the path part, is no password. */
+    load_mode(&r, PG_QUEUE_PART("postgresql://reportd@db.example.com/reportd") PG_REST, 0644);
+    assert_loads(&r);
+    done(&r);
+    expect_one_error(
+        "queue:\n  url: postgresql://u:s3cret@db/reportd\n  password_file: /pw\n" PG_REST,
+        ":2:8: queue.url: holds a password; set it in queue.password_file only");
+}
+
 /* Many problems at once ---------------------------------------------------- */
 
 static void test_every_error_is_reported(void **state)
@@ -1047,6 +1130,11 @@ int main(void)
         cmocka_unit_test(test_password_and_password_file_exclusive),
         cmocka_unit_test(test_username_needs_password),
         cmocka_unit_test(test_password_needs_username),
+        cmocka_unit_test(test_queue_url_instead_of_path),
+        cmocka_unit_test(test_queue_path_or_url_not_both_nor_neither),
+        cmocka_unit_test(test_queue_url_scheme),
+        cmocka_unit_test(test_queue_password_file_needs_url),
+        cmocka_unit_test(test_queue_url_password_refused_unless_private),
         cmocka_unit_test(test_inline_password_private_file_accepted),
         cmocka_unit_test(test_inline_password_readable_file_refused),
         cmocka_unit_test(test_password_file_in_readable_config_is_fine),

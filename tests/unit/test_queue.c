@@ -21,7 +21,7 @@
 #define LEASE_MS ((int64_t)60000)
 #define HOUR_MS  ((int64_t)3600000)
 /* The schema version queue.c migrates to; changing it here is a conscious act. */
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 struct fixture {
     char dir[64];
@@ -729,6 +729,29 @@ static void test_producer_bad_rows_load_with_error(void **state)
 }
 
 /* --- transitions -------------------------------------------------------- */
+
+/* Whatever moves them, two signups for one address are never in flight or sent together. */
+static void test_one_report_per_address_held_by_the_database(void **state)
+{
+    struct fixture *f = *state;
+    int64_t a = raw_insert(f, "INSERT INTO signups (email, role, level) VALUES "
+                              "('one@example.com', 'r', 'l')");
+    int64_t b = raw_insert(f, "INSERT INTO signups (email, role, level) VALUES "
+                              "('one@EXAMPLE.com', 'r', 'l')");
+    int64_t c = raw_insert(f, "INSERT INTO signups (email, role, level) VALUES "
+                              "('One@example.com', 'r', 'l')");
+    char sql[128];
+
+    force_state(f, a, SIGNUP_SENT);
+    snprintf(sql, sizeof(sql), "UPDATE signups SET state = 'sending' WHERE id = %lld",
+             (long long)b);
+    assert_int_not_equal(sqlite3_exec(f->raw, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_errcode(f->raw) & 0xff, SQLITE_CONSTRAINT);
+    /* The local part as given is another address: it may go. */
+    force_state(f, c, SIGNUP_SENDING);
+    /* Queued, held, failed and rejected ones are the claim's to decide: no constraint there. */
+    force_state(f, b, SIGNUP_HELD);
+}
 
 static void test_transition_table(void **state)
 {
@@ -1743,6 +1766,7 @@ int main(void)
         QUEUE_TEST(test_enqueue_batches_in_one_transaction),
         QUEUE_TEST(test_producer_minimal_insert),
         QUEUE_TEST(test_producer_bad_rows_load_with_error),
+        QUEUE_TEST(test_one_report_per_address_held_by_the_database),
         QUEUE_TEST(test_transition_table),
         QUEUE_TEST(test_transition_compare_and_set),
         QUEUE_TEST(test_transition_fields),

@@ -1,0 +1,504 @@
+/*
+ * queue_pg_rows.c - the PostgreSQL backend's rows: reading them (through
+ * the row codec, the lists taken apart by jsonb's functions), the
+ * compare-and-set of a transition and its history, the producer's insert
+ * and duplicate lookup, and the reading commands' queries.  The daemon's
+ * claims and sweeps are in queue_pg_work.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "queue_pg.h"
+
+/* A list column's problem: NULL for an array (or none at all), else what is wrong. */
+#define ARRAY_PROBLEM_SQL(col)                                                                     \
+    "CASE WHEN " col " IS NULL OR jsonb_typeof(" col ") = 'array' THEN NULL"                       \
+    " ELSE 'not a JSON array' END"
+
+/* The columns of enum queue_column, then each list, its length and its problem. */
+#define RECORD_COLUMNS_SQL                                                                         \
+    "id, email, name, role, level, years, created_at, state, attempts,"                            \
+    " next_attempt_at, updated_at, sent_at, message_id, last_reply, reason, claimed_by,"           \
+    " claim_until, requeued_at, attempt_started_at, scrubbed_at, email_hash,"                      \
+    " tasks, CASE WHEN jsonb_typeof(tasks) = 'array' THEN jsonb_array_length(tasks) ELSE 0 "       \
+    "END, " ARRAY_PROBLEM_SQL("tasks") ","                                                         \
+                                       " skills, CASE WHEN jsonb_typeof(skills) = 'array' THEN "   \
+                                       "jsonb_array_length(skills) ELSE 0 END,"                    \
+                                       " " ARRAY_PROBLEM_SQL("skills")
+
+/* The first of the three columns of a list, after the record's. */
+#define COL_TASKS  QCOL_COUNT
+#define COL_SKILLS (QCOL_COUNT + 3)
+
+/* Each element of the array $1 (up to $2 of them), in the columns of enum queue_elem_column. */
+#define ELEMENTS_SQL                                                                               \
+    "SELECT jsonb_typeof(e), CASE WHEN jsonb_typeof(e) = 'string' THEN e #>> '{}' END,"            \
+    " CASE WHEN jsonb_typeof(e) = 'object' THEN jsonb_typeof(e -> 'id') END,"                      \
+    " CASE WHEN jsonb_typeof(e) = 'object' THEN e ->> 'id' END,"                                   \
+    " CASE WHEN jsonb_typeof(e) = 'object' THEN jsonb_typeof(e -> 'share') END,"                   \
+    " CASE WHEN jsonb_typeof(e -> 'share') = 'number' THEN (e ->> 'share')::float8 END,"           \
+    " CASE WHEN jsonb_typeof(e) = 'object' THEN (SELECT k FROM jsonb_object_keys(e) AS k"          \
+    "  WHERE k NOT IN ('id', 'share') LIMIT 1) END"                                                \
+    " FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS a (e, n) ORDER BY n LIMIT $2"
+
+/* The kinds of the record's columns, in enum queue_column's order. */
+static const enum queue_cell_type column_kinds[QCOL_COUNT] = {
+    [QCOL_ID] = CELL_INT,
+    [QCOL_EMAIL] = CELL_TEXT,
+    [QCOL_NAME] = CELL_TEXT,
+    [QCOL_ROLE] = CELL_TEXT,
+    [QCOL_LEVEL] = CELL_TEXT,
+    [QCOL_YEARS] = CELL_REAL,
+    [QCOL_CREATED] = CELL_INT,
+    [QCOL_STATE] = CELL_TEXT,
+    [QCOL_ATTEMPTS] = CELL_INT,
+    [QCOL_NEXT_ATTEMPT] = CELL_INT,
+    [QCOL_UPDATED] = CELL_INT,
+    [QCOL_SENT] = CELL_INT,
+    [QCOL_MESSAGE_ID] = CELL_TEXT,
+    [QCOL_LAST_REPLY] = CELL_TEXT,
+    [QCOL_REASON] = CELL_TEXT,
+    [QCOL_CLAIMED_BY] = CELL_TEXT,
+    [QCOL_CLAIM_UNTIL] = CELL_INT,
+    [QCOL_REQUEUED] = CELL_INT,
+    [QCOL_ATTEMPT_STARTED] = CELL_INT,
+    [QCOL_SCRUBBED] = CELL_INT,
+    [QCOL_EMAIL_HASH] = CELL_TEXT,
+};
+
+static enum queue_json_type json_type_at(const PGresult *res, int row, int col)
+{
+    return queue_codec_json_type(PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col));
+}
+
+static void read_element(const PGresult *res, int row, struct queue_json_elem *e)
+{
+    *e = (struct queue_json_elem){0};
+    e->type = json_type_at(res, row, ELEM_TYPE);
+    if (e->type == JT_STRING)
+        pg_cell(res, row, ELEM_ATOM, CELL_TEXT, &e->atom);
+    if (e->type != JT_OBJECT)
+        return;
+    e->id_type = json_type_at(res, row, ELEM_ID_TYPE);
+    pg_cell(res, row, ELEM_ID, CELL_TEXT, &e->id);
+    e->share_type = json_type_at(res, row, ELEM_SHARE_TYPE);
+    e->share =
+        PQgetisnull(res, row, ELEM_SHARE) ? 0 : strtod(PQgetvalue(res, row, ELEM_SHARE), NULL);
+    e->extra_key =
+        PQgetisnull(res, row, ELEM_EXTRA_KEY) ? NULL : PQgetvalue(res, row, ELEM_EXTRA_KEY);
+}
+
+/*
+ * A list of row `row`, element by element.  A problem stops at the first bad
+ * element; a list longer than the limit is noted without reading it all.
+ */
+static int load_array(struct queue *q, const PGresult *row_res, int row, int is_task,
+                      struct signup_record *r, char *err)
+{
+    int col = is_task ? COL_TASKS : COL_SKILLS;
+    size_t max = queue_codec_max(is_task), i, n;
+    struct queue_json_elem e;
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = 0;
+
+    if (!PQgetisnull(row_res, row, col + 2))
+        return queue_codec_array_problem(r, is_task ? "tasks" : "skills",
+                                         PQgetvalue(row_res, row, col + 2)) == -1
+                   ? errf(err, "%s: out of memory", q->name)
+                   : 0;
+    n = (size_t)pg_int(row_res, row, col + 1);
+    if (n == 0)
+        return 0;
+    if (n > max)
+        return queue_codec_too_many(r, is_task) == -1 ? errf(err, "%s: out of memory", q->name) : 0;
+    pg_param_text(&p, PQgetvalue(row_res, row, col));
+    pg_param_int(&p, (int64_t)max);
+    res = pg_run(q, ELEMENTS_SQL, &p, "load signup", err);
+    if (res == NULL)
+        return -1;
+    for (i = 0; i < (size_t)PQntuples(res) && r->load_error == NULL && rc == 0; i++) {
+        read_element(res, (int)i, &e);
+        rc = queue_codec_element(r, is_task, i, &e);
+    }
+    PQclear(res);
+    return rc == -1 ? errf(err, "%s: out of memory", q->name) : 0;
+}
+
+/* Fills r from row `row` of RECORD_COLUMNS_SQL.  -1 only for a database error or no memory. */
+static int load_record(struct queue *q, const PGresult *res, int row, struct signup_record *r,
+                       char *err)
+{
+    struct queue_cell c[QCOL_COUNT];
+    int i;
+
+    for (i = 0; i < QCOL_COUNT; i++)
+        pg_cell(res, row, i, column_kinds[i], &c[i]);
+    queue_codec_init(r);
+    if (queue_codec_own(q, c, r, err) == -1)
+        goto fail;
+    if (queue_codec_producer(c, r) == -1) {
+        errf(err, "%s: out of memory", q->name);
+        goto fail;
+    }
+    if (load_array(q, res, row, 1, r, err) == -1 || load_array(q, res, row, 0, r, err) == -1)
+        goto fail;
+    return 0;
+fail:
+    signup_record_free(r);
+    return -1;
+}
+
+int pg_load(struct queue *q, int64_t id, struct signup_record *r, char *err)
+{
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc;
+
+    pg_param_int(&p, id);
+    res = pg_run(q, "SELECT " RECORD_COLUMNS_SQL " FROM signups WHERE id = $1", &p, "load signup",
+                 err);
+    if (res == NULL)
+        return -1;
+    rc = PQntuples(res) == 0 ? 1 : load_record(q, res, 0, r, err);
+    PQclear(res);
+    return rc;
+}
+
+/* --- state changes ------------------------------------------------------ */
+
+/* As SQLite's, with $3 and $2 the new and old state names, and text in, bigint out. */
+#define TRANSITION_SQL                                                                             \
+    "UPDATE signups SET state = $3, updated_at = $4, attempts = attempts + $5,"                    \
+    " reason = CASE WHEN $3 = 'sent' THEN NULL ELSE coalesce($6, reason) END,"                     \
+    " last_reply = coalesce($7, last_reply),"                                                      \
+    " message_id = coalesce($8, message_id),"                                                      \
+    " next_attempt_at = CASE WHEN $3 IN ('queued', 'deferred') AND $9::bigint >= 0 THEN $9"        \
+    "  ELSE next_attempt_at END,"                                                                  \
+    " requeued_at = CASE WHEN $3 = 'queued' AND $2 IN ('failed', 'held', 'deferred') THEN $4"      \
+    "  ELSE requeued_at END,"                                                                      \
+    " claimed_by = CASE WHEN $3 = 'sending' THEN $10 WHEN $2 = 'sending' THEN NULL"                \
+    "  ELSE claimed_by END,"                                                                       \
+    " claim_until = CASE WHEN $3 = 'sending' THEN $11::bigint WHEN $2 = 'sending' THEN NULL"       \
+    "  ELSE claim_until END,"                                                                      \
+    " sent_at = CASE WHEN $3 = 'sent' THEN $4 ELSE sent_at END,"                                   \
+    " attempt_started_at = CASE WHEN $3 = 'sending' OR $2 = 'sending' THEN NULL"                   \
+    "  ELSE attempt_started_at END"                                                                \
+    " WHERE id = $1 AND state = $2 AND ($12::text IS NULL OR claimed_by = $12)"
+
+int pg_update_state(struct queue *q, int64_t id, enum signup_state from, enum signup_state to,
+                    const struct transition *t, int64_t next, const char *owner, int64_t now,
+                    char *err)
+{
+    struct pg_params p = {0};
+    PGresult *res;
+    int64_t n;
+
+    if (to == SIGNUP_SENDING) {
+        /* A claim sets only these (see TRANSITION_SQL), and may meet the one-report index. */
+        pg_param_int(&p, id);
+        pg_param_text(&p, queue_state_sql_name(from));
+        pg_param_int(&p, now);
+        pg_param_text(&p, t->claimed_by);
+        pg_param_int(&p, t->claim_until_ms);
+        res = pg_run(q, "SELECT reportd_claim($1, $2, $3, $4, $5)", &p, "claim", err);
+        if (res == NULL)
+            return -1;
+        n = pg_int(res, 0, 0);
+        PQclear(res);
+        return n == 1;
+    }
+    pg_param_int(&p, id);
+    pg_param_text(&p, queue_state_sql_name(from));
+    pg_param_text(&p, queue_state_sql_name(to));
+    pg_param_int(&p, now);
+    pg_param_int(&p, t->count_attempt ? 1 : 0);
+    pg_param_text(&p, t->reason);
+    pg_param_text(&p, t->reply);
+    pg_param_text(&p, t->message_id);
+    pg_param_int(&p, next);
+    pg_param_text(&p, t->claimed_by);
+    pg_param_int(&p, t->claim_until_ms);
+    pg_param_text(&p, owner);
+    n = pg_exec(q, TRANSITION_SQL, &p, "transition", err);
+    if (n == -1)
+        return -1;
+    return n == 1;
+}
+
+int pg_record_event(struct queue *q, int64_t id, int has_from, enum signup_state from,
+                    enum signup_state to, const char *detail, int64_t now, char *err)
+{
+    struct pg_params p = {0};
+
+    pg_param_int(&p, id);
+    pg_param_int(&p, now);
+    pg_param_text(&p, has_from ? queue_state_sql_name(from) : NULL);
+    pg_param_text(&p, queue_state_sql_name(to));
+    pg_param_text(&p, detail);
+    return pg_exec(q,
+                   "INSERT INTO signup_events (signup_id, at, from_state, to_state, detail)"
+                   " VALUES ($1, $2, $3, $4, $5)",
+                   &p, "record event", err) == -1
+               ? -1
+               : 0;
+}
+
+/* --- producer side ------------------------------------------------------ */
+
+/* A signup for the address $1, by its key or, once scrubbed, by its keyed hash $2. */
+#define FIND_EMAIL_SQL                                                                             \
+    "SELECT max(id) FROM signups WHERE (reportd_email_key(email) = reportd_email_key($1)"          \
+    " OR email_hash = $2)"
+#define FIND_ACTIVE_SQL                                                                            \
+    FIND_EMAIL_SQL " AND state IN ('queued', 'sending', 'deferred', 'held', 'sent')"
+
+int pg_find_address(struct queue *q, const char *email, const char *hash, int active, int64_t *id,
+                    char *err)
+{
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc;
+
+    pg_param_text(&p, email);
+    pg_param_text(&p, hash);
+    res = pg_run(q, active ? FIND_ACTIVE_SQL : FIND_EMAIL_SQL, &p,
+                 active ? "find duplicate" : "find address", err);
+    if (res == NULL)
+        return -1;
+    rc = PQgetisnull(res, 0, 0) ? 1 : 0;
+    if (rc == 0)
+        *id = pg_int(res, 0, 0);
+    PQclear(res);
+    return rc;
+}
+
+int pg_insert(struct queue *q, const struct signup *s, const char *tasks, const char *skills,
+              int64_t now, int64_t *id, char *err)
+{
+    struct pg_params p = {0};
+    PGresult *res;
+
+    pg_param_text(&p, s->email);
+    pg_param_text(&p, s->name);
+    pg_param_text(&p, s->role);
+    pg_param_text(&p, s->level);
+    pg_param_text(&p, tasks);
+    pg_param_text(&p, skills);
+    if (s->has_years)
+        pg_param_real(&p, s->years);
+    else
+        pg_param_text(&p, NULL);
+    pg_param_int(&p, s->created_ms ? s->created_ms : now);
+    pg_param_int(&p, now);
+    res = pg_run(q,
+                 "INSERT INTO signups (email, name, role, level, tasks, skills, years, created_at,"
+                 " updated_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8, $9)"
+                 " RETURNING id",
+                 &p, "enqueue", err);
+    if (res == NULL)
+        return -1;
+    *id = pg_int(res, 0, 0);
+    PQclear(res);
+    return 0;
+}
+
+/* --- reading ------------------------------------------------------------ */
+
+#define STATS_SQL                                                                                  \
+    "SELECT (SELECT coalesce(min(created_at), 0) FROM signups"                                     \
+    "  WHERE state IN ('queued', 'deferred')),"                                                    \
+    " (SELECT count(*) FROM signups WHERE state = 'held'"                                          \
+    "  AND reason LIKE '" QUEUE_UNCERTAIN_PREFIX "%')"
+
+int pg_stats(struct queue *q, struct queue_stats *s, char *err)
+{
+    PGresult *res =
+        pg_run(q, "SELECT state, count(*) FROM signups GROUP BY state", NULL, "stats", err);
+    enum signup_state state;
+    int i;
+
+    if (res == NULL)
+        return -1;
+    for (i = 0; i < PQntuples(res); i++)
+        if (signup_state_parse(PQgetvalue(res, i, 0), &state) == 0)
+            s->count[state] = pg_int(res, i, 1);
+    PQclear(res);
+    if ((res = pg_run(q, STATS_SQL, NULL, "stats", err)) == NULL)
+        return -1;
+    s->oldest_waiting_ms = pg_int(res, 0, 0);
+    s->uncertain = pg_int(res, 0, 1);
+    PQclear(res);
+    res = pg_run(q,
+                 "SELECT id, updated_at, reason FROM signups"
+                 " WHERE state IN ('failed', 'deferred', 'rejected')"
+                 " ORDER BY updated_at DESC, id DESC LIMIT 1",
+                 NULL, "stats", err);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) == 1) {
+        s->last_error_id = pg_int(res, 0, 0);
+        s->last_error_ms = pg_int(res, 0, 1);
+        snprintf(s->last_error, sizeof(s->last_error), "%s", PQgetvalue(res, 0, 2));
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* --- metrics ------------------------------------------------------------ */
+
+#define METRICS_COUNTS_SQL                                                                         \
+    "SELECT 'state', state, count(*) FROM signups GROUP BY state"                                  \
+    " UNION ALL SELECT 'outcome', to_state, count(*) FROM signup_events"                           \
+    "  WHERE from_state = 'sending' GROUP BY to_state"
+
+/* Signups by the code their relay's last reply began with; 0 for one without a code. */
+#define METRICS_REPLIES_SQL                                                                        \
+    "SELECT CASE WHEN last_reply ~ '^[1-5][0-9][0-9]' THEN substr(last_reply, 1, 3)::int"          \
+    " ELSE 0 END AS code, count(*) FROM signups WHERE last_reply IS NOT NULL GROUP BY code"
+
+static int metrics_counts(struct queue *q, struct queue_metrics *m, char *err)
+{
+    PGresult *res = pg_run(q, METRICS_COUNTS_SQL, NULL, "metrics", err);
+    enum signup_state state;
+    int i;
+
+    if (res == NULL)
+        return -1;
+    for (i = 0; i < PQntuples(res); i++) {
+        if (signup_state_parse(PQgetvalue(res, i, 1), &state) == -1)
+            continue;
+        if (strcmp(PQgetvalue(res, i, 0), "state") == 0)
+            m->count[state] = pg_int(res, i, 2);
+        else
+            m->outcomes[state] = pg_int(res, i, 2);
+    }
+    PQclear(res);
+    if ((res = pg_run(q, METRICS_REPLIES_SQL, NULL, "metrics", err)) == NULL)
+        return -1;
+    for (i = 0; i < PQntuples(res); i++) {
+        int64_t code = pg_int(res, i, 0);
+
+        if (code >= 0 && code < QUEUE_REPLY_CODES)
+            m->last_reply[code] = pg_int(res, i, 1);
+    }
+    PQclear(res);
+    return 0;
+}
+
+/*
+ * Attempts, the oldest waiting, the last send and the latency histogram in
+ * one pass.  A producer's created_at in the future counts as no wait at all.
+ */
+static int metrics_sent(struct queue *q, struct queue_metrics *m, char *err)
+{
+    static const int64_t bounds[QUEUE_LATENCY_BUCKETS] = QUEUE_LATENCY_BOUNDS_MS;
+    struct buf sql;
+    PGresult *res;
+    size_t i;
+
+    buf_init(&sql);
+    buf_puts(&sql, "SELECT coalesce(sum(attempts), 0), coalesce(max(sent_at), 0), count(d),"
+                   " coalesce(sum(d), 0), coalesce(min(w), 0)");
+    for (i = 0; i < QUEUE_LATENCY_BUCKETS; i++)
+        buf_printf(&sql, ", count(*) FILTER (WHERE d <= %lld)", (long long)bounds[i]);
+    buf_puts(&sql, " FROM (SELECT attempts, sent_at, CASE WHEN state = 'sent'"
+                   " THEN greatest(0, sent_at - created_at) END AS d,"
+                   " CASE WHEN state IN ('queued', 'deferred') THEN created_at END AS w"
+                   " FROM signups) AS s");
+    if (buf_failed(&sql)) {
+        buf_free(&sql);
+        return errf(err, "%s: metrics: out of memory", q->name);
+    }
+    res = pg_run(q, buf_str(&sql), NULL, "metrics", err);
+    buf_free(&sql);
+    if (res == NULL)
+        return -1;
+    m->attempts = pg_int(res, 0, 0);
+    m->last_sent_ms = pg_int(res, 0, 1);
+    m->latency_count = pg_int(res, 0, 2);
+    m->latency_sum_ms = pg_int(res, 0, 3);
+    m->oldest_waiting_ms = pg_int(res, 0, 4);
+    for (i = 0; i < QUEUE_LATENCY_BUCKETS; i++)
+        m->latency_le[i] = pg_int(res, 0, 5 + (int)i);
+    PQclear(res);
+    return 0;
+}
+
+int pg_metrics(struct queue *q, struct queue_metrics *m, char *err)
+{
+    return metrics_counts(q, m, err) == -1 || metrics_sent(q, m, err) == -1 ? -1 : 0;
+}
+
+/*
+ * Rows a page at a time, so that listing a large queue does not hold it all
+ * in memory; the caller's snapshot keeps the pages consistent.
+ */
+#define LIST_PAGE 500
+
+int pg_list(struct queue *q, int state, queue_list_fn fn, void *arg, char *err)
+{
+    struct signup_record r;
+    int64_t after = 0;
+    int i, n, stop = 0;
+
+    do {
+        struct pg_params p = {0};
+        PGresult *res;
+
+        pg_param_text(&p, state < 0 ? NULL : queue_state_sql_name((enum signup_state)state));
+        pg_param_int(&p, after);
+        pg_param_int(&p, LIST_PAGE);
+        res = pg_run(q,
+                     "SELECT " RECORD_COLUMNS_SQL " FROM signups WHERE ($1::text IS NULL"
+                     " OR state = $1) AND id > $2 ORDER BY id LIMIT $3",
+                     &p, "list", err);
+        if (res == NULL)
+            return -1;
+        n = PQntuples(res);
+        for (i = 0; i < n && !stop; i++) {
+            if (load_record(q, res, i, &r, err) == -1) {
+                PQclear(res);
+                return -1;
+            }
+            after = r.signup.id;
+            stop = fn(arg, &r);
+            signup_record_free(&r);
+        }
+        PQclear(res);
+    } while (!stop && n == LIST_PAGE);
+    return 0;
+}
+
+int pg_history(struct queue *q, int64_t id, queue_event_fn fn, void *arg, char *err)
+{
+    struct pg_params p = {0};
+    struct queue_event ev;
+    PGresult *res;
+    int i, rc = 0;
+
+    pg_param_int(&p, id);
+    res = pg_run(q,
+                 "SELECT at, from_state, to_state, detail FROM signup_events"
+                 " WHERE signup_id = $1 ORDER BY at, id",
+                 &p, "history", err);
+    if (res == NULL)
+        return -1;
+    for (i = 0; i < PQntuples(res); i++) {
+        ev.at_ms = pg_int(res, i, 0);
+        ev.has_from = !PQgetisnull(res, i, 1);
+        ev.from = SIGNUP_QUEUED;
+        ev.detail = PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3);
+        if ((ev.has_from && signup_state_parse(PQgetvalue(res, i, 1), &ev.from) == -1) ||
+            signup_state_parse(PQgetvalue(res, i, 2), &ev.to) == -1) {
+            rc = errf(err, "%s: history: unknown state", q->name);
+            break;
+        }
+        if (fn(arg, &ev))
+            break;
+    }
+    PQclear(res);
+    return rc;
+}
