@@ -19,6 +19,7 @@
  */
 #define LOG_MODULE "daemon"
 #include "daemon.h"
+#include "daemon_int.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -40,10 +41,6 @@
 #include "smtp.h"
 #include "wake.h"
 
-/* Host names are at most 255 bytes (HOST_NAME_MAX on Linux is 64). */
-#define HOST_MAX 256
-/* "hostname:pid:start" */
-#define OWNER_MAX (HOST_MAX + 64)
 /*
  * After a wake-up that found nothing, look again after 5, 10, 20 and 40 ms:
  * a producer's commit is visible well within that.
@@ -59,11 +56,6 @@
  */
 #define HEAP_TRIM_THRESHOLD (8 * 1024 * 1024)
 #define HEAP_MMAP_THRESHOLD (1024 * 1024)
-/*
- * Abandoned claims are looked for at most this often (or every poll
- * interval, when that is longer): the scan is a write transaction.
- */
-#define RECOVER_INTERVAL_MS 1000
 /*
  * After SIGTERM, transfers in flight get smtp.timeout plus this long to end
  * by themselves before their connections are cut.
@@ -88,43 +80,6 @@ static void on_hup(int sig)
     got_hup = 1;
 }
 
-struct daemon {
-    struct runtime *rt;
-    const char *config_path;
-    struct queue *q;    /* NULL while it cannot be opened */
-    struct wake *wake;  /* NULL when inotify is not available: polling only */
-    int woken;          /* the queue changed since the last claim */
-    sigset_t wait_mask; /* the signal mask inside the wait: ours unblocked */
-    struct smtp *smtp;
-    struct delivery dl;
-    char host[HOST_MAX];
-    char owner[OWNER_MAX];
-    int drain;
-    int verbose; /* -v: debug logging whatever the config says */
-
-    struct job_line waiting;    /* claimed, not yet sent */
-    struct job_line unrecorded; /* outcome known, not yet in the queue */
-    int in_flight;              /* jobs on a connection */
-
-    int64_t watchdog_ms;      /* keep-alive interval, 0 without a watchdog */
-    int64_t last_watchdog_ms; /* monotonic */
-    int64_t next_recover_ms;  /* monotonic */
-    /* Monotonic: when an idle daemon that found nothing due looks again, unless woken first. */
-    int64_t next_claim_ms;
-    int rechecks; /* looks since the last wake-up that found nothing */
-    /* Wall clock: when the earliest waiting signup falls due (SCHEDULE_NEVER, SCHEDULE_WATCH). */
-    int64_t next_due_ms;
-    /* The queue could not be written: nothing new until write_retry_ms (monotonic). */
-    int write_failures;
-    int64_t write_retry_ms;
-    char write_error[ERRLEN]; /* the last one logged */
-    int64_t stop_deadline_ms; /* monotonic, once SIGTERM arrived; 0 before */
-    int aborted;              /* the stop cut the connections still in flight */
-
-    unsigned long sent, deferred, failed, rejected, held;
-    struct metrics_writer metrics; /* metrics.path, rewritten every METRICS_INTERVAL_MS */
-};
-
 /* --- waiting ------------------------------------------------------------------- */
 
 static void keep_alive(struct daemon *d)
@@ -134,36 +89,6 @@ static void keep_alive(struct daemon *d)
     if (d->watchdog_ms > 0 && now - d->last_watchdog_ms >= d->watchdog_ms) {
         notify_watchdog();
         d->last_watchdog_ms = now;
-    }
-}
-
-static void update_status(struct daemon *d)
-{
-    notify_status("sent %lu, deferred %lu, failed %lu, rejected %lu, held %lu%s", d->sent,
-                  d->deferred, d->failed, d->rejected, d->held,
-                  d->write_failures ? "; the queue cannot be written, sending is stopped" : "");
-}
-
-static void tally(struct daemon *d, enum job_tally t)
-{
-    switch (t) {
-    case TALLY_SENT:
-        d->sent++;
-        break;
-    case TALLY_DEFERRED:
-        d->deferred++;
-        break;
-    case TALLY_FAILED:
-        d->failed++;
-        break;
-    case TALLY_REJECTED:
-        d->rejected++;
-        break;
-    case TALLY_HELD:
-        d->held++;
-        break;
-    case TALLY_NONE:
-        break;
     }
 }
 
@@ -232,201 +157,6 @@ static void watch_queue(struct daemon *d)
     }
 }
 
-/* --- the queue --------------------------------------------------------------- */
-
-/* Closes the queue after a failed write: a read-only open is only mended by a new one. */
-static void queue_failed(struct daemon *d, const char *what, const char *err)
-{
-    d->write_failures++;
-    d->write_retry_ms = monotonic_ms() + schedule_write_retry_ms(d->write_failures);
-    /* One line when writing stops, and one more only when the cause changes. */
-    if (d->write_failures == 1 || strcmp(err, d->write_error) != 0) {
-        log_critx("cannot write the queue (%s): %s; nothing is sent until it can be written, and "
-                  "every outcome is kept until then",
-                  what, err);
-        snprintf(d->write_error, sizeof(d->write_error), "%s", err);
-        update_status(d);
-    }
-    if (d->q != NULL) {
-        queue_close(d->q);
-        d->q = NULL;
-    }
-}
-
-static void queue_mended(struct daemon *d)
-{
-    if (d->write_failures == 0)
-        return;
-    log_notice("the queue can be written again; sending resumes");
-    d->write_failures = 0;
-    d->write_retry_ms = 0;
-    update_status(d);
-}
-
-/* 0 with the queue open, -1 when it cannot be opened now. */
-static int queue_ready(struct daemon *d)
-{
-    char err[ERRLEN];
-
-    if (d->q != NULL)
-        return 0;
-    if (monotonic_ms() < d->write_retry_ms)
-        return -1;
-    if (queue_open_at(&d->q, &d->rt->config.queue, err) != QUEUE_OPEN_OK) {
-        d->q = NULL;
-        queue_failed(d, "open", err);
-        return -1;
-    }
-    return 0;
-}
-
-/*
- * Records every known outcome, in order, stopping at the first the queue
- * cannot take: it stays first in line and is tried again after a backoff.
- */
-static void record_outcomes(struct daemon *d)
-{
-    char err[ERRLEN];
-    struct job *job;
-
-    while ((job = d->unrecorded.head) != NULL) {
-        struct transition t = job->t;
-        int rc;
-
-        if (queue_ready(d) == -1)
-            return;
-        /* Only while the claim is still ours: a lost lease must not overwrite another daemon's. */
-        t.owner = d->owner;
-        rc = queue_transition(d->q, job->rec.signup.id, SIGNUP_SENDING, job->to, &t, err);
-        if (rc == -1) {
-            queue_failed(d, "recording an outcome", err);
-            return;
-        }
-        job_line_pop(&d->unrecorded);
-        /* A signup handed back or deferred may be due again: look before the next poll. */
-        d->woken = 1;
-        if (rc == 1)
-            log_warnx("signup %lld: no longer ours when recording %s (lease lost?)",
-                      (long long)job->rec.signup.id, signup_state_name(job->to));
-        else
-            tally(d, job->tally);
-        delivery_log_recorded(job);
-        job_free(job);
-        queue_mended(d);
-    }
-}
-
-/* Why and until when the jobs taken back from the transport are handed back. */
-struct hand_back {
-    struct daemon *d;
-    const char *why;
-    int64_t when_ms;
-};
-
-static void on_withdrawn(void *arg, void *cookie)
-{
-    struct hand_back *hb = arg;
-    struct job *job = cookie;
-
-    hb->d->in_flight--;
-    delivery_hand_back(job, hb->why, hb->why, hb->when_ms);
-    job_line_push(&hb->d->unrecorded, job);
-}
-
-/* Hands back every job not yet on a connection: the waiting line and those waiting in the
- * transport. */
-static void hand_back_waiting(struct daemon *d, const char *why, int64_t when_ms)
-{
-    struct hand_back hb = {.d = d, .why = why, .when_ms = when_ms};
-    struct job *job;
-
-    if (d->in_flight > 0)
-        smtp_withdraw(d->smtp, on_withdrawn, &hb);
-    while ((job = job_line_pop(&d->waiting)) != NULL) {
-        delivery_hand_back(job, why, why, when_ms);
-        job_line_push(&d->unrecorded, job);
-    }
-}
-
-static void recover_claims(struct daemon *d)
-{
-    char err[ERRLEN];
-    int n = 0;
-
-    if (monotonic_ms() < d->next_recover_ms)
-        return;
-    d->next_recover_ms = monotonic_ms() + (d->rt->config.poll_interval_ms > RECOVER_INTERVAL_MS
-                                               ? d->rt->config.poll_interval_ms
-                                               : RECOVER_INTERVAL_MS);
-    if (queue_recover(d->q, d->host, now_ms(), d->rt->config.uncertain, &n, err) == -1) {
-        queue_failed(d, "taking back abandoned claims", err);
-        return;
-    }
-    queue_mended(d);
-    if (n > 0)
-        log_notice("took back %d signup%s claimed by a process that is gone or whose lease ran out",
-                   n, n == 1 ? "" : "s");
-}
-
-/* queue.retention: the queue sweeps at most once a minute, however often it is asked. */
-static void scrub_expired(struct daemon *d)
-{
-    char err[ERRLEN];
-    int n = 0;
-
-    if (d->q != NULL &&
-        queue_scrub_expired(d->q, now_ms(), d->rt->config.retention_ms, &n, err) == -1)
-        log_warnx("scrubbing expired personal data: %s", err);
-}
-
-/* Claims due signups into the waiting line.  Returns how many, or -1 when the queue failed. */
-static int claim(struct daemon *d)
-{
-    const struct config *c = &d->rt->config;
-    struct signup_record *recs = NULL;
-    char err[ERRLEN];
-    int64_t end = monotonic_ms() + c->lease_ms;
-    size_t n = 0, i;
-
-    d->woken = 0;
-    /* Nothing due and nothing claimed anywhere: the write transactions can wait. */
-    switch (queue_has_work(d->q, now_ms(), &d->next_due_ms, err)) {
-    case 0:
-        scrub_expired(d);
-        return 0;
-    case -1:
-        queue_failed(d, "looking for work", err);
-        return -1;
-    }
-    /* Nothing claimable yet something in sending: a claim to watch at the poll interval. */
-    d->next_due_ms = SCHEDULE_WATCH;
-    recover_claims(d);
-    scrub_expired(d);
-    if (d->q == NULL)
-        return -1;
-    if (queue_claim(d->q, d->owner, now_ms(), c->lease_ms, schedule_claim_size(c), &recs, &n,
-                    err) == -1) {
-        queue_failed(d, "claiming", err);
-        return -1;
-    }
-    queue_mended(d);
-    for (i = 0; i < n; i++) {
-        struct job *job = job_new(&recs[i], end);
-
-        if (job == NULL) {
-            /* Unclaimed again by the lease; nothing was attempted. */
-            log_warnx("signup %lld: out of memory; left for its lease to run out",
-                      (long long)recs[i].signup.id);
-            continue;
-        }
-        job_line_push(&d->waiting, job);
-    }
-    queue_claim_free(recs, n);
-    if (n > 0)
-        log_debug("claimed %zu signup%s", n, n == 1 ? "" : "s");
-    return (int)n;
-}
-
 /* --- sending ------------------------------------------------------------------- */
 
 /*
@@ -445,10 +175,10 @@ static void send_job(struct daemon *d, struct job *job)
     rc = queue_mark_attempt(d->q, job->rec.signup.id, d->owner, now_ms(), err);
     if (rc == -1) {
         job_line_push_front(&d->waiting, job);
-        queue_failed(d, "marking an attempt", err);
+        daemon_queue_failed(d, "marking an attempt", err);
         return;
     }
-    queue_mended(d);
+    daemon_queue_mended(d);
     if (rc == 1) {
         log_warnx("signup %lld: no longer ours before sending (lease lost?); not sent",
                   (long long)job->rec.signup.id);
@@ -599,7 +329,7 @@ static int stopping(struct daemon *d)
     if (d->stop_deadline_ms == 0) {
         d->stop_deadline_ms = now + d->rt->config.timeout_ms + STOP_GRACE_MS;
         notify_stopping();
-        hand_back_waiting(d, "handed back at shutdown", now_ms());
+        daemon_hand_back_waiting(d, "handed back at shutdown", now_ms());
         if (d->in_flight > 0)
             log_notice("stopping: waiting up to %llds for %d message%s in flight",
                        (long long)((d->stop_deadline_ms - now) / 1000), d->in_flight,
@@ -701,12 +431,12 @@ static int start_something(struct daemon *d, int *claimed_nothing)
     *claimed_nothing = 0;
     /* After a failed write the queue was closed: opening it again (a write) tells it is mended. */
     if (d->write_failures && d->unrecorded.n == 0) {
-        if (queue_ready(d) == -1)
+        if (daemon_queue_ready(d) == -1)
             return 0;
-        queue_mended(d);
+        daemon_queue_mended(d);
     }
     if (delivery_paused(&d->dl, monotonic_ms()) && (d->waiting.n > 0 || d->in_flight > 0))
-        hand_back_waiting(d, delivery_pause_reason(&d->dl), delivery_resume_at(&d->dl));
+        daemon_hand_back_waiting(d, delivery_pause_reason(&d->dl), delivery_resume_at(&d->dl));
     if (!may_send(d))
         return 0;
     if (d->waiting.n == 0) {
@@ -721,9 +451,9 @@ static int start_something(struct daemon *d, int *claimed_nothing)
             return 0;
         }
         woken = d->woken;
-        if (queue_ready(d) == -1)
+        if (daemon_queue_ready(d) == -1)
             return -1;
-        n = claim(d);
+        n = daemon_claim(d);
         if (n <= 0) {
             *claimed_nothing = n == 0;
             /*
@@ -801,7 +531,7 @@ static int loop(struct daemon *d, char *err)
 
         /* Outcomes first: the sooner one is recorded, the smaller the window for a duplicate. */
         wait_for_events(d, 0);
-        record_outcomes(d);
+        daemon_record_outcomes(d);
         metrics_writer_tick(&d->metrics, d->q, d->rt->config.metrics_path, 0);
         if (got_term) {
             if (stopping(d))
@@ -810,7 +540,7 @@ static int loop(struct daemon *d, char *err)
             continue;
         }
         if (got_hup) {
-            hand_back_waiting(d, "handed back for a reload", now_ms());
+            daemon_hand_back_waiting(d, "handed back for a reload", now_ms());
             if (empty_handed(d))
                 reload(d);
         }
@@ -882,7 +612,7 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, int verbo
             return DAEMON_NO_QUEUE;
         }
         d.q = NULL;
-        queue_failed(&d, "open", err);
+        daemon_queue_failed(&d, "open", err);
     }
     delivery_init(&d.dl, rt, d.owner);
     watch_queue(&d);
@@ -890,7 +620,7 @@ int daemon_run(struct runtime *rt, const char *config_path, int drain, int verbo
                queue_place_name(&rt->config.queue), rt->config.smtp_url, rt->config.connections,
                rt->config.connections == 1 ? "" : "s", d.owner);
     notify_ready();
-    update_status(&d);
+    daemon_update_status(&d);
     rc = loop(&d, err);
     metrics_writer_tick(&d.metrics, d.q, d.rt->config.metrics_path, 1);
     if (d.stop_deadline_ms == 0)
