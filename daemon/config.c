@@ -4,11 +4,12 @@
  * The file is described by one table of keys (dotted name, section, kind,
  * field).  Loading walks the YAML mappings against that table, so unknown,
  * duplicate, missing and mistyped keys are found in one place; then the
- * cross-checks look at keys that depend on each other.  Every problem becomes
+ * cross-checks (config_check.c) look at keys that depend on each other.  Every problem becomes
  * one "file:line:column: key: message" line, and a key whose value was wrong
  * is left out of the cross-checks so one mistake gives one message.
  */
 #include "config.h"
+#include "config_load.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -32,21 +33,14 @@
 #define CONFIG_MAX_CONNECTIONS 16
 /* A year: a longer duration is a typo, and now + duration stays far from overflow. */
 #define CONFIG_MAX_DURATION_MS (365LL * 24 * 60 * 60 * 1000)
-/* RFC 1035: 253 characters of name, 63 per label. */
-#define CONFIG_DOMAIN_MAX 253
-#define CONFIG_LABEL_MAX  63
+/* RFC 1035: 63 characters per label of a host name. */
+#define CONFIG_LABEL_MAX 63
 /* An unknown key this many edits from a known one is probably that key mistyped. */
 #define CONFIG_SUGGEST_DISTANCE 2
 /* ... and at most one edit per this many characters of the unknown key. */
 #define CONFIG_SUGGEST_SHARE 3
 /* Known keys are short; a longer unknown key is not compared for a suggestion. */
 #define CONFIG_KEY_MAX 32
-/* Values quoted back in messages are cut here so one line stays one line. */
-#define CONFIG_SHOW_MAX 60
-/* Room for CONFIG_SHOW_MAX characters each escaped as \xNN, plus "...". */
-#define CONFIG_SHOW_LEN (CONFIG_SHOW_MAX * 4 + 8)
-/* Big enough for the longest formatted duration ("365d23h59m59s999ms"). */
-#define CONFIG_DURATION_LEN 32
 /* Characters that would make a bare address ambiguous inside a header. */
 
 #define MS_PER_SECOND 1000LL
@@ -54,80 +48,9 @@
 #define MS_PER_HOUR   (60 * MS_PER_MINUTE)
 #define MS_PER_DAY    (24 * MS_PER_HOUR)
 
-enum key_kind {
-    KIND_SECTION,   /* a mapping of further keys */
-    KIND_TEXT,      /* a non-empty string without control characters */
-    KIND_ADDRESS,   /* a bare mail address: local@domain */
-    KIND_DOMAIN,    /* a host name */
-    KIND_DURATION,  /* "30s", "5m", "1h30m" */
-    KIND_INT,       /* a whole number within [min, max] */
-    KIND_RATE,      /* a number >= 0 */
-    KIND_BOOL,      /* true/false, yes/no, on/off */
-    KIND_TLS,       /* starttls, implicit, none */
-    KIND_UNCERTAIN, /* resend, hold */
-    KIND_URL,       /* an http(s) URL a subscriber can open */
-    KIND_CONTACT,   /* a mail address or an http(s) URL */
-};
-
-enum key_id {
-    K_QUEUE,
-    K_QUEUE_PATH,
-    K_QUEUE_URL,
-    K_QUEUE_PASSWORD_FILE,
-    K_POLL_INTERVAL,
-    K_BATCH_SIZE,
-    K_LEASE,
-    K_LIFETIME,
-    K_RETRY_MIN,
-    K_RETRY_MAX,
-    K_UNCERTAIN,
-    K_RETENTION,
-    K_ROLES_DIR,
-    K_TEMPLATES_DIR,
-    K_SENDER,
-    K_FROM,
-    K_NAME,
-    K_REPLY_TO,
-    K_MESSAGE_ID_DOMAIN,
-    K_SITE,
-    K_SITE_NAME,
-    K_SITE_URL,
-    K_ANALYSIS_URL,
-    K_DELETION,
-    K_SMTP,
-    K_URL,
-    K_TLS,
-    K_CA_FILE,
-    K_USERNAME,
-    K_PASSWORD_FILE,
-    K_PASSWORD,
-    K_CONNECT_TIMEOUT,
-    K_TIMEOUT,
-    K_IDLE_TIMEOUT,
-    K_CONNECTIONS,
-    K_RATE_LIMIT,
-    K_LOG,
-    K_VERBOSE,
-    K_METRICS,
-    K_METRICS_PATH,
-    K_COUNT
-};
-
-/* The parent of a top-level key. */
-#define TOP (-1)
-
-struct key {
-    const char *name; /* dotted, exactly as messages show it */
-    int parent;       /* the section's key_id, or TOP */
-    enum key_kind kind;
-    int required;
-    size_t offset;    /* of the field in struct config; unused for sections */
-    int64_t min, max; /* KIND_INT only */
-};
-
 #define FIELD(f) offsetof(struct config, f)
 
-static const struct key keys[K_COUNT] = {
+const struct key config_keys[K_COUNT] = {
     [K_QUEUE] = {"queue", TOP, KIND_SECTION, 1, 0, 0, 0},
     /* Exactly one of path and url: check_queue_place(). */
     [K_QUEUE_PATH] = {"queue.path", K_QUEUE, KIND_TEXT, 0, FIELD(queue_path), 0, 0},
@@ -195,16 +118,6 @@ static const struct {
     {"hold", UNCERTAIN_HOLD},
 };
 
-/* One load in progress: where each key was found, and which values were wrong. */
-struct load {
-    struct yamldoc *yd;
-    struct config *c;
-    struct diag *d;
-    const yaml_node_t *key_node[K_COUNT];
-    const yaml_node_t *value_node[K_COUNT];
-    unsigned char bad[K_COUNT];
-};
-
 void config_defaults(struct config *c)
 {
     memset(c, 0, sizeof(*c));
@@ -255,7 +168,7 @@ void config_free(struct config *c)
 /* Messages --------------------------------------------------------------- */
 
 /* Copies s for a message: control characters, quotes and backslashes escaped, long values cut. */
-static const char *shown(const char *s, char *out)
+const char *config_shown(const char *s, char *out)
 {
     size_t used = 0, n;
 
@@ -275,8 +188,7 @@ static const char *shown(const char *s, char *out)
     return out;
 }
 
-UTIL_PRINTF(4, 5)
-static void report(struct load *l, const yaml_node_t *at, const char *key, const char *fmt, ...)
+void config_report(struct load *l, const yaml_node_t *at, const char *key, const char *fmt, ...)
 {
     char msg[ERRLEN];
     va_list ap;
@@ -291,7 +203,7 @@ static void report(struct load *l, const yaml_node_t *at, const char *key, const
  * Reports at key id (its value, or where it should have been) and marks it
  * wrong, so the cross-checks that follow leave it alone.
  */
-UTIL_PRINTF(3, 4) static void report_key(struct load *l, enum key_id id, const char *fmt, ...)
+void config_report_key(struct load *l, enum key_id id, const char *fmt, ...)
 {
     char msg[ERRLEN];
     va_list ap;
@@ -300,11 +212,11 @@ UTIL_PRINTF(3, 4) static void report_key(struct load *l, enum key_id id, const c
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     l->bad[id] = 1;
-    report(l, l->value_node[id], keys[id].name, "%s", msg);
+    config_report(l, l->value_node[id], config_keys[id].name, "%s", msg);
 }
 
 /* The key a problem between two is reported at: the first, unless only the second was set. */
-static enum key_id located(const struct load *l, enum key_id first, enum key_id second)
+enum key_id config_located(const struct load *l, enum key_id first, enum key_id second)
 {
     return l->value_node[first] || !l->value_node[second] ? first : second;
 }
@@ -344,7 +256,7 @@ static const char *kind_name(enum key_kind kind)
 
 static void *field(struct config *c, enum key_id id)
 {
-    return (char *)c + keys[id].offset;
+    return (char *)c + config_keys[id].offset;
 }
 
 static const char *last_component(const char *name)
@@ -356,7 +268,7 @@ static const char *last_component(const char *name)
 
 static const char *section_name(int section)
 {
-    return section == TOP ? "" : keys[section].name;
+    return section == TOP ? "" : config_keys[section].name;
 }
 
 static int find_key(int section, const char *name)
@@ -364,7 +276,8 @@ static int find_key(int section, const char *name)
     int id;
 
     for (id = 0; id < K_COUNT; id++)
-        if (keys[id].parent == section && strcmp(last_component(keys[id].name), name) == 0)
+        if (config_keys[id].parent == section &&
+            strcmp(last_component(config_keys[id].name), name) == 0)
             return id;
     return -1;
 }
@@ -412,9 +325,9 @@ static int suggest_key(int section, const char *name)
     for (id = 0; id < K_COUNT; id++) {
         size_t dist;
 
-        if (keys[id].parent != section)
+        if (config_keys[id].parent != section)
             continue;
-        dist = edit_distance(name, last_component(keys[id].name));
+        dist = edit_distance(name, last_component(config_keys[id].name));
         /* In a short name two edits leave little of it: "foo" is not "log". */
         if (dist < best && dist * CONFIG_SUGGEST_SHARE <= strlen(name)) {
             best = dist;
@@ -424,7 +337,7 @@ static int suggest_key(int section, const char *name)
     if (found >= 0)
         return found;
     for (id = 0; id < K_COUNT; id++)
-        if (strcmp(name, last_component(keys[id].name)) == 0)
+        if (strcmp(name, last_component(config_keys[id].name)) == 0)
             return id;
     return -1;
 }
@@ -435,15 +348,16 @@ static void report_unknown(struct load *l, const yaml_node_t *at, int section, c
     const char *prefix = section_name(section);
     int hint = suggest_key(section, name);
 
-    shown(name, show);
+    config_shown(name, show);
     snprintf(full, sizeof(full), "%s%s%s", prefix, *prefix ? "." : "", show);
     if (hint < 0)
-        report(l, at, full, "unknown key \"%s\"", show);
-    else if (keys[hint].parent == section)
-        report(l, at, full, "unknown key \"%s\"; did you mean \"%s\"?", show,
-               last_component(keys[hint].name));
+        config_report(l, at, full, "unknown key \"%s\"", show);
+    else if (config_keys[hint].parent == section)
+        config_report(l, at, full, "unknown key \"%s\"; did you mean \"%s\"?", show,
+                      last_component(config_keys[hint].name));
     else
-        report(l, at, full, "unknown key \"%s\"; did you mean %s?", show, keys[hint].name);
+        config_report(l, at, full, "unknown key \"%s\"; did you mean %s?", show,
+                      config_keys[hint].name);
 }
 
 /* Scalars ---------------------------------------------------------------- */
@@ -498,7 +412,7 @@ static int store_string(struct load *l, enum key_id id, const char *s)
     char *copy = strdup(s);
 
     if (copy == NULL) {
-        report_key(l, id, "out of memory");
+        config_report_key(l, id, "out of memory");
         return -1;
     }
     *(char **)field(l->c, id) = copy;
@@ -510,7 +424,7 @@ static int parse_text(struct load *l, enum key_id id, const char *s, size_t len)
     const char *why = text_problem(s, len);
 
     if (why) {
-        report_key(l, id, "%s", why);
+        config_report_key(l, id, "%s", why);
         return -1;
     }
     return store_string(l, id, s);
@@ -521,8 +435,8 @@ static int parse_address(struct load *l, enum key_id id, const char *s, size_t l
     char show[CONFIG_SHOW_LEN];
 
     if (strlen(s) != len || !address_ok(s)) {
-        report_key(l, id, "expected a bare address like reports@example.com, got \"%s\"",
-                   shown(s, show));
+        config_report_key(l, id, "expected a bare address like reports@example.com, got \"%s\"",
+                          config_shown(s, show));
         return -1;
     }
     return store_string(l, id, s);
@@ -533,7 +447,8 @@ static int parse_domain(struct load *l, enum key_id id, const char *s, size_t le
     char show[CONFIG_SHOW_LEN];
 
     if (strlen(s) != len || !domain_ok(s)) {
-        report_key(l, id, "expected a domain name like example.com, got \"%s\"", shown(s, show));
+        config_report_key(l, id, "expected a domain name like example.com, got \"%s\"",
+                          config_shown(s, show));
         return -1;
     }
     return store_string(l, id, s);
@@ -577,7 +492,7 @@ static int parse_url(struct load *l, enum key_id id, const char *s, size_t len)
     const char *why = strlen(s) != len ? "contains a NUL" : url_problem(s, id == K_ANALYSIS_URL);
 
     if (why) {
-        report_key(l, id, "%s: \"%s\"", why, shown(s, show));
+        config_report_key(l, id, "%s: \"%s\"", why, config_shown(s, show));
         return -1;
     }
     return store_string(l, id, s);
@@ -589,7 +504,8 @@ static int parse_contact(struct load *l, enum key_id id, const char *s, size_t l
 
     if (strlen(s) == len && (address_ok(s) || url_problem(s, 0) == NULL))
         return store_string(l, id, s);
-    report_key(l, id, "expected a mail address or an https:// URL, got \"%s\"", shown(s, show));
+    config_report_key(l, id, "expected a mail address or an https:// URL, got \"%s\"",
+                      config_shown(s, show));
     return -1;
 }
 
@@ -604,16 +520,16 @@ static int parse_duration(struct load *l, enum key_id id, const char *s)
         return 0;
     }
     if (parse_duration_ms(s, &ms) == -1) {
-        report_key(l, id, "expected a duration like 30s%s, got \"%s\"",
-                   id == K_RETENTION ? " or never" : "", shown(s, show));
+        config_report_key(l, id, "expected a duration like 30s%s, got \"%s\"",
+                          id == K_RETENTION ? " or never" : "", config_shown(s, show));
         return -1;
     }
     if (ms == 0) {
-        report_key(l, id, "must be longer than 0, got \"%s\"", shown(s, show));
+        config_report_key(l, id, "must be longer than 0, got \"%s\"", config_shown(s, show));
         return -1;
     }
     if (ms > CONFIG_MAX_DURATION_MS) {
-        report_key(l, id, "must be at most 365d, got \"%s\"", shown(s, show));
+        config_report_key(l, id, "must be at most 365d, got \"%s\"", config_shown(s, show));
         return -1;
     }
     *(int64_t *)field(l->c, id) = ms;
@@ -628,9 +544,10 @@ static int parse_int(struct load *l, enum key_id id, const char *s)
     errno = 0;
     n = strtoll(s, &end, 10);
     if (!(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))) ||
-        *end != '\0' || errno != 0 || n < keys[id].min || n > keys[id].max) {
-        report_key(l, id, "expected a whole number from %lld to %lld, got \"%s\"",
-                   (long long)keys[id].min, (long long)keys[id].max, shown(s, show));
+        *end != '\0' || errno != 0 || n < config_keys[id].min || n > config_keys[id].max) {
+        config_report_key(l, id, "expected a whole number from %lld to %lld, got \"%s\"",
+                          (long long)config_keys[id].min, (long long)config_keys[id].max,
+                          config_shown(s, show));
         return -1;
     }
     *(int *)field(l->c, id) = (int)n;
@@ -647,13 +564,14 @@ static int parse_rate(struct load *l, enum key_id id, const char *s)
     x = strtod(s, &end);
     if (s[strspn(s, "0123456789.eE+-")] != '\0' || end == s || *end != '\0' || errno != 0 ||
         !isfinite(x) || x < 0) {
-        report_key(l, id, "expected a number of messages per second, 0 or more, got \"%s\"",
-                   shown(s, show));
+        config_report_key(l, id, "expected a number of messages per second, 0 or more, got \"%s\"",
+                          config_shown(s, show));
         return -1;
     }
     if (x > 0 && x < CONFIG_RATE_MIN) {
-        report_key(l, id, "%s messages per second is below the minimum of %g (0 means no limit)",
-                   shown(s, show), CONFIG_RATE_MIN);
+        config_report_key(l, id,
+                          "%s messages per second is below the minimum of %g (0 means no limit)",
+                          config_shown(s, show), CONFIG_RATE_MIN);
         return -1;
     }
     *(double *)field(l->c, id) = x;
@@ -672,7 +590,8 @@ static int parse_bool(struct load *l, enum key_id id, const char *s)
             return 0;
         }
     }
-    report_key(l, id, "expected true or false (or yes/no, on/off), got \"%s\"", shown(s, show));
+    config_report_key(l, id, "expected true or false (or yes/no, on/off), got \"%s\"",
+                      config_shown(s, show));
     return -1;
 }
 
@@ -687,7 +606,8 @@ static int parse_tls(struct load *l, enum key_id id, const char *s)
             return 0;
         }
     }
-    report_key(l, id, "expected one of starttls, implicit, none, got \"%s\"", shown(s, show));
+    config_report_key(l, id, "expected one of starttls, implicit, none, got \"%s\"",
+                      config_shown(s, show));
     return -1;
 }
 
@@ -702,7 +622,7 @@ static int parse_uncertain(struct load *l, enum key_id id, const char *s)
             return 0;
         }
     }
-    report_key(l, id, "expected one of resend, hold, got \"%s\"", shown(s, show));
+    config_report_key(l, id, "expected one of resend, hold, got \"%s\"", config_shown(s, show));
     return -1;
 }
 
@@ -718,12 +638,12 @@ static void parse_scalar(struct load *l, enum key_id id, const yaml_node_t *v)
     size_t len = v->data.scalar.length;
     char show[CONFIG_SHOW_LEN];
 
-    if (needs_plain(keys[id].kind) && !yamldoc_is_plain(v)) {
-        report_key(l, id, "expected %s, got the quoted string \"%s\"", kind_name(keys[id].kind),
-                   shown(s, show));
+    if (needs_plain(config_keys[id].kind) && !yamldoc_is_plain(v)) {
+        config_report_key(l, id, "expected %s, got the quoted string \"%s\"",
+                          kind_name(config_keys[id].kind), config_shown(s, show));
         return;
     }
-    switch (keys[id].kind) {
+    switch (config_keys[id].kind) {
     case KIND_TEXT:
         parse_text(l, id, s, len);
         break;
@@ -768,16 +688,17 @@ static void parse_mapping(struct load *l, const yaml_node_t *map, int section);
 
 static void parse_value(struct load *l, enum key_id id, const yaml_node_t *v)
 {
-    if (keys[id].kind == KIND_SECTION) {
+    if (config_keys[id].kind == KIND_SECTION) {
         if (v->type != YAML_MAPPING_NODE)
-            report_key(l, id, "expected a mapping of %s settings, got %s", keys[id].name,
-                       yamldoc_type_name(v));
+            config_report_key(l, id, "expected a mapping of %s settings, got %s",
+                              config_keys[id].name, yamldoc_type_name(v));
         else
             parse_mapping(l, v, id);
         return;
     }
     if (v->type != YAML_SCALAR_NODE || yamldoc_is_null(v)) {
-        report_key(l, id, "expected %s, got %s", kind_name(keys[id].kind), yamldoc_type_name(v));
+        config_report_key(l, id, "expected %s, got %s", kind_name(config_keys[id].kind),
+                          yamldoc_type_name(v));
         return;
     }
     parse_scalar(l, id, v);
@@ -792,11 +713,11 @@ static void parse_pair(struct load *l, const yaml_node_pair_t *pair, int section
     int id;
 
     if (name == NULL || v == NULL) {
-        report(l, k, where, "expected a key name, got %s", yamldoc_type_name(k));
+        config_report(l, k, where, "expected a key name, got %s", yamldoc_type_name(k));
         return;
     }
     if (strlen(name) != k->data.scalar.length) {
-        report(l, k, where, "a key name must not contain a NUL character");
+        config_report(l, k, where, "a key name must not contain a NUL character");
         return;
     }
     id = find_key(section, name);
@@ -805,8 +726,8 @@ static void parse_pair(struct load *l, const yaml_node_pair_t *pair, int section
         return;
     }
     if (l->key_node[id]) {
-        report(l, k, keys[id].name, "duplicate key (first set at line %lu)",
-               yamldoc_line(l->key_node[id]));
+        config_report(l, k, config_keys[id].name, "duplicate key (first set at line %lu)",
+                      yamldoc_line(l->key_node[id]));
         return;
     }
     l->key_node[id] = k;
@@ -819,12 +740,13 @@ static void report_missing(struct load *l, const yaml_node_t *map, int section)
     int id;
 
     for (id = 0; id < K_COUNT; id++) {
-        if (keys[id].parent != section || !keys[id].required || l->key_node[id])
+        if (config_keys[id].parent != section || !config_keys[id].required || l->key_node[id])
             continue;
         l->bad[id] = 1;
         /* A missing top-level key has no mapping around it worth pointing at. */
-        report(l, section == TOP ? NULL : map, keys[id].name, "required %s is missing",
-               keys[id].kind == KIND_SECTION ? "section" : "key");
+        config_report(l, section == TOP ? NULL : map, config_keys[id].name,
+                      "required %s is missing",
+                      config_keys[id].kind == KIND_SECTION ? "section" : "key");
     }
 }
 
@@ -854,88 +776,9 @@ static void parse_root(struct load *l)
     parse_mapping(l, root, TOP);
 }
 
-/* Cross-checks ----------------------------------------------------------- */
+/* Cross-checks' view of a load ----------------------------------------- */
 
-/* The value (given or default) can be trusted: neither it nor its section was wrong. */
-static int usable(const struct load *l, enum key_id id)
-{
-    return !l->bad[id] && (keys[id].parent == TOP || !l->bad[keys[id].parent]);
-}
-
-static int given(const struct load *l, enum key_id id)
-{
-    return l->value_node[id] != NULL;
-}
-
-/* The parts of an smtp URL the checks need. */
-struct smtp_url {
-    int smtps;
-    char host[CONFIG_DOMAIN_MAX + 1];
-};
-
-/* Splits scheme://host[:port][/...]; NULL on success, else what is wrong. */
-static const char *split_url(const char *url, struct smtp_url *u)
-{
-    const char *host, *end, *port;
-    size_t hostlen;
-
-    if (strchr(url, '@'))
-        return "must not hold credentials; use smtp.username and smtp.password_file";
-    if (strncasecmp(url, "smtp://", strlen("smtp://")) == 0) {
-        u->smtps = 0;
-        host = url + strlen("smtp://");
-    } else if (strncasecmp(url, "smtps://", strlen("smtps://")) == 0) {
-        u->smtps = 1;
-        host = url + strlen("smtps://");
-    } else {
-        return "expected smtp://host[:port] or smtps://host[:port]";
-    }
-    if (strchr(url, ' '))
-        return "must not contain spaces";
-    if (*host == '[') {
-        end = strchr(++host, ']');
-        if (end == NULL)
-            return "has an unterminated [IPv6] address";
-        port = end + 1;
-    } else {
-        end = host + strcspn(host, ":/?#");
-        port = end;
-    }
-    hostlen = (size_t)(end - host);
-    if (hostlen == 0)
-        return "has no host";
-    if (hostlen >= sizeof(u->host))
-        return "has a host name longer than 253 characters";
-    memcpy(u->host, host, hostlen);
-    u->host[hostlen] = '\0';
-    if (*port == ':') {
-        size_t digits = strspn(port + 1, "0123456789");
-        long n = digits > 0 && digits <= 5 ? strtol(port + 1, NULL, 10) : 0;
-
-        if (n < 1 || n > 65535 || strchr("/?#", port[1 + digits]) == NULL)
-            return "has a bad port (expected 1 to 65535)";
-    } else if (strchr("/?#", *port) == NULL) {
-        return "has junk after the host";
-    }
-    return NULL;
-}
-
-/* Cleartext is only safe when it never leaves the machine. */
-static int host_is_loopback(const char *host)
-{
-    struct in_addr a4;
-    struct in6_addr a6;
-
-    if (strcasecmp(host, "localhost") == 0)
-        return 1;
-    if (inet_pton(AF_INET, host, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, host, &a6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-    return 0;
-}
-
-static const char *tls_name(enum tls_mode mode)
+const char *config_tls_name(enum tls_mode mode)
 {
     size_t i;
 
@@ -945,225 +788,15 @@ static const char *tls_name(enum tls_mode mode)
     return "?";
 }
 
-static void check_tls_matches_url(struct load *l, const struct smtp_url *u)
+/* The value (given or default) can be trusted: neither it nor its section was wrong. */
+int config_usable(const struct load *l, enum key_id id)
 {
-    const struct config *c = l->c;
-    char show[CONFIG_SHOW_LEN];
-
-    /* tls defaults to starttls, so implicit and none were set on their own line. */
-    if (c->tls == TLS_IMPLICIT && !u->smtps)
-        report_key(l, K_TLS, "implicit needs an smtps:// URL, got \"%s\"",
-                   shown(c->smtp_url, show));
-    else if (c->tls != TLS_IMPLICIT && u->smtps && given(l, K_TLS))
-        report_key(l, K_TLS, "%s needs an smtp:// URL; smtps:// means tls: implicit",
-                   tls_name(c->tls));
-    else if (c->tls != TLS_IMPLICIT && u->smtps)
-        report_key(l, K_URL, "smtps:// needs smtp.tls: implicit (the default is starttls)");
-    else if (c->tls == TLS_NONE && !host_is_loopback(u->host))
-        report_key(l, K_TLS,
-                   "none (cleartext) is allowed only to a loopback server (127.0.0.1, ::1, "
-                   "localhost), not \"%s\"",
-                   shown(u->host, show));
+    return !l->bad[id] && (config_keys[id].parent == TOP || !l->bad[config_keys[id].parent]);
 }
 
-static void check_url(struct load *l)
+int config_given(const struct load *l, enum key_id id)
 {
-    struct smtp_url u;
-    const char *why;
-
-    if (!usable(l, K_URL) || l->c->smtp_url == NULL)
-        return;
-    why = split_url(l->c->smtp_url, &u);
-    if (why) {
-        char show[CONFIG_SHOW_LEN];
-
-        /* A URL with credentials in it is not repeated into a log. */
-        if (strchr(l->c->smtp_url, '@'))
-            report_key(l, K_URL, "%s", why);
-        else
-            report_key(l, K_URL, "%s, got \"%s\"", why, shown(l->c->smtp_url, show));
-        return;
-    }
-    if (usable(l, K_TLS))
-        check_tls_matches_url(l, &u);
-}
-
-static void check_retry(struct load *l)
-{
-    char min[CONFIG_DURATION_LEN], max[CONFIG_DURATION_LEN];
-
-    if (!usable(l, K_RETRY_MIN) || !usable(l, K_RETRY_MAX) ||
-        l->c->retry_min_ms <= l->c->retry_max_ms)
-        return;
-    format_duration_ms(l->c->retry_min_ms, min, sizeof(min));
-    format_duration_ms(l->c->retry_max_ms, max, sizeof(max));
-    if (located(l, K_RETRY_MIN, K_RETRY_MAX) == K_RETRY_MIN)
-        report_key(l, K_RETRY_MIN, "%s must not be longer than queue.retry_max (%s)", min, max);
-    else
-        report_key(l, K_RETRY_MAX, "%s must not be shorter than queue.retry_min (%s)", max, min);
-}
-
-static void check_lease(struct load *l)
-{
-    char lease[CONFIG_DURATION_LEN], timeout[CONFIG_DURATION_LEN];
-
-    if (!usable(l, K_LEASE) || !usable(l, K_TIMEOUT) ||
-        l->c->lease_ms > l->c->timeout_ms + CONFIG_LEASE_MARGIN_MS)
-        return;
-    format_duration_ms(l->c->lease_ms, lease, sizeof(lease));
-    format_duration_ms(l->c->timeout_ms, timeout, sizeof(timeout));
-    if (located(l, K_LEASE, K_TIMEOUT) == K_LEASE)
-        report_key(l, K_LEASE,
-                   "%s must be longer than smtp.timeout (%s) plus %ds: a claim must outlive a "
-                   "delivery attempt",
-                   lease, timeout, CONFIG_LEASE_MARGIN_MS / 1000);
-    else
-        report_key(l, K_TIMEOUT,
-                   "%s must be shorter than queue.lease (%s) less %ds: a claim must outlive a "
-                   "delivery attempt",
-                   timeout, lease, CONFIG_LEASE_MARGIN_MS / 1000);
-}
-
-/* A key given but wrong still counts as given here: its own message says what is wrong. */
-static void check_credentials(struct load *l)
-{
-    int secret = given(l, K_PASSWORD) || given(l, K_PASSWORD_FILE);
-
-    if (given(l, K_PASSWORD) && given(l, K_PASSWORD_FILE))
-        report_key(l, K_PASSWORD, "set either smtp.password or smtp.password_file, not both");
-    if (given(l, K_USERNAME) && !secret)
-        report_key(l, K_USERNAME, "needs smtp.password_file (or smtp.password) to authenticate");
-    if (secret && !given(l, K_USERNAME))
-        report_key(l, located(l, K_PASSWORD_FILE, K_PASSWORD), "needs smtp.username");
-}
-
-/* An inline password is only as secret as the file it sits in. */
-static void check_password_privacy(struct load *l)
-{
-    const char *path = l->c->path;
-    struct stat st;
-    unsigned mode;
-
-    if (l->c->password == NULL)
-        return;
-    if (stat(path, &st) == -1) {
-        report_key(l, K_PASSWORD, "cannot check who may read %s: %s", path, strerror(errno));
-        return;
-    }
-    mode = (unsigned)st.st_mode & 07777;
-    if (mode & 077)
-        report_key(
-            l, K_PASSWORD,
-            "%s is %s by group or others (mode %04o); use smtp.password_file or chmod 600 %s", path,
-            mode & 044 ? "readable" : "writable", mode, path);
-}
-
-/* The config file's mode, for the privacy checks: 0, or -1 reported at id. */
-static int config_mode(struct load *l, enum key_id id, unsigned *mode)
-{
-    struct stat st;
-
-    if (stat(l->c->path, &st) == -1) {
-        report_key(l, id, "cannot check who may read %s: %s", l->c->path, strerror(errno));
-        return -1;
-    }
-    *mode = (unsigned)st.st_mode & 07777;
-    return 0;
-}
-
-/*
- * Exactly one of queue.path (SQLite) and queue.url (PostgreSQL).  A password
- * inside the URL is only as secret as this file; queue.password_file (or
- * $CREDENTIALS_DIRECTORY) is the place for it.  The URL is never repeated in
- * a message: it may hold that password.
- */
-static void check_queue_place(struct load *l)
-{
-    const struct config *c = l->c;
-    unsigned mode;
-
-    if (!given(l, K_QUEUE_PATH) && !given(l, K_QUEUE_URL)) {
-        /* A missing or wrong queue section is reported as that already. */
-        if (given(l, K_QUEUE) && usable(l, K_QUEUE))
-            report(l, l->value_node[K_QUEUE], keys[K_QUEUE_PATH].name,
-                   "required key is missing (or queue.url, for PostgreSQL)");
-        return;
-    }
-    if (given(l, K_QUEUE_PATH) && given(l, K_QUEUE_URL)) {
-        report_key(l, K_QUEUE_URL, "set either queue.path or queue.url, not both");
-        return;
-    }
-    if (given(l, K_QUEUE_PASSWORD_FILE) && !given(l, K_QUEUE_URL))
-        report_key(l, K_QUEUE_PASSWORD_FILE, "is for queue.url; a SQLite queue has no password");
-    if (!usable(l, K_QUEUE_URL) || c->queue_url == NULL)
-        return;
-    if (!queue_url_is_postgres(c->queue_url)) {
-        report_key(l, K_QUEUE_URL, "expected a postgresql:// URL");
-        return;
-    }
-    if (!queue_url_has_password(c->queue_url))
-        return;
-    if (given(l, K_QUEUE_PASSWORD_FILE)) {
-        report_key(l, K_QUEUE_URL, "holds a password; set it in queue.password_file only");
-        return;
-    }
-    if (config_mode(l, K_QUEUE_URL, &mode) == 0 && (mode & 077))
-        report_key(l, K_QUEUE_URL,
-                   "holds a password and %s is %s by group or others (mode %04o); use "
-                   "queue.password_file or chmod 600 %s",
-                   c->path, mode & 044 ? "readable" : "writable", mode, c->path);
-}
-
-static void derive_message_id_domain(struct load *l)
-{
-    struct config *c = l->c;
-
-    if (c->message_id_domain || c->from_address == NULL)
-        return;
-    c->message_id_domain = strdup(strchr(c->from_address, '@') + 1);
-    if (c->message_id_domain == NULL)
-        report_key(l, K_MESSAGE_ID_DOMAIN, "out of memory");
-}
-
-/* Every report names the site; without site.name, the sender's name or domain stands in. */
-static void derive_site_name(struct load *l)
-{
-    struct config *c = l->c;
-    const char *name;
-
-    if (c->site_name || c->from_address == NULL)
-        return;
-    name = c->from_name ? c->from_name : strchr(c->from_address, '@') + 1;
-    c->site_name = strdup(name);
-    if (c->site_name == NULL)
-        report_key(l, K_SITE_NAME, "out of memory");
-}
-
-/* node_exporter's textfile collector reads only files named *.prom. */
-static void check_metrics_path(struct load *l)
-{
-    const char *p = l->c->metrics_path;
-    size_t len = p ? strlen(p) : 0;
-
-    if (usable(l, K_METRICS_PATH) && p &&
-        (len <= strlen(".prom") || strcmp(p + len - strlen(".prom"), ".prom") != 0))
-        report_key(l, K_METRICS_PATH,
-                   "\"%s\" must end in .prom: node_exporter's textfile collector reads only "
-                   "*.prom files",
-                   p);
-}
-
-static void cross_check(struct load *l)
-{
-    check_queue_place(l);
-    check_metrics_path(l);
-    check_url(l);
-    check_retry(l);
-    check_lease(l);
-    check_credentials(l);
-    check_password_privacy(l);
-    derive_message_id_domain(l);
-    derive_site_name(l);
+    return l->value_node[id] != NULL;
 }
 
 int config_load(struct config *c, const char *path, struct diag *d)
@@ -1189,7 +822,7 @@ int config_load(struct config *c, const char *path, struct diag *d)
     l.c = c;
     l.d = d;
     parse_root(&l);
-    cross_check(&l);
+    config_cross_check(&l);
     yamldoc_free(&yd);
     c->queue = (struct queue_place){c->queue_path, c->queue_url, c->queue_password_file};
     if (d->count != errors_before || buf_failed(&d->text)) {
