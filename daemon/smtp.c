@@ -391,11 +391,15 @@ int smtp_free_slots(struct smtp *s)
 
 int smtp_idle_connections(struct smtp *s)
 {
-    int n;
+    int n, room;
 
     pthread_mutex_lock(&s->lock);
     n = s->nslots - s->working - s->nwaiting;
+    /* Results not yet collected take room too: an idle connection is no use without it. */
+    room = pool_capacity(s) - (s->nwaiting + s->working + s->nresults);
     pthread_mutex_unlock(&s->lock);
+    if (room < n)
+        n = room;
     return n > 0 ? n : 0;
 }
 

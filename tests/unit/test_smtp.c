@@ -672,6 +672,51 @@ static void test_start_by_returns_a_late_message_unsent(void **state)
         message_free(&m[i]);
 }
 
+/* Results not yet collected fill the pool: no connection counts as idle until they are. */
+static void test_uncollected_results_leave_no_room(void **state)
+{
+    struct fake f;
+    struct config c;
+    struct smtp *s;
+    struct message m[2];
+    struct results res;
+    char url[64], err[ERRLEN];
+    int64_t deadline;
+    int i;
+    const struct timespec ms = {0, 1000000};
+
+    fake_open(&f);
+    config_for(&c, url, sizeof(url), f.port);
+    c.connections = 1;
+    memset(&res, 0, sizeof(res));
+    assert_int_equal(smtp_open(&s, &c, err), 0);
+    for (i = 0; i < 2; i++)
+        make_message(&m[i], &c, i + 1);
+    assert_int_equal(smtp_submit(s, &m[0], NULL, 1, 0, err), 0);
+    /* The worker takes it (at once, on its own thread); then one more may wait. */
+    deadline = monotonic_ms() + FAKE_DEADLINE_MS;
+    while (smtp_free_slots(s) < 1 && monotonic_ms() < deadline)
+        nanosleep(&ms, NULL);
+    assert_int_equal(smtp_submit(s, &m[1], NULL, 1, 0, err), 0);
+    /* Both go out one after the other on the one connection; nobody collects. */
+    deadline = monotonic_ms() + FAKE_DEADLINE_MS;
+    while ((f.messages < 2 || smtp_free_slots(s) > 0) && monotonic_ms() < deadline) {
+        fake_step(&f);
+        nanosleep(&ms, NULL);
+    }
+    assert_int_equal(f.messages, 2);
+    assert_int_equal(smtp_in_flight(s), 2);
+    assert_int_equal(smtp_free_slots(s), 0);
+    assert_int_equal(smtp_idle_connections(s), 0);
+    assert_int_equal(smtp_submit(s, &m[0], NULL, 1, 0, err), -1);
+    run_until(s, &f, &res, 2);
+    assert_int_equal(smtp_idle_connections(s), 1);
+    fake_close(&f);
+    smtp_free(s);
+    for (i = 0; i < 2; i++)
+        message_free(&m[i]);
+}
+
 struct withdrawn {
     void *cookies[4];
     int n;
@@ -1030,6 +1075,7 @@ int main(void)
         cmocka_unit_test(test_connections_are_reused),
         cmocka_unit_test(test_parallel_slots),
         cmocka_unit_test(test_withdraw_takes_back_only_the_waiting),
+        cmocka_unit_test(test_uncollected_results_leave_no_room),
         cmocka_unit_test(test_start_by_returns_a_late_message_unsent),
         cmocka_unit_test(test_builder_runs_on_the_worker),
         cmocka_unit_test(test_close_idle),
