@@ -47,6 +47,8 @@
  */
 #define WAKE_RECHECK_FIRST_MS 5
 #define WAKE_RECHECKS         4
+/* A drain waits for signups due this soon: the clocks' readings can differ by a millisecond. */
+#define DRAIN_DUE_SLACK_MS 100
 /* The longest wait while transfers are in flight: stuck ones are looked for this often. */
 #define MAX_WAIT_MS 1000
 /*
@@ -422,6 +424,22 @@ static int64_t idle_wait(struct daemon *d, int claimed_nothing)
 }
 
 /*
+ * A signup handed back on a pause is due when the pause ends, on the wall
+ * clock; the pause ends on the monotonic clock, and the two readings can be
+ * a millisecond apart.  So a drain that found nothing waits for what falls
+ * due within DRAIN_DUE_SLACK_MS instead of ending with it still queued.
+ */
+static void drain_waits_for_due_soon(struct daemon *d, int claimed)
+{
+    int64_t left = d->next_due_ms - now_ms();
+
+    d->due_soon = d->drain && claimed == 0 && d->next_due_ms != SCHEDULE_NEVER &&
+                  d->next_due_ms != SCHEDULE_WATCH && left <= DRAIN_DUE_SLACK_MS;
+    if (d->due_soon)
+        d->next_claim_ms = monotonic_ms() + (left > 0 ? left : 0) + 1;
+}
+
+/*
  * Starts the next message when it may: claims more when none waits.
  * Returns 1 when something started, 0 when not, or -1 when the queue cannot
  * be claimed from; *claimed_nothing tells that nothing was due.
@@ -446,7 +464,7 @@ static int start_something(struct daemon *d, int *claimed_nothing)
          * Found nothing last time and nothing woke us: wait for the poll
          * interval.  A drain looks every time: it ends when nothing is due.
          */
-        if (!d->drain && !d->woken && monotonic_ms() < d->next_claim_ms) {
+        if ((!d->drain || d->due_soon) && !d->woken && monotonic_ms() < d->next_claim_ms) {
             *claimed_nothing = 1;
             return 0;
         }
@@ -462,6 +480,7 @@ static int start_something(struct daemon *d, int *claimed_nothing)
              */
             if (n == 0)
                 d->next_claim_ms = monotonic_ms() + next_look_ms(d, woken);
+            drain_waits_for_due_soon(d, n);
             return n;
         }
         /* Every connection busy: the first of them is rendered ahead before it goes. */
@@ -521,7 +540,7 @@ static int drain_verdict(struct daemon *d, int claimed_nothing, char *err)
         errf(err, "stopped: the queue cannot be written");
         return DAEMON_NO_QUEUE;
     }
-    return claimed_nothing ? DAEMON_DONE : 1;
+    return claimed_nothing && !d->due_soon ? DAEMON_DONE : 1;
 }
 
 static int loop(struct daemon *d, char *err)

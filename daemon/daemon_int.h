@@ -46,6 +46,7 @@ struct daemon {
     /* Monotonic: when an idle daemon that found nothing due looks again, unless woken first. */
     int64_t next_claim_ms;
     int rechecks; /* looks since the last wake-up that found nothing */
+    int due_soon; /* a drain found nothing due yet something falls due in a moment */
     /* Wall clock: when the earliest waiting signup falls due (SCHEDULE_NEVER, SCHEDULE_WATCH). */
     int64_t next_due_ms;
     /* The queue could not be written: nothing new until write_retry_ms (monotonic). */
