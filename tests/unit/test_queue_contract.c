@@ -1,6 +1,6 @@
 /*
  * test_queue_contract.c - the producer contract the database enforces
- * (schemas 5 and 6): the migration from version 4 and from 5, the trigger that keeps producers
+ * (schema 5): the migration from version 4, the trigger that keeps producers
  * off reportd's columns, NULL lists, the signup_status view, the file's mode
  * whatever the umask; and queue_metrics().
  */
@@ -22,7 +22,7 @@
 #define OWNER    "testhost:1"
 #define LEASE_MS ((int64_t)60000)
 /* The schema version queue.c migrates to; changing it here is a conscious act. */
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 5
 
 /* The columns a producer may set (README, "Producer contract"); every other one is reportd's. */
 static const char *const producer_columns[] = {"email", "name",   "role",  "level",
@@ -255,32 +255,6 @@ static void test_migrate_from_v4_keeps_rows_and_history(void **state)
     free(events);
     free(objects);
     free(key);
-}
-
-/* A version 5 database (without the claim's index) gets it, and the claim works. */
-static void test_migrate_from_v5_adds_the_claims_index(void **state)
-{
-    struct fixture *f = *state;
-    struct signup_record *v;
-    size_t n;
-    char err[ERRLEN];
-
-    open_fixture(f);
-    queue_close(f->q);
-    f->q = NULL;
-    raw_exec(f, "DROP INDEX signups_unicode_due; PRAGMA user_version = 5;"
-                "INSERT INTO signups (email, role, level)"
-                " VALUES ('a@b\xc3\xbc"
-                "cher.example', 'backend-developer', 'mid')");
-    if (queue_open(&f->q, f->path, err) != QUEUE_OPEN_OK)
-        fail_msg("open v5: %s", err);
-    assert_int_equal(raw_int(f, "PRAGMA user_version"), SCHEMA_VERSION);
-    assert_int_equal(
-        raw_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'signups_unicode_due'"), 1);
-    assert_int_equal(queue_claim(f->q, OWNER, now_ms(), LEASE_MS, 1, &v, &n, err), 0);
-    assert_int_equal(n, 1);
-    assert_string_equal(v[0].signup.email, "a@xn--bcher-kva.example");
-    queue_claim_free(v, n);
 }
 
 /* --- the trigger --------------------------------------------------------- */
@@ -631,7 +605,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         CONTRACT_TEST(test_migrate_from_v4_keeps_rows_and_history),
-        CONTRACT_TEST(test_migrate_from_v5_adds_the_claims_index),
         CONTRACT_TEST(test_insert_of_reportd_column_is_refused),
         CONTRACT_TEST(test_producer_columns_and_defaults_pass),
         CONTRACT_TEST(test_null_and_omitted_lists_read_as_empty),
