@@ -380,11 +380,13 @@ static int transport_ready(struct daemon *d)
     const struct job *next = d->waiting.head;
 
     if (smtp_idle_connections(d->smtp) > 0)
-        return 1;
+        return d->rt->config.uncertain != UNCERTAIN_HOLD || smtp_uncollected(d->smtp) == 0;
     /*
      * A job waiting in the transport is marked: after a crash it is
      * uncertain though it never went out.  With uncertain: hold that would
-     * hold signups never sent, so none waits there.
+     * hold signups never sent, so none waits there; and a connection gets
+     * its next only once its last outcome was collected (and so recorded
+     * first), so that a crash holds at most one signup per connection.
      */
     if (d->rt->config.uncertain == UNCERTAIN_HOLD)
         return 0;

@@ -378,6 +378,16 @@ int smtp_in_flight(struct smtp *s)
     return n;
 }
 
+int smtp_uncollected(struct smtp *s)
+{
+    int n;
+
+    pthread_mutex_lock(&s->lock);
+    n = s->nresults;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
 int smtp_free_slots(struct smtp *s)
 {
     int room, left;

@@ -88,6 +88,8 @@ int smtp_submit(struct smtp *s, struct message *m, void *cookie, int built, int6
  */
 typedef void (*smtp_withdrawn_fn)(void *arg, void *cookie);
 int smtp_withdraw(struct smtp *s, smtp_withdrawn_fn withdrawn, void *arg);
+/* Finished transfers whose results smtp_poll() has not yet reported. */
+int smtp_uncollected(struct smtp *s);
 /* Messages in the transport: waiting, being sent, or finished with results not yet collected. */
 int smtp_in_flight(struct smtp *s);
 /* Readable when a result is waiting, for a caller's own poll(). */
