@@ -1,7 +1,8 @@
 /*
  * secret.h - reading a password from a file: one line, under systemd's
  * LoadCredential= looked up in $CREDENTIALS_DIRECTORY (a bare name always,
- * a path only when that copy exists).  Used for queue.password_file.
+ * a path only when that copy exists).  Used for smtp.password_file and
+ * queue.password_file.
  */
 #ifndef REPORTD_SECRET_H
 #define REPORTD_SECRET_H

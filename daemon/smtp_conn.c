@@ -18,11 +18,7 @@
 
 #define LOG_MODULE "smtp"
 #include "log.h"
-
-/* A path under $CREDENTIALS_DIRECTORY. */
-#define SMTP_PATH_MAX 4096
-/* A password is a line, not a document: anything longer is the wrong file. */
-#define SMTP_PASSWORD_MAX 4096
+#include "secret.h"
 
 /*
  * Only what the server said and which verb we sent is kept; nothing is
@@ -49,59 +45,11 @@ static int on_debug(CURL *easy, curl_infotype type, char *data, size_t size, voi
 
 /* --- the password ------------------------------------------------------- */
 
-/*
- * Under systemd's LoadCredential= the file is in $CREDENTIALS_DIRECTORY: a
- * bare name is always looked up there, a path only when that copy exists.
- */
-static void credential_path(const char *file, char *path, size_t len)
-{
-    const char *dir = getenv("CREDENTIALS_DIRECTORY");
-    const char *base = strrchr(file, '/');
-    int n;
-
-    base = base ? base + 1 : file;
-    if (dir != NULL && *dir != '\0' && *base != '\0') {
-        n = snprintf(path, len, "%s/%s", dir, base);
-        if (n > 0 && (size_t)n < len && (strchr(file, '/') == NULL || access(path, F_OK) == 0))
-            return;
-    }
-    snprintf(path, len, "%s", file);
-}
-
-static void wipe_free(char *s, size_t len)
-{
-    if (s != NULL)
-        explicit_bzero(s, len);
-    free(s);
-}
-
-static int read_password_file(const char *file, char **out, char *err)
-{
-    char path[SMTP_PATH_MAX], e[ERRLEN];
-    char *data;
-    size_t len;
-
-    credential_path(file, path, sizeof(path));
-    if (read_file(path, SMTP_PASSWORD_MAX, &data, &len, e) == -1)
-        return errf(err, "password_file: %s", e);
-    if (len > 0 && data[len - 1] == '\n')
-        data[--len] = '\0';
-    if (len > 0 && data[len - 1] == '\r')
-        data[--len] = '\0';
-    if (len == 0 || memchr(data, '\0', len) != NULL || strpbrk(data, "\r\n") != NULL) {
-        wipe_free(data, len);
-        return errf(err, "password_file: %s: %s", path,
-                    len == 0 ? "is empty" : "holds more than one line");
-    }
-    *out = data;
-    return 0;
-}
-
 static int load_password(const struct config *cfg, char **out, char *err)
 {
     *out = NULL;
     if (cfg->password_file != NULL && *cfg->password_file != '\0')
-        return read_password_file(cfg->password_file, out, err);
+        return secret_read_file("password_file", cfg->password_file, out, err);
     if (cfg->password != NULL) {
         *out = strdup(cfg->password);
         if (*out == NULL)
@@ -404,8 +352,7 @@ void smtp_settings_free(struct smtp_settings *set)
     free(set->url);
     free(set->ca_file);
     free(set->username);
-    if (set->password != NULL)
-        wipe_free(set->password, strlen(set->password));
+    secret_free(set->password);
     memset(set, 0, sizeof(*set));
 }
 
