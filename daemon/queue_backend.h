@@ -235,6 +235,14 @@ struct queue_ops {
     int (*select_due)(struct queue *q, int64_t now, int max, struct queue_due *out, char *err);
     /* Every signup in sending (that no other process is recovering right now). */
     int (*select_claims)(struct queue *q, struct queue_claim **out, size_t *n, char *err);
+    /*
+     * Locks the claim c for this recovery, if it is still as select_claims
+     * saw it and no other process holds it: 1, else 0; -1 on error.  NULL
+     * when select_claims' rows cannot change under the caller (SQLite: one
+     * writer at a time).  So only an abandoned claim is ever locked, and a
+     * live one is never held up by another daemon's look at it.
+     */
+    int (*lock_claim)(struct queue *q, const struct queue_claim *c, char *err);
     /* As queue_has_work(), *next_due_ms included. */
     int (*has_work)(struct queue *q, int64_t now, int64_t *next_due_ms, char *err);
     /*

@@ -527,6 +527,7 @@ const struct queue_ops queue_pg_ops = {
     .history = pg_history,
     .select_due = pg_select_due,
     .select_claims = pg_select_claims,
+    .lock_claim = pg_lock_claim,
     .has_work = pg_has_work,
     .select_non_ascii_due = pg_select_non_ascii_due,
     .set_email = pg_set_email,

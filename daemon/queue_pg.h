@@ -64,6 +64,7 @@ int pg_list(struct queue *q, int state, queue_list_fn fn, void *arg, char *err);
 int pg_history(struct queue *q, int64_t id, queue_event_fn fn, void *arg, char *err);
 int pg_select_due(struct queue *q, int64_t now, int max, struct queue_due *out, char *err);
 int pg_select_claims(struct queue *q, struct queue_claim **out, size_t *n, char *err);
+int pg_lock_claim(struct queue *q, const struct queue_claim *c, char *err);
 int pg_has_work(struct queue *q, int64_t now, int64_t *next_due_ms, char *err);
 int pg_select_non_ascii_due(struct queue *q, int64_t now, int64_t *ids, char **emails, int max,
                             char *err);

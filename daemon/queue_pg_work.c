@@ -125,15 +125,16 @@ int pg_select_due(struct queue *q, int64_t now, int max, struct queue_due *out, 
 }
 
 /*
- * Every signup in sending, locked for this recovery: rows another daemon is
- * recovering (or recording an outcome for) right now are left to it.
+ * Every signup in sending, unlocked: most are live claims of other daemons,
+ * which must not wait on this look to record their outcomes.  Recovery
+ * locks only the ones it finds abandoned (pg_lock_claim).
  */
 int pg_select_claims(struct queue *q, struct queue_claim **out, size_t *n, char *err)
 {
     PGresult *res = pg_run(q,
                            "SELECT id, attempts, claimed_by, claim_until,"
                            " attempt_started_at IS NOT NULL FROM signups"
-                           " WHERE state = 'sending' ORDER BY id FOR UPDATE SKIP LOCKED",
+                           " WHERE state = 'sending' ORDER BY id",
                            NULL, "recover", err);
     struct queue_claim *v;
     int i, rows;
@@ -166,6 +167,32 @@ int pg_select_claims(struct queue *q, struct queue_claim **out, size_t *n, char 
     *out = v;
     *n = (size_t)rows;
     return 0;
+}
+
+#define LOCK_CLAIM_SQL                                                                             \
+    "SELECT 1 FROM signups WHERE id = $1 AND state = 'sending'"                                    \
+    " AND claimed_by IS NOT DISTINCT FROM $2 AND claim_until IS NOT DISTINCT FROM $3"              \
+    " AND attempt_started_at IS NOT NULL = $4 FOR UPDATE SKIP LOCKED"
+
+int pg_lock_claim(struct queue *q, const struct queue_claim *c, char *err)
+{
+    struct pg_params p = {0};
+    PGresult *res;
+    int rows;
+
+    pg_param_int(&p, c->id);
+    pg_param_text(&p, c->owner);
+    if (c->has_until)
+        pg_param_int(&p, c->until);
+    else
+        pg_param_text(&p, NULL);
+    pg_param_text(&p, c->attempted ? "true" : "false");
+    res = pg_run(q, LOCK_CLAIM_SQL, &p, "recover", err);
+    if (res == NULL)
+        return -1;
+    rows = PQntuples(res);
+    PQclear(res);
+    return rows == 1;
 }
 
 /* As SQLite's: something to do now, else when the next waiting signup falls due. */

@@ -298,6 +298,8 @@ static int recover_one(struct queue *q, const struct queue_claim *c, const char 
 
     if (!claim_abandoned(c, host, now, why, sizeof(why)))
         return 0;
+    if (q->ops->lock_claim != NULL && (rc = q->ops->lock_claim(q, c, err)) != 1)
+        return rc == -1 ? -1 : 0;
     t.next_attempt_ms = TRANSITION_KEEP_DUE;
     if (!c->attempted) {
         /* Never attempted: queued again, else a retry; either way due now, in its old place. */
