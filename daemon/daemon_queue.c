@@ -100,39 +100,59 @@ int daemon_queue_ready(struct daemon *d)
 }
 
 /*
- * Records every known outcome, in order, stopping at the first the queue
- * cannot take: it stays first in line and is tried again after a backoff.
+ * Outcomes recorded in one transaction at most.  One commit for many is what
+ * keeps this thread ahead of many fast connections; the bound keeps each
+ * write transaction (which holds up producers' INSERTs) a few milliseconds.
  */
-void daemon_record_outcomes(struct daemon *d)
+#define OUTCOME_BATCH_MAX 32
+
+/* Records the first outcomes waiting, up to OUTCOME_BATCH_MAX, in one transaction: 0, or -1. */
+static int record_batch(struct daemon *d)
 {
+    struct queue_change v[OUTCOME_BATCH_MAX];
+    struct transition t[OUTCOME_BATCH_MAX];
     char err[ERRLEN];
     struct job *job;
+    size_t n = 0, i;
 
-    while ((job = d->unrecorded.head) != NULL) {
-        struct transition t = job->t;
-        int rc;
-
-        if (daemon_queue_ready(d) == -1)
-            return;
+    for (job = d->unrecorded.head; job != NULL && n < OUTCOME_BATCH_MAX; job = job->next, n++) {
+        t[n] = job->t;
         /* Only while the claim is still ours: a lost lease must not overwrite another daemon's. */
-        t.owner = d->owner;
-        rc = queue_transition(d->q, job->rec.signup.id, SIGNUP_SENDING, job->to, &t, err);
-        if (rc == -1) {
-            daemon_queue_failed(d, "recording an outcome", err);
-            return;
-        }
-        job_line_pop(&d->unrecorded);
-        /* A signup handed back or deferred may be due again: look before the next poll. */
-        d->woken = 1;
-        if (rc == 1)
+        t[n].owner = d->owner;
+        v[n] = (struct queue_change){.id = job->rec.signup.id,
+                                     .from = SIGNUP_SENDING,
+                                     .to = job->to,
+                                     .t = &t[n]};
+    }
+    if (queue_transitions(d->q, v, n, err) == -1) {
+        daemon_queue_failed(d, "recording an outcome", err);
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        job = job_line_pop(&d->unrecorded);
+        if (v[i].result == 1)
             log_warnx("signup %lld: no longer ours when recording %s (lease lost?)",
                       (long long)job->rec.signup.id, signup_state_name(job->to));
         else
             tally(d, job->tally);
         delivery_log_recorded(job);
         job_free(job);
-        daemon_queue_mended(d);
     }
+    /* A signup handed back or deferred may be due again: look before the next poll. */
+    d->woken = 1;
+    daemon_queue_mended(d);
+    return 0;
+}
+
+/*
+ * Records every known outcome, in order, in batches; a batch the queue
+ * cannot take stays first in line and is tried again after a backoff.
+ */
+void daemon_record_outcomes(struct daemon *d)
+{
+    while (d->unrecorded.head != NULL)
+        if (daemon_queue_ready(d) == -1 || record_batch(d) == -1)
+            return;
 }
 
 /* Why and until when the jobs taken back from the transport are handed back. */

@@ -334,6 +334,25 @@ int queue_transition(struct queue *q, int64_t id, enum signup_state from, enum s
     return rc;
 }
 
+int queue_transitions(struct queue *q, struct queue_change *v, size_t n, char *err)
+{
+    int64_t now = now_ms();
+    size_t i;
+
+    if (queue_begin_write(q, "transition", err) == -1)
+        return -1;
+    for (i = 0; i < n; i++) {
+        v[i].result = queue_apply_transition(q, v[i].id, v[i].from, v[i].to, v[i].t, now, err);
+        if (v[i].result == -1)
+            break;
+    }
+    if (i < n || queue_commit(q, "transition", err) == -1) {
+        queue_rollback(q);
+        return -1;
+    }
+    return 0;
+}
+
 /* --- producer side ------------------------------------------------------ */
 
 /* 0 and *id of the newest signup for the address (active: one that blocks it), 1 none, -1. */

@@ -262,6 +262,22 @@ struct transition {
 int queue_transition(struct queue *q, int64_t id, enum signup_state from, enum signup_state to,
                      const struct transition *t, char *err);
 
+/* One state change of a batch (see queue_transitions). */
+struct queue_change {
+    int64_t id;
+    enum signup_state from, to;
+    const struct transition *t;
+    int result; /* set by queue_transitions: 0 changed, 1 not in from or not t->owner's */
+};
+
+/*
+ * Makes n changes as queue_transition() would, in one transaction: each
+ * gets its result, and all commit or none does.  0, or -1 with err (nothing
+ * changed).  One commit for many outcomes is what lets the daemon keep up
+ * with several fast connections.
+ */
+int queue_transitions(struct queue *q, struct queue_change *v, size_t n, char *err);
+
 /* --- daemon side -------------------------------------------------------- */
 
 /*

@@ -42,7 +42,8 @@
 #define QUEUE_SQLITE_CACHE_KIB "-512"
 
 struct cached_stmt {
-    uint64_t hash; /* of the SQL text, to skip most comparisons */
+    uint64_t hash;    /* of the SQL text, to skip most comparisons */
+    const char *from; /* the text it was first asked for by: usually a literal, asked for again */
     char *sql;
     sqlite3_stmt *st;
     int busy; /* handed out and not finished: a nested use gets a statement of its own */
@@ -101,17 +102,38 @@ static void cache_stmt(struct queue *q, const char *sql, uint64_t hash, sqlite3_
     if (c->sql == NULL)
         return;
     c->hash = hash;
+    c->from = sql;
     c->st = st;
     c->busy = 1;
     SQ(q)->nstmts++;
 }
 
+/* The cached statement for sql when it is free, found without hashing sql: NULL if none. */
+static sqlite3_stmt *cached_by_address(struct queue *q, const char *sql)
+{
+    int i;
+
+    for (i = 0; i < SQ(q)->nstmts; i++) {
+        struct cached_stmt *c = &SQ(q)->stmts[i];
+
+        /* The same address may hold other text by now (a freed buffer): compare too. */
+        if (c->from == sql && !c->busy && strcmp(c->sql, sql) == 0) {
+            c->busy = 1;
+            return c->st;
+        }
+    }
+    return NULL;
+}
+
 sqlite3_stmt *sq_prepare(struct queue *q, const char *sql, const char *what, char *err)
 {
-    uint64_t hash = sql_hash(sql);
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = cached_by_address(q, sql);
+    uint64_t hash;
     int i, in_use = 0;
 
+    if (st != NULL)
+        return st;
+    hash = sql_hash(sql);
     for (i = 0; i < SQ(q)->nstmts; i++) {
         struct cached_stmt *c = &SQ(q)->stmts[i];
 

@@ -24,6 +24,16 @@
 /* The states a signup ends in; retention counts from the move into one of them. */
 #define SQ_SETTLED_STATES "('sent', 'failed', 'rejected')"
 /*
+ * The same tests written with = and OR, for SQL run on every state change:
+ * SQLite evaluates "x IN (list of three or more)" by filling a temporary
+ * b-tree each time a statement runs (schema 7 rewrote the constraints and
+ * the retention index this way; see sq_migrate).
+ */
+#define SQ_STATE_IS_SETTLED(col) "(" col " = 'sent' OR " col " = 'failed' OR " col " = 'rejected')"
+#define SQ_STATE_IS_KNOWN(col)                                                                     \
+    "(" col " = 'queued' OR " col " = 'sending' OR " col " = 'deferred' OR " col " = 'held' OR " col \
+    " = 'sent' OR " col " = 'failed' OR " col " = 'rejected')"
+/*
  * A waiting signup whose address has a byte that is not printable ASCII
  * (GLOB's class is every printable ASCII character): a Unicode domain to
  * convert.  The partial index on it is what keeps the claim from reading

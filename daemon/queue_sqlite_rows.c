@@ -166,7 +166,8 @@ int sq_load(struct queue *q, int64_t id, struct signup_record *r, char *err)
     " message_id = coalesce(?8, message_id),"                                                      \
     " next_attempt_at = CASE WHEN ?3 IN ('queued', 'deferred') AND ?9 >= 0 THEN ?9"                \
     "  ELSE next_attempt_at END,"                                                                  \
-    " requeued_at = CASE WHEN ?3 = 'queued' AND ?2 IN ('failed', 'held', 'deferred') THEN ?4"      \
+    " requeued_at = CASE WHEN ?3 = 'queued' AND (?2 = 'failed' OR ?2 = 'held' OR ?2 = 'deferred')"  \
+    "  THEN ?4"                                                                                    \
     "  ELSE requeued_at END,"                                                                      \
     " claimed_by = CASE WHEN ?3 = 'sending' THEN ?10 WHEN ?2 = 'sending' THEN NULL"                \
     "  ELSE claimed_by END,"                                                                       \

@@ -247,7 +247,7 @@ int sq_mark_attempt(struct queue *q, int64_t id, const char *owner, int64_t now,
  */
 #define SCRUB_DUE_SQL                                                                              \
     "SELECT id, email, state FROM signups INDEXED BY signups_unscrubbed"                           \
-    " WHERE scrubbed_at IS NULL AND state IN " SQ_SETTLED_STATES                                   \
+    " WHERE scrubbed_at IS NULL AND " SQ_STATE_IS_SETTLED("state")                                 \
     " AND updated_at <= ?1 ORDER BY updated_at LIMIT ?2"
 
 /*

@@ -41,7 +41,7 @@ def producer(lang, db, *args, check=True):
 def start_daemon(env):
     """A running daemon that has created the schema, as a website finds it."""
     d = env.start("run")
-    assert wait_until(lambda: env.db.exists() and env.sql("PRAGMA user_version")[0][0] == 6,
+    assert wait_until(lambda: env.db.exists() and env.sql("PRAGMA user_version")[0][0] == 7,
                       timeout=20), "the daemon did not create the queue"
     return d
 

@@ -154,7 +154,7 @@ def test_read_only_commands_never_create_or_migrate(env, capture):
     assert p.returncode == EX_IOERR and "daemon" in p.err
     assert not env.db.exists()
     env.enqueue("m@example.com")
-    assert env.sql("PRAGMA user_version")[0][0] == 6
+    assert env.sql("PRAGMA user_version")[0][0] == 7
     # Back to schema 3, as a database written before retention (and the producer contract, and
     # the one-report indexes) was.
     con = sqlite3.connect(env.db)
@@ -168,7 +168,7 @@ def test_read_only_commands_never_create_or_migrate(env, capture):
     assert p.returncode == EX_IOERR and "older" in p.err and "start the daemon" in p.err
     assert env.sql("PRAGMA user_version")[0][0] == 3
     assert env.run("run", "--drain").returncode == 0  # the daemon migrates
-    assert env.sql("PRAGMA user_version")[0][0] == 6
+    assert env.sql("PRAGMA user_version")[0][0] == 7
     p = env.run("list")
     assert p.returncode == 0 and "m@example.com" in p.out
 

@@ -21,7 +21,7 @@
 #define LEASE_MS ((int64_t)60000)
 #define HOUR_MS  ((int64_t)3600000)
 /* The schema version queue.c migrates to; changing it here is a conscious act. */
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 
 struct fixture {
     char dir[64];
@@ -332,11 +332,11 @@ static void test_open_refuses_newer_schema(void **state)
     struct queue *q = NULL;
     char err[ERRLEN];
 
-    raw_exec(f, "PRAGMA user_version = 7");
+    raw_exec(f, "PRAGMA user_version = 8");
     assert_int_equal(queue_open(&q, f->path, err), -1);
     assert_null(q);
     assert_non_null(strstr(err, f->path));
-    assert_non_null(strstr(err, "schema version 7 is newer"));
+    assert_non_null(strstr(err, "schema version 8 is newer"));
 }
 
 static void unlink_db(const char *path)
@@ -417,8 +417,57 @@ static void test_open_migrates_version_1(void **state)
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     assert_int_equal(db_int(db, "SELECT requeued_at IS NULL FROM signups WHERE id = 2"), 1);
+    /* Schema 7 rewrote the state check in place: still enforced, and no IN list left. */
+    assert_int_equal(db_int(db, "SELECT instr(sql, ' IN (') FROM sqlite_schema"
+                                " WHERE name = 'signups'"),
+                     0);
+    assert_int_not_equal(sqlite3_exec(db, "UPDATE signups SET state = 'lost' WHERE id = 2", NULL,
+                                      NULL, NULL),
+                         SQLITE_OK);
+    assert_int_equal(db_int(db, "SELECT count(*) FROM pragma_integrity_check"
+                                " WHERE integrity_check = 'ok'"),
+                     1);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
     unlink_db(path);
+}
+
+/*
+ * A new queue's state checks (signups and their history) are the = and OR
+ * chains of schema 7: they refuse what the IN lists refused, and every
+ * state the state machine has is accepted.
+ */
+static void test_state_checks_refuse_unknown_states(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const bad[] = {
+        "UPDATE signups SET state = 'lost'",
+        "UPDATE signups SET state = 'SENT'",
+        "INSERT INTO signup_events (signup_id, at, from_state, to_state) VALUES (1, 1, 'x', 'sent')",
+        "INSERT INTO signup_events (signup_id, at, from_state, to_state) VALUES (1, 1, NULL, 'y')",
+    };
+    struct signup s;
+    enum enqueue_result res;
+    char err[ERRLEN], sql[160];
+    int64_t id;
+    size_t i;
+    int st;
+
+    make_signup(&s, "checks@example.com");
+    assert_int_equal(queue_enqueue(f->q, &s, 1, &id, &res, err), 0);
+    signup_free(&s);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_schema WHERE instr(sql, ' IN (') > 0"
+                                " AND name IN ('signups', 'signup_events')"),
+                     0);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_not_equal(sqlite3_exec(f->raw, bad[i], NULL, NULL, NULL), SQLITE_OK);
+    for (st = 0; st < SIGNUP_NSTATES; st++) {
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO signup_events (signup_id, at, from_state, to_state)"
+                 " VALUES (%lld, 1, '%s', '%s')",
+                 (long long)id, signup_state_name((enum signup_state)st),
+                 signup_state_name((enum signup_state)st));
+        raw_exec(f, sql);
+    }
 }
 
 static void test_open_error_names_path(void **state)
@@ -814,6 +863,53 @@ static void test_transition_compare_and_set(void **state)
     force_state(f, id, SIGNUP_QUEUED);
     assert_int_equal(queue_transition(f->q, id, SIGNUP_QUEUED, SIGNUP_SENDING, NULL, err), -1);
     assert_non_null(strstr(err, "needs an owner"));
+}
+
+/* A batch: each change gets its own result, and they commit together. */
+static void test_transitions_batch_results(void **state)
+{
+    struct fixture *f = *state;
+    char err[ERRLEN];
+    int64_t a = enqueue_one(f, "a@example.com", ENQUEUE_ADDED);
+    int64_t b = enqueue_one(f, "b@example.com", ENQUEUE_ADDED);
+    int64_t c = enqueue_one(f, "c@example.com", ENQUEUE_ADDED);
+    struct queue_change v[] = {
+        {.id = a, .from = SIGNUP_QUEUED, .to = SIGNUP_HELD},
+        /* Not in deferred: told, and the others still change. */
+        {.id = b, .from = SIGNUP_DEFERRED, .to = SIGNUP_HELD},
+        {.id = c, .from = SIGNUP_QUEUED, .to = SIGNUP_FAILED},
+    };
+    int64_t events_b = count_events(f, b);
+
+    assert_int_equal(queue_transitions(f->q, v, 3, err), 0);
+    assert_int_equal(v[0].result, 0);
+    assert_int_equal(v[1].result, 1);
+    assert_int_equal(v[2].result, 0);
+    assert_int_equal(state_of(f, a), SIGNUP_HELD);
+    assert_int_equal(state_of(f, b), SIGNUP_QUEUED);
+    assert_int_equal(state_of(f, c), SIGNUP_FAILED);
+    assert_int_equal(count_events(f, b), events_b);
+}
+
+/* A batch with a change the state machine refuses changes nothing at all. */
+static void test_transitions_batch_all_or_nothing(void **state)
+{
+    struct fixture *f = *state;
+    char err[ERRLEN];
+    int64_t a = enqueue_one(f, "a@example.com", ENQUEUE_ADDED);
+    int64_t b = enqueue_one(f, "b@example.com", ENQUEUE_ADDED);
+    struct queue_change v[] = {
+        {.id = a, .from = SIGNUP_QUEUED, .to = SIGNUP_HELD},
+        {.id = b, .from = SIGNUP_QUEUED, .to = SIGNUP_SENT},
+    };
+    int64_t events_a = count_events(f, a);
+
+    assert_int_equal(queue_transitions(f->q, v, 2, err), -1);
+    assert_non_null(strstr(err, "transition queued -> sent is not allowed"));
+    assert_int_equal(state_of(f, a), SIGNUP_QUEUED);
+    assert_int_equal(count_events(f, a), events_a);
+    /* Nothing was left open: the queue takes the next change. */
+    assert_int_equal(queue_transition(f->q, a, SIGNUP_QUEUED, SIGNUP_HELD, NULL, err), 0);
 }
 
 static void test_transition_fields(void **state)
@@ -1759,6 +1855,7 @@ int main(void)
         QUEUE_TEST(test_reopen_is_idempotent),
         QUEUE_TEST(test_open_refuses_newer_schema),
         QUEUE_TEST(test_open_migrates_version_1),
+        QUEUE_TEST(test_state_checks_refuse_unknown_states),
         cmocka_unit_test(test_open_error_names_path),
         QUEUE_TEST(test_enqueue_get_roundtrip),
         QUEUE_TEST(test_enqueue_duplicates),
@@ -1769,6 +1866,8 @@ int main(void)
         QUEUE_TEST(test_one_report_per_address_held_by_the_database),
         QUEUE_TEST(test_transition_table),
         QUEUE_TEST(test_transition_compare_and_set),
+        QUEUE_TEST(test_transitions_batch_results),
+        QUEUE_TEST(test_transitions_batch_all_or_nothing),
         QUEUE_TEST(test_transition_fields),
         QUEUE_TEST(test_transition_into_queued_sets_due_time),
         QUEUE_TEST(test_hand_back_keeps_its_place_in_line),
