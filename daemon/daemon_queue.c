@@ -119,10 +119,8 @@ static int record_batch(struct daemon *d)
         t[n] = job->t;
         /* Only while the claim is still ours: a lost lease must not overwrite another daemon's. */
         t[n].owner = d->owner;
-        v[n] = (struct queue_change){.id = job->rec.signup.id,
-                                     .from = SIGNUP_SENDING,
-                                     .to = job->to,
-                                     .t = &t[n]};
+        v[n] = (struct queue_change){
+            .id = job->rec.signup.id, .from = SIGNUP_SENDING, .to = job->to, .t = &t[n]};
     }
     if (queue_transitions(d->q, v, n, err) == -1) {
         daemon_queue_failed(d, "recording an outcome", err);

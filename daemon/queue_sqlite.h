@@ -31,8 +31,8 @@
  */
 #define SQ_STATE_IS_SETTLED(col) "(" col " = 'sent' OR " col " = 'failed' OR " col " = 'rejected')"
 #define SQ_STATE_IS_KNOWN(col)                                                                     \
-    "(" col " = 'queued' OR " col " = 'sending' OR " col " = 'deferred' OR " col " = 'held' OR " col \
-    " = 'sent' OR " col " = 'failed' OR " col " = 'rejected')"
+    "(" col " = 'queued' OR " col " = 'sending' OR " col " = 'deferred' OR " col                   \
+    " = 'held' OR " col " = 'sent' OR " col " = 'failed' OR " col " = 'rejected')"
 /*
  * A waiting signup whose address has a byte that is not printable ASCII
  * (GLOB's class is every printable ASCII character): a Unicode domain to

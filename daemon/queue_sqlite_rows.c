@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "queue_json.h"
 #include "queue_sqlite.h"
 
 #define EMAIL_KEY_OF_COLUMN SQ_EMAIL_KEY("email")
@@ -40,79 +41,49 @@
 #define COL_TASKS_PROBLEM  (QCOL_COUNT + 2)
 #define COL_SKILLS_PROBLEM (QCOL_COUNT + 3)
 
-/* Each element of a JSON array, in the columns of enum queue_elem_column. */
-#define ELEMENTS_SQL                                                                               \
-    "SELECT e.type, e.atom,"                                                                       \
-    " CASE WHEN e.type = 'object' THEN json_type(e.value, '$.id') END,"                            \
-    " CASE WHEN e.type = 'object' THEN json_extract(e.value, '$.id') END,"                         \
-    " CASE WHEN e.type = 'object' THEN json_type(e.value, '$.share') END,"                         \
-    " CASE WHEN e.type = 'object' THEN json_extract(e.value, '$.share') END,"                      \
-    " CASE WHEN e.type = 'object' THEN (SELECT k.key FROM json_each(e.value) AS k"                 \
-    "  WHERE k.key NOT IN ('id', 'share') LIMIT 1) END"                                            \
-    " FROM json_each(?1) AS e ORDER BY e.key"
-
-static void read_element(sqlite3_stmt *el, struct queue_json_elem *e)
-{
-    const char *type = (const char *)sqlite3_column_text(el, ELEM_TYPE);
-
-    *e = (struct queue_json_elem){0};
-    e->type = queue_codec_json_type(type);
-    if (e->type == JT_STRING)
-        sq_cell(el, ELEM_ATOM, &e->atom);
-    if (e->type != JT_OBJECT)
-        return;
-    e->id_type = queue_codec_json_type((const char *)sqlite3_column_text(el, ELEM_ID_TYPE));
-    sq_cell(el, ELEM_ID, &e->id);
-    e->share_type = queue_codec_json_type((const char *)sqlite3_column_text(el, ELEM_SHARE_TYPE));
-    e->share = sqlite3_column_double(el, ELEM_SHARE);
-    e->extra_key = (const char *)sqlite3_column_text(el, ELEM_EXTRA_KEY);
-}
-
 /*
- * Reads a JSON array column element by element with SQLite's json_each.  A
- * problem stops at the first bad element; an array longer than the limit is
- * refused before it is read to the end, whatever a producer put there.
+ * Reads a JSON array column element by element (the problem columns have
+ * already said it is one).  A problem stops at the first bad element; an
+ * array longer than the limit is refused before it is read to the end,
+ * whatever a producer put there.
  */
 static int load_array(struct queue *q, sqlite3_stmt *row, int is_task, struct signup_record *r,
                       char *err)
 {
     int col = is_task ? COL_TASKS : COL_SKILLS;
     int problem_col = is_task ? COL_TASKS_PROBLEM : COL_SKILLS_PROBLEM;
+    const char *field = is_task ? "tasks" : "skills";
     size_t max = queue_codec_max(is_task), i;
+    struct queue_json_list list;
     struct queue_json_elem e;
-    sqlite3_stmt *el;
     int rc = 0;
 
     if (sqlite3_column_type(row, problem_col) != SQLITE_NULL) {
-        if (queue_codec_array_problem(r, is_task ? "tasks" : "skills",
+        if (queue_codec_array_problem(r, field,
                                       (const char *)sqlite3_column_text(row, problem_col)) == -1)
             return errf(err, "%s: out of memory", q->name);
         return 0;
     }
     if (sqlite3_column_type(row, col) == SQLITE_NULL)
         return 0;
-    el = sq_prepare(q, ELEMENTS_SQL, "load signup", err);
-    if (el == NULL)
-        return -1;
-    if (sqlite3_bind_value(el, 1, sqlite3_column_value(row, col)) != SQLITE_OK)
-        return sq_bind_fail(q, el, "load signup", err);
-    for (i = 0; r->load_error == NULL; i++) {
-        rc = sq_step(q, el, "load signup", err);
-        if (rc != SQLITE_ROW)
+    queue_json_list_init(&list, (const char *)sqlite3_column_text(row, col),
+                         (size_t)sqlite3_column_bytes(row, col));
+    for (i = 0; rc == 0 && r->load_error == NULL; i++) {
+        enum queue_json_status st = queue_json_list_next(&list, &e);
+
+        if (st == QUEUE_JSON_END)
             break;
-        if (i == max) {
+        if (st == QUEUE_JSON_NOMEM)
+            rc = -1;
+        else if (st == QUEUE_JSON_INVALID)
+            rc = queue_codec_array_problem(r, field, "not valid JSON");
+        else if (i == max)
             rc = queue_codec_too_many(r, is_task);
-        } else {
-            read_element(el, &e);
+        else
             rc = queue_codec_element(r, is_task, i, &e);
-        }
-        if (rc == -1) {
-            errf(err, "%s: out of memory", q->name);
-            break;
-        }
     }
-    sq_finish(q, el);
-    return rc == -1 ? -1 : 0;
+    queue_json_list_free(&list);
+    return rc == -1 ? errf(err, "%s: out of memory", q->name) : 0;
 }
 
 /* Fills r from a row of RECORD_COLUMNS_SQL.  -1 only for a database error or no memory. */
@@ -166,7 +137,7 @@ int sq_load(struct queue *q, int64_t id, struct signup_record *r, char *err)
     " message_id = coalesce(?8, message_id),"                                                      \
     " next_attempt_at = CASE WHEN ?3 IN ('queued', 'deferred') AND ?9 >= 0 THEN ?9"                \
     "  ELSE next_attempt_at END,"                                                                  \
-    " requeued_at = CASE WHEN ?3 = 'queued' AND (?2 = 'failed' OR ?2 = 'held' OR ?2 = 'deferred')"  \
+    " requeued_at = CASE WHEN ?3 = 'queued' AND (?2 = 'failed' OR ?2 = 'held' OR ?2 = 'deferred')" \
     "  THEN ?4"                                                                                    \
     "  ELSE requeued_at END,"                                                                      \
     " claimed_by = CASE WHEN ?3 = 'sending' THEN ?10 WHEN ?2 = 'sending' THEN NULL"                \

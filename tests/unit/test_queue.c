@@ -421,9 +421,9 @@ static void test_open_migrates_version_1(void **state)
     assert_int_equal(db_int(db, "SELECT instr(sql, ' IN (') FROM sqlite_schema"
                                 " WHERE name = 'signups'"),
                      0);
-    assert_int_not_equal(sqlite3_exec(db, "UPDATE signups SET state = 'lost' WHERE id = 2", NULL,
-                                      NULL, NULL),
-                         SQLITE_OK);
+    assert_int_not_equal(
+        sqlite3_exec(db, "UPDATE signups SET state = 'lost' WHERE id = 2", NULL, NULL, NULL),
+        SQLITE_OK);
     assert_int_equal(db_int(db, "SELECT count(*) FROM pragma_integrity_check"
                                 " WHERE integrity_check = 'ok'"),
                      1);
@@ -442,7 +442,8 @@ static void test_state_checks_refuse_unknown_states(void **state)
     static const char *const bad[] = {
         "UPDATE signups SET state = 'lost'",
         "UPDATE signups SET state = 'SENT'",
-        "INSERT INTO signup_events (signup_id, at, from_state, to_state) VALUES (1, 1, 'x', 'sent')",
+        "INSERT INTO signup_events (signup_id, at, from_state, to_state) VALUES (1, 1, 'x', "
+        "'sent')",
         "INSERT INTO signup_events (signup_id, at, from_state, to_state) VALUES (1, 1, NULL, 'y')",
     };
     struct signup s;

@@ -22,7 +22,7 @@
 #define OWNER    "testhost:1"
 #define LEASE_MS ((int64_t)60000)
 /* The schema version queue.c migrates to; changing it here is a conscious act. */
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 
 /* The columns a producer may set (README, "Producer contract"); every other one is reportd's. */
 static const char *const producer_columns[] = {"email", "name",   "role",  "level",
