@@ -211,6 +211,13 @@ struct queue_ops {
     /* 0 loaded, 1 no such signup. */
     int (*load)(struct queue *q, int64_t id, struct signup_record *r, char *err);
     /*
+     * The claim's n signups ids[] into v[], in a few round trips where load
+     * takes some per signup; NULL when load costs no round trip (SQLite).
+     * 0 all loaded; 1 one of them is gone, or -1: none stays loaded.
+     */
+    int (*load_many)(struct queue *q, const int64_t *ids, int n, struct signup_record *v,
+                     char *err);
+    /*
      * The compare-and-set of a transition (see queue_transition): next is the
      * due time to set (-1 keep), owner NULL or the claim it must still be.
      * 1 changed, 0 not in from or not that owner's (or, for a claim, the

@@ -554,6 +554,7 @@ const struct queue_ops queue_pg_ops = {
     .rollback = rollback,
     .in_transaction = in_transaction,
     .load = pg_load,
+    .load_many = pg_load_many,
     .update_state = pg_update_state,
     .record_event = pg_record_event,
     .find_address = pg_find_address,

@@ -49,6 +49,7 @@ int pg_copy_text(const PGresult *res, int row, int col, char **out);
 
 /* The backend's reads and writes (queue_pg_rows.c, queue_pg_work.c), for the ops table. */
 int pg_load(struct queue *q, int64_t id, struct signup_record *r, char *err);
+int pg_load_many(struct queue *q, const int64_t *ids, int n, struct signup_record *v, char *err);
 int pg_update_state(struct queue *q, int64_t id, enum signup_state from, enum signup_state to,
                     const struct transition *t, int64_t next, const char *owner, int64_t now,
                     char *err);

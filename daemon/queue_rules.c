@@ -148,6 +148,12 @@ static int load_claimed(struct queue *q, const int64_t *ids, int n, struct signu
 {
     int i, rc;
 
+    if (q->ops->load_many != NULL && n > 0) {
+        rc = q->ops->load_many(q, ids, n, v, err);
+        if (rc == 1)
+            errf(err, "%s: claim: a claimed signup vanished", q->name);
+        return rc == 0 ? 0 : -1;
+    }
     for (i = 0; i < n; i++) {
         rc = q->ops->load(q, ids[i], &v[i], err);
         if (rc != 0) {

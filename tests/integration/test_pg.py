@@ -3,6 +3,7 @@ on a host of its own, draining one queue while producers insert from psql and fr
 report per address held by the database; the schema's guards; the password kept out of the URL.
 Real servers only: the session's PostgreSQL (tests/integration/pg.py) and aiosmtpd."""
 import collections
+import json
 import subprocess
 import threading
 import time
@@ -283,3 +284,47 @@ def test_queue_copy_moves_states_and_history_into_postgresql(pgq, capture, tmp_p
     sent_before = len(srv.raw_messages())
     assert pgq.run("run", "--drain").returncode == 0
     assert len(srv.raw_messages()) == sent_before + 3  # wait1, wait2, new; wait0 is held
+
+
+def test_a_claim_loads_its_batch_as_show_loads_one_signup(pgq, capture):
+    """The claim reads its whole batch, lists included, in two queries (pg_load_many); `show`
+    reads one signup with a query per list (pg_load). Both must make the same record: every
+    list a producer can write, good and bad, gets the same verdict from both."""
+    srv = capture()
+    pgq.write_config(srv.url)
+    assert pgq.run("run", "--drain").returncode == 0  # the schema
+    too_many = json.dumps(["write-tests"] * 129)  # ROLE_MAX_TASKS is 128
+    lists = [
+        ("[]", "[]"),
+        ('["write-tests", {"id": "debug-defects", "share": 40}]', '["python", "sql"]'),
+        ('[{"id": "review-code"}, "develop-apis"]', None),
+        (None, '["python"]'),
+        ('[{"id": "write-tests", "share": 40, "colour": "red"}]', "[]"),
+        ("[1]", '["python"]'),
+        ('{"a": 1}', "[]"),
+        (too_many, "[]"),
+        ('["write-tests"]', "[null]"),
+        ('["write-tests", 2]', '{"b": 2}'),
+        ('[{"share": 10}]', '["python", {"id": 3}]'),
+    ]
+    ids = []
+    for i, (tasks, skills) in enumerate(lists):
+        ids.append(pgq.sql("INSERT INTO signups (email, role, level, tasks, skills) VALUES "
+                           "(%s, %s, %s, %s, %s) RETURNING id",
+                           (f"l{i}@example.com", ROLE, LEVEL, tasks, skills))[0][0])
+    shown = {}
+    for sid in ids:
+        p = pgq.run("show", sid, "--json")
+        assert p.returncode == 0, p.stderr
+        shown[sid] = json.loads(p.stdout)
+    assert pgq.run("run", "--drain").returncode == 0
+    got = {r[0]: r[1:] for r in pgq.sql("SELECT id, state, reason FROM signups")}
+    bad = [sid for sid in ids if shown[sid]["load_error"] is not None]
+    assert 0 < len(bad) < len(ids)  # both kinds are in the batch
+    for sid in ids:
+        if sid in bad:
+            assert got[sid] == ("rejected", shown[sid]["load_error"])
+        else:
+            assert got[sid][0] == "sent"
+    sent = {m["To"].addresses[0].addr_spec for m in srv.messages()}
+    assert sent == {shown[sid]["email"] for sid in ids if sid not in bad}
