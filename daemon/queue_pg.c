@@ -3,7 +3,7 @@
  * migrations (a version table, under an advisory lock so that daemons
  * starting together migrate once), the address hash key, transactions, and
  * statements prepared once per connection.  Its reads and writes are in
- * queue_pg_rows.c and queue_pg_work.c.
+ * queue_pg_load.c, queue_pg_rows.c and queue_pg_work.c.
  *
  * Every transaction is short (one claim, one outcome, one scrub batch): no
  * transaction waits on the network or on SMTP, so the queue table stays
