@@ -134,7 +134,9 @@ static const char *const schema_1[] = {
  * order and stops when it has max: each is checked by one lookup of its
  * address (a sent one makes it a duplicate; an earlier one waiting, or one in
  * flight, makes it wait), then locked unless another daemon holds it (SKIP
- * LOCKED) and re-checked under the lock.
+ * LOCKED) and re-checked under the lock.  And the claim of those signups as
+ * one call, reportd_claim_many(): reportd_claim() and the history event of
+ * each, where one by one they took two round trips per signup.
  */
 static const char *const schema_2[] = {
     "CREATE INDEX signups_waiting ON signups (next_attempt_at, id)"
@@ -157,6 +159,16 @@ static const char *const schema_2[] = {
     "   WHERE s.id = c.id AND s.state IN ('queued', 'deferred') AND s.next_attempt_at <= p_now"
     "   FOR UPDATE SKIP LOCKED;"
     "  IF FOUND THEN RETURN NEXT; p_max := p_max - 1; END IF;"
+    " END LOOP; END $$;",
+    "CREATE FUNCTION reportd_claim_many(p_ids bigint[], p_from text[], p_now bigint,"
+    " p_owner text, p_until bigint, p_detail text) RETURNS SETOF bigint LANGUAGE plpgsql AS $$"
+    " DECLARE i integer; BEGIN"
+    " FOR i IN 1 .. coalesce(array_length(p_ids, 1), 0) LOOP"
+    "  IF reportd_claim(p_ids[i], p_from[i], p_now, p_owner, p_until) = 1 THEN"
+    "   INSERT INTO signup_events (signup_id, at, from_state, to_state, detail)"
+    "   VALUES (p_ids[i], p_now, p_from[i], 'sending', p_detail);"
+    "   RETURN NEXT p_ids[i];"
+    "  END IF;"
     " END LOOP; END $$;",
     NULL,
 };
@@ -557,6 +569,7 @@ const struct queue_ops queue_pg_ops = {
     .load_many = pg_load_many,
     .update_state = pg_update_state,
     .record_event = pg_record_event,
+    .claim_many = pg_claim_many,
     .find_address = pg_find_address,
     .insert = pg_insert,
     .stats = pg_stats,

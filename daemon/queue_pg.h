@@ -53,6 +53,8 @@ int pg_load_many(struct queue *q, const int64_t *ids, int n, struct signup_recor
 int pg_update_state(struct queue *q, int64_t id, enum signup_state from, enum signup_state to,
                     const struct transition *t, int64_t next, const char *owner, int64_t now,
                     char *err);
+int pg_claim_many(struct queue *q, const int64_t *ids, const enum signup_state *from, int n,
+                  const struct transition *t, int64_t now, char *taken, char *err);
 int pg_record_event(struct queue *q, int64_t id, int has_from, enum signup_state from,
                     enum signup_state to, const char *detail, int64_t now, char *err);
 int pg_find_address(struct queue *q, const char *email, const char *hash, int active, int64_t *id,

@@ -73,6 +73,61 @@ int pg_update_state(struct queue *q, int64_t id, enum signup_state from, enum si
     return n == 1;
 }
 
+/* "{a,b,c}" of ids, or of the from states' names (no character in them to quote). */
+static void id_and_state_arrays(const int64_t *ids, const enum signup_state *from, int n,
+                                struct buf *idv, struct buf *fromv)
+{
+    int i;
+
+    buf_putc(idv, '{');
+    buf_putc(fromv, '{');
+    for (i = 0; i < n; i++) {
+        buf_printf(idv, "%s%lld", i ? "," : "", (long long)ids[i]);
+        buf_printf(fromv, "%s%s", i ? "," : "", queue_state_sql_name(from[i]));
+    }
+    buf_putc(idv, '}');
+    buf_putc(fromv, '}');
+}
+
+int pg_claim_many(struct queue *q, const int64_t *ids, const enum signup_state *from, int n,
+                  const struct transition *t, int64_t now, char *taken, char *err)
+{
+    struct buf idv, fromv;
+    struct pg_params p = {0};
+    PGresult *res = NULL;
+    int64_t id;
+    int i, j, rc = 0;
+
+    buf_init(&idv);
+    buf_init(&fromv);
+    id_and_state_arrays(ids, from, n, &idv, &fromv);
+    memset(taken, 0, (size_t)n);
+    if (buf_failed(&idv) || buf_failed(&fromv)) {
+        rc = errf(err, "%s: claim: out of memory", q->name);
+    } else {
+        pg_param_text(&p, buf_str(&idv));
+        pg_param_text(&p, buf_str(&fromv));
+        pg_param_int(&p, now);
+        pg_param_text(&p, t->claimed_by);
+        pg_param_int(&p, t->claim_until_ms);
+        pg_param_text(&p, t->detail);
+        res = pg_run(q, "SELECT reportd_claim_many($1::bigint[], $2::text[], $3, $4, $5, $6)", &p,
+                     "claim", err);
+        if (res == NULL)
+            rc = -1;
+    }
+    for (i = 0; res != NULL && i < PQntuples(res); i++) {
+        id = pg_int(res, i, 0);
+        for (j = 0; j < n; j++)
+            if (ids[j] == id)
+                taken[j] = 1;
+    }
+    PQclear(res);
+    buf_free(&idv);
+    buf_free(&fromv);
+    return rc;
+}
+
 int pg_record_event(struct queue *q, int64_t id, int has_from, enum signup_state from,
                     enum signup_state to, const char *detail, int64_t now, char *err)
 {
