@@ -3,8 +3,8 @@
  * backend: which due signups a claim takes and which it rejects as
  * duplicates, when a claim is abandoned and what recovery makes of it, and
  * the retention sweep and the operator's purge.  The backend selects and
- * stores (queue_backend.h); every state change goes through
- * queue_apply_transition().
+ * stores (queue_backend.h); every state change goes through queue.c's
+ * queue_apply_transition(), or queue_apply_claims() for a claim's batch.
  */
 #define LOG_MODULE "queue"
 

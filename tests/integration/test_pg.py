@@ -170,6 +170,27 @@ def test_the_database_refuses_a_second_report_in_flight(pgq):
         pgq.sql("UPDATE signups SET state = 'sending' WHERE id = 2")
 
 
+def test_a_batch_claim_takes_the_rest_when_the_index_refuses_one(pgq):
+    """reportd_claim_many() claims a batch in one call: the one signup whose address another
+    daemon has just taken (the one-report index refuses it) stays due, and the others are
+    claimed with their history, in the same transaction."""
+    for addr in ("a@example.com", "b@example.com", "c@example.com"):
+        assert pgq.run("enqueue", "--email", addr, "--role", ROLE, "--level",
+                       LEVEL).returncode == 0
+    pgq.sql("INSERT INTO signups (email, role, level) VALUES ('b@EXAMPLE.com', %s, %s)",
+            (ROLE, LEVEL))
+    pgq.sql("UPDATE signups SET state = 'sending', claimed_by = 'other:1' WHERE id = 2")
+    taken = pgq.sql("SELECT reportd_claim_many(ARRAY[1, 4, 3]::bigint[],"
+                    " ARRAY['queued', 'queued', 'queued'], 1000, 'me:1', 2000, 'claimed by me:1')")
+    assert sorted(r[0] for r in taken) == [1, 3]
+    assert pgq.sql("SELECT id, state, claimed_by, claim_until FROM signups ORDER BY id") == [
+        (1, "sending", "me:1", 2000), (2, "sending", "other:1", None),
+        (3, "sending", "me:1", 2000), (4, "queued", None, None)]
+    assert pgq.sql("SELECT signup_id, from_state, detail FROM signup_events"
+                   " WHERE to_state = 'sending' ORDER BY signup_id") == [
+        (1, "queued", "claimed by me:1"), (3, "queued", "claimed by me:1")]
+
+
 def test_a_producer_may_not_set_reportds_columns(pgq):
     assert pgq.run("run", "--drain").returncode == 0
     for col, value in [("state", "sent"), ("attempts", 3), ("claimed_by", "x:1"),
