@@ -52,8 +52,12 @@ static int claim_selected(struct queue *q, const struct queue_due *due, int n, c
     int i, nc = 0, rc = 0;
 
     *moved = 0;
-    if (cid == NULL || from == NULL || taken == NULL)
-        rc = errf(err, "%s: claim: out of memory", q->name);
+    if (cid == NULL || from == NULL || taken == NULL) {
+        free(cid);
+        free(from);
+        free(taken);
+        return errf(err, "%s: claim: out of memory", q->name);
+    }
     for (i = 0; i < n && rc == 0; i++) {
         if (due[i].sent_id != 0) {
             rc = reject_duplicate(q, &due[i], now, err);
