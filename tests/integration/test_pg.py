@@ -191,6 +191,27 @@ def test_a_batch_claim_takes_the_rest_when_the_index_refuses_one(pgq):
         (1, "queued", "claimed by me:1"), (3, "queued", "claimed by me:1")]
 
 
+def test_a_version_1_queue_is_migrated_and_drained(pgq, capture):
+    """A queue made by a reportd of schema version 1 (without the claim's functions and index
+    of version 2) is migrated by the daemon at its start, signups waiting in it included."""
+    srv = capture()
+    pgq.write_config(srv.url)
+    assert pgq.run("run", "--drain").returncode == 0  # the schema, then back to version 1
+    pgq.sql("DROP FUNCTION reportd_due(bigint, integer);"
+            " DROP FUNCTION reportd_claim_many(bigint[], text[], bigint, text, bigint, text);"
+            " DROP INDEX signups_waiting; UPDATE reportd_schema SET version = 1")
+    for i in range(3):
+        pgq.sql("INSERT INTO signups (email, role, level) VALUES (%s, %s, %s)",
+                (f"m{i}@example.com", ROLE, LEVEL))
+    p = pgq.run("-v", "run", "--drain")
+    assert p.returncode == 0, p.stderr
+    assert "schema migrated from version 1 to 2" in p.stderr
+    assert pgq.sql("SELECT version FROM reportd_schema") == [(2,)]
+    assert pgq.sql("SELECT count(*) FROM pg_indexes WHERE indexname = 'signups_waiting'") == [(1,)]
+    assert sorted(m["To"].addresses[0].addr_spec for m in srv.messages()) == \
+        [f"m{i}@example.com" for i in range(3)]
+
+
 def test_a_producer_may_not_set_reportds_columns(pgq):
     assert pgq.run("run", "--drain").returncode == 0
     for col, value in [("state", "sent"), ("attempts", 3), ("claimed_by", "x:1"),
