@@ -286,6 +286,20 @@ const char *queue_path(const struct queue *q)
 
 /* --- state changes ------------------------------------------------------ */
 
+/* The rules of a transition, before the backend is asked to make it: 0, or -1 with err. */
+static int transition_check(struct queue *q, int64_t id, enum signup_state from,
+                            enum signup_state to, const struct transition *t, char *err)
+{
+    if ((unsigned)from >= SIGNUP_NSTATES || (unsigned)to >= SIGNUP_NSTATES)
+        return errf(err, "%s: signup %lld: no such state", q->name, (long long)id);
+    if (!transition_allowed(from, to))
+        return errf(err, "%s: signup %lld: transition %s -> %s is not allowed", q->name,
+                    (long long)id, state_names[from], state_names[to]);
+    if (to == SIGNUP_SENDING && (t->claimed_by == NULL || *t->claimed_by == '\0'))
+        return errf(err, "%s: signup %lld: a claim needs an owner", q->name, (long long)id);
+    return 0;
+}
+
 int queue_apply_transition(struct queue *q, int64_t id, enum signup_state from,
                            enum signup_state to, const struct transition *t, int64_t now, char *err)
 {
@@ -294,15 +308,10 @@ int queue_apply_transition(struct queue *q, int64_t id, enum signup_state from,
     int64_t next;
     int changed;
 
-    if ((unsigned)from >= SIGNUP_NSTATES || (unsigned)to >= SIGNUP_NSTATES)
-        return errf(err, "%s: signup %lld: no such state", q->name, (long long)id);
-    if (!transition_allowed(from, to))
-        return errf(err, "%s: signup %lld: transition %s -> %s is not allowed", q->name,
-                    (long long)id, state_names[from], state_names[to]);
     if (t == NULL)
         t = &none;
-    if (to == SIGNUP_SENDING && (t->claimed_by == NULL || *t->claimed_by == '\0'))
-        return errf(err, "%s: signup %lld: a claim needs an owner", q->name, (long long)id);
+    if (transition_check(q, id, from, to, t, err) == -1)
+        return -1;
     next = t->next_attempt_ms == TRANSITION_KEEP_DUE ? -1
            : t->next_attempt_ms                      ? t->next_attempt_ms
                                                      : now;
@@ -313,6 +322,32 @@ int queue_apply_transition(struct queue *q, int64_t id, enum signup_state from,
     if (q->ops->record_event(q, id, 1, from, to, t->detail, now, err) == -1)
         return -1;
     queue_log_transition(q, id, state_names[from], state_names[to], t->detail);
+    return 0;
+}
+
+int queue_apply_claims(struct queue *q, const int64_t *ids, const enum signup_state *from, int n,
+                       const struct transition *t, int64_t now, char *taken, char *err)
+{
+    int i, rc;
+
+    if (q->ops->claim_many == NULL) {
+        for (i = 0; i < n; i++) {
+            rc = queue_apply_transition(q, ids[i], from[i], SIGNUP_SENDING, t, now, err);
+            if (rc == -1)
+                return -1;
+            taken[i] = rc == 0;
+        }
+        return 0;
+    }
+    for (i = 0; i < n; i++)
+        if (transition_check(q, ids[i], from[i], SIGNUP_SENDING, t, err) == -1)
+            return -1;
+    if (n > 0 && q->ops->claim_many(q, ids, from, n, t, now, taken, err) == -1)
+        return -1;
+    for (i = 0; i < n; i++)
+        if (taken[i])
+            queue_log_transition(q, ids[i], state_names[from[i]], state_names[SIGNUP_SENDING],
+                                 t->detail);
     return 0;
 }
 

@@ -192,6 +192,14 @@ void queue_rollback(struct queue *q);
 int queue_apply_transition(struct queue *q, int64_t id, enum signup_state from,
                            enum signup_state to, const struct transition *t, int64_t now,
                            char *err);
+/*
+ * A claim's transitions of the n signups ids[] from from[i] to sending, all
+ * with t: the same rules, history and log lines as queue_apply_transition()
+ * one by one, in one call to a backend that has claim_many.  taken[i] 1
+ * moved, 0 not in from[i] or refused for its address (see update_state).
+ */
+int queue_apply_claims(struct queue *q, const int64_t *ids, const enum signup_state *from, int n,
+                       const struct transition *t, int64_t now, char *taken, char *err);
 
 /* --- what a backend provides ---------------------------------------------- */
 
@@ -211,6 +219,13 @@ struct queue_ops {
     /* 0 loaded, 1 no such signup. */
     int (*load)(struct queue *q, int64_t id, struct signup_record *r, char *err);
     /*
+     * The claim's n signups ids[] into v[], in a few round trips where load
+     * takes some per signup; NULL when load costs no round trip (SQLite).
+     * 0 all loaded; 1 one of them is gone, or -1: none stays loaded.
+     */
+    int (*load_many)(struct queue *q, const int64_t *ids, int n, struct signup_record *v,
+                     char *err);
+    /*
      * The compare-and-set of a transition (see queue_transition): next is the
      * due time to set (-1 keep), owner NULL or the claim it must still be.
      * 1 changed, 0 not in from or not that owner's (or, for a claim, the
@@ -221,6 +236,13 @@ struct queue_ops {
                         char *err);
     int (*record_event)(struct queue *q, int64_t id, int has_from, enum signup_state from,
                         enum signup_state to, const char *detail, int64_t now, char *err);
+    /*
+     * update_state and record_event of n claims (to sending, all with t) in
+     * one round trip: taken[i] as update_state's result for ids[i].  NULL
+     * when a statement costs no round trip (SQLite): claims go one by one.
+     */
+    int (*claim_many)(struct queue *q, const int64_t *ids, const enum signup_state *from, int n,
+                      const struct transition *t, int64_t now, char *taken, char *err);
     /* The newest signup for the address (by key, or hash when scrubbed); active: blocking states
      * only. 0, 1 none. */
     int (*find_address)(struct queue *q, const char *email, const char *hash, int active,

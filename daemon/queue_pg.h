@@ -1,8 +1,8 @@
 /*
  * queue_pg.h - what the halves of the PostgreSQL backend share:
  * queue_pg.c (the connection, the schema and its migrations, transactions,
- * statements) and queue_pg_rows.c, queue_pg_work.c (the backend's reads
- * and writes).  Only those files include it.
+ * statements) and queue_pg_load.c, queue_pg_rows.c, queue_pg_work.c (the
+ * backend's reads and writes).  Only those files include it.
  */
 #ifndef REPORTD_QUEUE_PG_H
 #define REPORTD_QUEUE_PG_H
@@ -47,11 +47,14 @@ int64_t pg_int(const PGresult *res, int row, int col);
 /* Text or NULL into *out.  -1 out of memory. */
 int pg_copy_text(const PGresult *res, int row, int col, char **out);
 
-/* The backend's reads and writes (queue_pg_rows.c, queue_pg_work.c), for the ops table. */
+/* The backend's reads and writes (queue_pg_load.c, _rows.c, _work.c), for the ops table. */
 int pg_load(struct queue *q, int64_t id, struct signup_record *r, char *err);
+int pg_load_many(struct queue *q, const int64_t *ids, int n, struct signup_record *v, char *err);
 int pg_update_state(struct queue *q, int64_t id, enum signup_state from, enum signup_state to,
                     const struct transition *t, int64_t next, const char *owner, int64_t now,
                     char *err);
+int pg_claim_many(struct queue *q, const int64_t *ids, const enum signup_state *from, int n,
+                  const struct transition *t, int64_t now, char *taken, char *err);
 int pg_record_event(struct queue *q, int64_t id, int has_from, enum signup_state from,
                     enum signup_state to, const char *detail, int64_t now, char *err);
 int pg_find_address(struct queue *q, const char *email, const char *hash, int active, int64_t *id,

@@ -1,9 +1,9 @@
 /*
- * queue_pg_rows.c - the PostgreSQL backend's rows: reading them (through
- * the row codec, the lists taken apart by jsonb's functions), the
- * compare-and-set of a transition and its history, the producer's insert
- * and duplicate lookup, and the reading commands' queries.  The daemon's
- * claims and sweeps are in queue_pg_work.c.
+ * queue_pg_rows.c - the PostgreSQL backend's rows: the compare-and-set of a
+ * transition and its history, the producer's insert and duplicate lookup,
+ * and the reading commands' counts, metrics and history.  Whole signups are
+ * read in queue_pg_load.c, the daemon's claims and sweeps are in
+ * queue_pg_work.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,161 +11,6 @@
 
 #include "buf.h"
 #include "queue_pg.h"
-
-/* A list column's problem: NULL for an array (or none at all), else what is wrong. */
-#define ARRAY_PROBLEM_SQL(col)                                                                     \
-    "CASE WHEN " col " IS NULL OR jsonb_typeof(" col ") = 'array' THEN NULL"                       \
-    " ELSE 'not a JSON array' END"
-
-/* The columns of enum queue_column, then each list, its length and its problem. */
-#define RECORD_COLUMNS_SQL                                                                         \
-    "id, email, name, role, level, years, created_at, state, attempts,"                            \
-    " next_attempt_at, updated_at, sent_at, message_id, last_reply, reason, claimed_by,"           \
-    " claim_until, requeued_at, attempt_started_at, scrubbed_at, email_hash,"                      \
-    " tasks, CASE WHEN jsonb_typeof(tasks) = 'array' THEN jsonb_array_length(tasks) ELSE 0 "       \
-    "END, " ARRAY_PROBLEM_SQL("tasks") ","                                                         \
-                                       " skills, CASE WHEN jsonb_typeof(skills) = 'array' THEN "   \
-                                       "jsonb_array_length(skills) ELSE 0 END,"                    \
-                                       " " ARRAY_PROBLEM_SQL("skills")
-
-/* The first of the three columns of a list, after the record's. */
-#define COL_TASKS  QCOL_COUNT
-#define COL_SKILLS (QCOL_COUNT + 3)
-
-/* Each element of the array $1 (up to $2 of them), in the columns of enum queue_elem_column. */
-#define ELEMENTS_SQL                                                                               \
-    "SELECT jsonb_typeof(e), CASE WHEN jsonb_typeof(e) = 'string' THEN e #>> '{}' END,"            \
-    " CASE WHEN jsonb_typeof(e) = 'object' THEN jsonb_typeof(e -> 'id') END,"                      \
-    " CASE WHEN jsonb_typeof(e) = 'object' THEN e ->> 'id' END,"                                   \
-    " CASE WHEN jsonb_typeof(e) = 'object' THEN jsonb_typeof(e -> 'share') END,"                   \
-    " CASE WHEN jsonb_typeof(e -> 'share') = 'number' THEN (e ->> 'share')::float8 END,"           \
-    " CASE WHEN jsonb_typeof(e) = 'object' THEN (SELECT k FROM jsonb_object_keys(e) AS k"          \
-    "  WHERE k NOT IN ('id', 'share') LIMIT 1) END"                                                \
-    " FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS a (e, n) ORDER BY n LIMIT $2"
-
-/* The kinds of the record's columns, in enum queue_column's order. */
-static const enum queue_cell_type column_kinds[QCOL_COUNT] = {
-    [QCOL_ID] = CELL_INT,
-    [QCOL_EMAIL] = CELL_TEXT,
-    [QCOL_NAME] = CELL_TEXT,
-    [QCOL_ROLE] = CELL_TEXT,
-    [QCOL_LEVEL] = CELL_TEXT,
-    [QCOL_YEARS] = CELL_REAL,
-    [QCOL_CREATED] = CELL_INT,
-    [QCOL_STATE] = CELL_TEXT,
-    [QCOL_ATTEMPTS] = CELL_INT,
-    [QCOL_NEXT_ATTEMPT] = CELL_INT,
-    [QCOL_UPDATED] = CELL_INT,
-    [QCOL_SENT] = CELL_INT,
-    [QCOL_MESSAGE_ID] = CELL_TEXT,
-    [QCOL_LAST_REPLY] = CELL_TEXT,
-    [QCOL_REASON] = CELL_TEXT,
-    [QCOL_CLAIMED_BY] = CELL_TEXT,
-    [QCOL_CLAIM_UNTIL] = CELL_INT,
-    [QCOL_REQUEUED] = CELL_INT,
-    [QCOL_ATTEMPT_STARTED] = CELL_INT,
-    [QCOL_SCRUBBED] = CELL_INT,
-    [QCOL_EMAIL_HASH] = CELL_TEXT,
-};
-
-static enum queue_json_type json_type_at(const PGresult *res, int row, int col)
-{
-    return queue_codec_json_type(PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col));
-}
-
-static void read_element(const PGresult *res, int row, struct queue_json_elem *e)
-{
-    *e = (struct queue_json_elem){0};
-    e->type = json_type_at(res, row, ELEM_TYPE);
-    if (e->type == JT_STRING)
-        pg_cell(res, row, ELEM_ATOM, CELL_TEXT, &e->atom);
-    if (e->type != JT_OBJECT)
-        return;
-    e->id_type = json_type_at(res, row, ELEM_ID_TYPE);
-    pg_cell(res, row, ELEM_ID, CELL_TEXT, &e->id);
-    e->share_type = json_type_at(res, row, ELEM_SHARE_TYPE);
-    e->share =
-        PQgetisnull(res, row, ELEM_SHARE) ? 0 : strtod(PQgetvalue(res, row, ELEM_SHARE), NULL);
-    e->extra_key =
-        PQgetisnull(res, row, ELEM_EXTRA_KEY) ? NULL : PQgetvalue(res, row, ELEM_EXTRA_KEY);
-}
-
-/*
- * A list of row `row`, element by element.  A problem stops at the first bad
- * element; a list longer than the limit is noted without reading it all.
- */
-static int load_array(struct queue *q, const PGresult *row_res, int row, int is_task,
-                      struct signup_record *r, char *err)
-{
-    int col = is_task ? COL_TASKS : COL_SKILLS;
-    size_t max = queue_codec_max(is_task), i, n;
-    struct queue_json_elem e;
-    struct pg_params p = {0};
-    PGresult *res;
-    int rc = 0;
-
-    if (!PQgetisnull(row_res, row, col + 2))
-        return queue_codec_array_problem(r, is_task ? "tasks" : "skills",
-                                         PQgetvalue(row_res, row, col + 2)) == -1
-                   ? errf(err, "%s: out of memory", q->name)
-                   : 0;
-    n = (size_t)pg_int(row_res, row, col + 1);
-    if (n == 0)
-        return 0;
-    if (n > max)
-        return queue_codec_too_many(r, is_task) == -1 ? errf(err, "%s: out of memory", q->name) : 0;
-    pg_param_text(&p, PQgetvalue(row_res, row, col));
-    pg_param_int(&p, (int64_t)max);
-    res = pg_run(q, ELEMENTS_SQL, &p, "load signup", err);
-    if (res == NULL)
-        return -1;
-    for (i = 0; i < (size_t)PQntuples(res) && r->load_error == NULL && rc == 0; i++) {
-        read_element(res, (int)i, &e);
-        rc = queue_codec_element(r, is_task, i, &e);
-    }
-    PQclear(res);
-    return rc == -1 ? errf(err, "%s: out of memory", q->name) : 0;
-}
-
-/* Fills r from row `row` of RECORD_COLUMNS_SQL.  -1 only for a database error or no memory. */
-static int load_record(struct queue *q, const PGresult *res, int row, struct signup_record *r,
-                       char *err)
-{
-    struct queue_cell c[QCOL_COUNT];
-    int i;
-
-    for (i = 0; i < QCOL_COUNT; i++)
-        pg_cell(res, row, i, column_kinds[i], &c[i]);
-    queue_codec_init(r);
-    if (queue_codec_own(q, c, r, err) == -1)
-        goto fail;
-    if (queue_codec_producer(c, r) == -1) {
-        errf(err, "%s: out of memory", q->name);
-        goto fail;
-    }
-    if (load_array(q, res, row, 1, r, err) == -1 || load_array(q, res, row, 0, r, err) == -1)
-        goto fail;
-    return 0;
-fail:
-    signup_record_free(r);
-    return -1;
-}
-
-int pg_load(struct queue *q, int64_t id, struct signup_record *r, char *err)
-{
-    struct pg_params p = {0};
-    PGresult *res;
-    int rc;
-
-    pg_param_int(&p, id);
-    res = pg_run(q, "SELECT " RECORD_COLUMNS_SQL " FROM signups WHERE id = $1", &p, "load signup",
-                 err);
-    if (res == NULL)
-        return -1;
-    rc = PQntuples(res) == 0 ? 1 : load_record(q, res, 0, r, err);
-    PQclear(res);
-    return rc;
-}
 
 /* --- state changes ------------------------------------------------------ */
 
@@ -226,6 +71,61 @@ int pg_update_state(struct queue *q, int64_t id, enum signup_state from, enum si
     if (n == -1)
         return -1;
     return n == 1;
+}
+
+/* "{a,b,c}" of ids, or of the from states' names (no character in them to quote). */
+static void id_and_state_arrays(const int64_t *ids, const enum signup_state *from, int n,
+                                struct buf *idv, struct buf *fromv)
+{
+    int i;
+
+    buf_putc(idv, '{');
+    buf_putc(fromv, '{');
+    for (i = 0; i < n; i++) {
+        buf_printf(idv, "%s%lld", i ? "," : "", (long long)ids[i]);
+        buf_printf(fromv, "%s%s", i ? "," : "", queue_state_sql_name(from[i]));
+    }
+    buf_putc(idv, '}');
+    buf_putc(fromv, '}');
+}
+
+int pg_claim_many(struct queue *q, const int64_t *ids, const enum signup_state *from, int n,
+                  const struct transition *t, int64_t now, char *taken, char *err)
+{
+    struct buf idv, fromv;
+    struct pg_params p = {0};
+    PGresult *res = NULL;
+    int64_t id;
+    int i, j, rc = 0;
+
+    buf_init(&idv);
+    buf_init(&fromv);
+    id_and_state_arrays(ids, from, n, &idv, &fromv);
+    memset(taken, 0, (size_t)n);
+    if (buf_failed(&idv) || buf_failed(&fromv)) {
+        rc = errf(err, "%s: claim: out of memory", q->name);
+    } else {
+        pg_param_text(&p, buf_str(&idv));
+        pg_param_text(&p, buf_str(&fromv));
+        pg_param_int(&p, now);
+        pg_param_text(&p, t->claimed_by);
+        pg_param_int(&p, t->claim_until_ms);
+        pg_param_text(&p, t->detail);
+        res = pg_run(q, "SELECT reportd_claim_many($1::bigint[], $2::text[], $3, $4, $5, $6)", &p,
+                     "claim", err);
+        if (res == NULL)
+            rc = -1;
+    }
+    for (i = 0; res != NULL && i < PQntuples(res); i++) {
+        id = pg_int(res, i, 0);
+        for (j = 0; j < n; j++)
+            if (ids[j] == id)
+                taken[j] = 1;
+    }
+    PQclear(res);
+    buf_free(&idv);
+    buf_free(&fromv);
+    return rc;
 }
 
 int pg_record_event(struct queue *q, int64_t id, int has_from, enum signup_state from,
@@ -430,46 +330,6 @@ static int metrics_sent(struct queue *q, struct queue_metrics *m, char *err)
 int pg_metrics(struct queue *q, struct queue_metrics *m, char *err)
 {
     return metrics_counts(q, m, err) == -1 || metrics_sent(q, m, err) == -1 ? -1 : 0;
-}
-
-/*
- * Rows a page at a time, so that listing a large queue does not hold it all
- * in memory; the caller's snapshot keeps the pages consistent.
- */
-#define LIST_PAGE 500
-
-int pg_list(struct queue *q, int state, queue_list_fn fn, void *arg, char *err)
-{
-    struct signup_record r;
-    int64_t after = 0;
-    int i, n, stop = 0;
-
-    do {
-        struct pg_params p = {0};
-        PGresult *res;
-
-        pg_param_text(&p, state < 0 ? NULL : queue_state_sql_name((enum signup_state)state));
-        pg_param_int(&p, after);
-        pg_param_int(&p, LIST_PAGE);
-        res = pg_run(q,
-                     "SELECT " RECORD_COLUMNS_SQL " FROM signups WHERE ($1::text IS NULL"
-                     " OR state = $1) AND id > $2 ORDER BY id LIMIT $3",
-                     &p, "list", err);
-        if (res == NULL)
-            return -1;
-        n = PQntuples(res);
-        for (i = 0; i < n && !stop; i++) {
-            if (load_record(q, res, i, &r, err) == -1) {
-                PQclear(res);
-                return -1;
-            }
-            after = r.signup.id;
-            stop = fn(arg, &r);
-            signup_record_free(&r);
-        }
-        PQclear(res);
-    } while (!stop && n == LIST_PAGE);
-    return 0;
 }
 
 int pg_history(struct queue *q, int64_t id, queue_event_fn fn, void *arg, char *err)

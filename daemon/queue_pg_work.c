@@ -22,25 +22,12 @@
  * locked until the claim commits.  A signup sent and since scrubbed is
  * found by its keyed hash afterwards (sent_by_hash).
  *
- * "Not scrubbed" is asked as email_hash IS NULL (the two are set together):
- * that is the one-report index's own condition, so the planner looks the
- * address up in that index, at most one row.  Asked as scrubbed_at IS NULL,
- * it could also use the retention index, and with statistics from a young
- * table it did: every claim then read every settled signup for every due
- * one (3000 waiting, 43 messages a second).
+ * reportd_due() (schema version 2, queue_pg.c) does it in one round trip
+ * and reads only as many due signups as it needs, whatever the planner's
+ * statistics say: as one SELECT it once read every settled signup for every
+ * due one, and later checked every due signup before sorting them.
  */
-#define SELECT_DUE_SQL                                                                             \
-    "SELECT s.id, s.state, (SELECT min(o.id) FROM signups AS o"                                    \
-    "  WHERE reportd_email_key(o.email) = reportd_email_key(s.email) AND o.id <> s.id"             \
-    "  AND o.state = 'sent' AND o.email_hash IS NULL), s.email"                                    \
-    " FROM signups AS s WHERE s.state IN ('queued', 'deferred') AND s.next_attempt_at <= $1"       \
-    " AND (EXISTS (SELECT 1 FROM signups AS o WHERE reportd_email_key(o.email)"                    \
-    "   = reportd_email_key(s.email) AND o.id <> s.id AND o.state = 'sent'"                        \
-    "   AND o.email_hash IS NULL)"                                                                 \
-    "  OR NOT EXISTS (SELECT 1 FROM signups AS o WHERE reportd_email_key(o.email)"                 \
-    "   = reportd_email_key(s.email) AND ((o.id < s.id AND o.state IN ('queued', 'deferred',"      \
-    "   'held')) OR (o.id <> s.id AND o.state = 'sending'))))"                                     \
-    " ORDER BY s.next_attempt_at, s.id LIMIT $2 FOR UPDATE OF s SKIP LOCKED"
+#define SELECT_DUE_SQL "SELECT due_id, due_state, sent_id, due_email FROM reportd_due($1, $2)"
 
 #define SENT_BY_HASH_SQL                                                                           \
     "SELECT email_hash, min(id) FROM signups WHERE email_hash = ANY ($1::text[])"                  \

@@ -3,8 +3,8 @@
  * backend: which due signups a claim takes and which it rejects as
  * duplicates, when a claim is abandoned and what recovery makes of it, and
  * the retention sweep and the operator's purge.  The backend selects and
- * stores (queue_backend.h); every state change goes through
- * queue_apply_transition().
+ * stores (queue_backend.h); every state change goes through queue.c's
+ * queue_apply_transition(), or queue_apply_claims() for a claim's batch.
  */
 #define LOG_MODULE "queue"
 
@@ -20,35 +20,70 @@
 
 /* --- claims --------------------------------------------------------------- */
 
-enum claim_outcome { CLAIM_ERROR = -1, CLAIM_REJECTED, CLAIM_TAKEN, CLAIM_SKIPPED };
-
-static enum claim_outcome claim_one(struct queue *q, const struct queue_due *d, const char *owner,
-                                    int64_t now, int64_t lease_ms, char *err)
+/* A due signup whose address already has a report: rejected.  0, or -1 with err. */
+static int reject_duplicate(struct queue *q, const struct queue_due *d, int64_t now, char *err)
 {
     char detail[ERRLEN];
     struct transition t = {0};
-    int rc;
 
-    if (d->sent_id != 0) {
-        snprintf(detail, sizeof(detail), "duplicate: address already has signup %lld",
-                 (long long)d->sent_id);
-        t.detail = t.reason = detail;
-        rc = queue_apply_transition(q, d->id, d->state, SIGNUP_REJECTED, &t, now, err);
-        return rc == -1 ? CLAIM_ERROR : CLAIM_REJECTED;
+    snprintf(detail, sizeof(detail), "duplicate: address already has signup %lld",
+             (long long)d->sent_id);
+    t.detail = t.reason = detail;
+    return queue_apply_transition(q, d->id, d->state, SIGNUP_REJECTED, &t, now, err) == -1 ? -1 : 0;
+}
+
+/*
+ * One selection's due signups: the duplicates rejected, the others claimed
+ * together (ids[] gets the ones taken).  *moved: how many left the due set.
+ *
+ * The backend locked the rows for this claim, so nobody else moved them;
+ * but the database may refuse a second signup in flight for one address
+ * (another daemon claimed that address in the meantime): that one waits.
+ */
+static int claim_selected(struct queue *q, const struct queue_due *due, int n, const char *owner,
+                          int64_t now, int64_t lease_ms, int64_t *ids, int *nids, int *moved,
+                          char *err)
+{
+    int64_t *cid = calloc((size_t)n, sizeof(*cid));
+    enum signup_state *from = calloc((size_t)n, sizeof(*from));
+    char *taken = calloc((size_t)n, 1);
+    char detail[ERRLEN];
+    struct transition t = {0};
+    int i, nc = 0, rc = 0;
+
+    *moved = 0;
+    if (cid == NULL || from == NULL || taken == NULL) {
+        free(cid);
+        free(from);
+        free(taken);
+        return errf(err, "%s: claim: out of memory", q->name);
     }
-    snprintf(detail, sizeof(detail), "claimed by %s", owner);
-    t.detail = detail;
-    t.claimed_by = owner;
-    t.claim_until_ms = now + lease_ms;
-    rc = queue_apply_transition(q, d->id, d->state, SIGNUP_SENDING, &t, now, err);
-    /*
-     * The backend locked the row for this claim, so nobody else moved it;
-     * but the database may refuse a second signup in flight for one address
-     * (another daemon claimed that address in the meantime): it waits.
-     */
-    if (rc == 1)
-        return CLAIM_SKIPPED;
-    return rc == -1 ? CLAIM_ERROR : CLAIM_TAKEN;
+    for (i = 0; i < n && rc == 0; i++) {
+        if (due[i].sent_id != 0) {
+            rc = reject_duplicate(q, &due[i], now, err);
+            *moved += rc == 0;
+        } else {
+            cid[nc] = due[i].id;
+            from[nc++] = due[i].state;
+        }
+    }
+    if (rc == 0) {
+        snprintf(detail, sizeof(detail), "claimed by %s", owner);
+        t.detail = detail;
+        t.claimed_by = owner;
+        t.claim_until_ms = now + lease_ms;
+        rc = queue_apply_claims(q, cid, from, nc, &t, now, taken, err);
+    }
+    for (i = 0; i < nc && rc == 0; i++) {
+        if (taken[i]) {
+            ids[(*nids)++] = cid[i];
+            (*moved)++;
+        }
+    }
+    free(cid);
+    free(from);
+    free(taken);
+    return rc;
 }
 
 /*
@@ -108,7 +143,7 @@ static int claim_due(struct queue *q, const char *owner, int64_t now, int64_t le
                      int64_t *ids, int *nids, char *err)
 {
     struct queue_due *due = calloc((size_t)max, sizeof(*due));
-    int n, i, rc = 0, moved;
+    int n, rc = 0, moved;
 
     if (due == NULL)
         return errf(err, "%s: claim: out of memory", q->name);
@@ -124,16 +159,7 @@ static int claim_due(struct queue *q, const char *owner, int64_t now, int64_t le
             rc = n;
             break;
         }
-        moved = 0;
-        for (i = 0; i < n && rc == 0; i++) {
-            enum claim_outcome o = claim_one(q, &due[i], owner, now, lease_ms, err);
-
-            if (o == CLAIM_ERROR)
-                rc = -1;
-            else if (o == CLAIM_TAKEN)
-                ids[(*nids)++] = due[i].id;
-            moved += o != CLAIM_SKIPPED;
-        }
+        rc = claim_selected(q, due, n, owner, now, lease_ms, ids, nids, &moved, err);
         /* Only skipped ones: the next select would find them again. */
         if (moved == 0)
             break;
@@ -148,6 +174,12 @@ static int load_claimed(struct queue *q, const int64_t *ids, int n, struct signu
 {
     int i, rc;
 
+    if (q->ops->load_many != NULL && n > 0) {
+        rc = q->ops->load_many(q, ids, n, v, err);
+        if (rc == 1)
+            errf(err, "%s: claim: a claimed signup vanished", q->name);
+        return rc == 0 ? 0 : -1;
+    }
     for (i = 0; i < n; i++) {
         rc = q->ops->load(q, ids[i], &v[i], err);
         if (rc != 0) {

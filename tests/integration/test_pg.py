@@ -3,6 +3,7 @@ on a host of its own, draining one queue while producers insert from psql and fr
 report per address held by the database; the schema's guards; the password kept out of the URL.
 Real servers only: the session's PostgreSQL (tests/integration/pg.py) and aiosmtpd."""
 import collections
+import json
 import subprocess
 import threading
 import time
@@ -169,6 +170,48 @@ def test_the_database_refuses_a_second_report_in_flight(pgq):
         pgq.sql("UPDATE signups SET state = 'sending' WHERE id = 2")
 
 
+def test_a_batch_claim_takes_the_rest_when_the_index_refuses_one(pgq):
+    """reportd_claim_many() claims a batch in one call: the one signup whose address another
+    daemon has just taken (the one-report index refuses it) stays due, and the others are
+    claimed with their history, in the same transaction."""
+    for addr in ("a@example.com", "b@example.com", "c@example.com"):
+        assert pgq.run("enqueue", "--email", addr, "--role", ROLE, "--level",
+                       LEVEL).returncode == 0
+    pgq.sql("INSERT INTO signups (email, role, level) VALUES ('b@EXAMPLE.com', %s, %s)",
+            (ROLE, LEVEL))
+    pgq.sql("UPDATE signups SET state = 'sending', claimed_by = 'other:1' WHERE id = 2")
+    taken = pgq.sql("SELECT reportd_claim_many(ARRAY[1, 4, 3]::bigint[],"
+                    " ARRAY['queued', 'queued', 'queued'], 1000, 'me:1', 2000, 'claimed by me:1')")
+    assert sorted(r[0] for r in taken) == [1, 3]
+    assert pgq.sql("SELECT id, state, claimed_by, claim_until FROM signups ORDER BY id") == [
+        (1, "sending", "me:1", 2000), (2, "sending", "other:1", None),
+        (3, "sending", "me:1", 2000), (4, "queued", None, None)]
+    assert pgq.sql("SELECT signup_id, from_state, detail FROM signup_events"
+                   " WHERE to_state = 'sending' ORDER BY signup_id") == [
+        (1, "queued", "claimed by me:1"), (3, "queued", "claimed by me:1")]
+
+
+def test_a_version_1_queue_is_migrated_and_drained(pgq, capture):
+    """A queue made by a reportd of schema version 1 (without the claim's functions and index
+    of version 2) is migrated by the daemon at its start, signups waiting in it included."""
+    srv = capture()
+    pgq.write_config(srv.url)
+    assert pgq.run("run", "--drain").returncode == 0  # the schema, then back to version 1
+    pgq.sql("DROP FUNCTION reportd_due(bigint, integer);"
+            " DROP FUNCTION reportd_claim_many(bigint[], text[], bigint, text, bigint, text);"
+            " DROP INDEX signups_waiting; UPDATE reportd_schema SET version = 1")
+    for i in range(3):
+        pgq.sql("INSERT INTO signups (email, role, level) VALUES (%s, %s, %s)",
+                (f"m{i}@example.com", ROLE, LEVEL))
+    p = pgq.run("-v", "run", "--drain")
+    assert p.returncode == 0, p.stderr
+    assert "schema migrated from version 1 to 2" in p.stderr
+    assert pgq.sql("SELECT version FROM reportd_schema") == [(2,)]
+    assert pgq.sql("SELECT count(*) FROM pg_indexes WHERE indexname = 'signups_waiting'") == [(1,)]
+    assert sorted(m["To"].addresses[0].addr_spec for m in srv.messages()) == \
+        [f"m{i}@example.com" for i in range(3)]
+
+
 def test_a_producer_may_not_set_reportds_columns(pgq):
     assert pgq.run("run", "--drain").returncode == 0
     for col, value in [("state", "sent"), ("attempts", 3), ("claimed_by", "x:1"),
@@ -283,3 +326,47 @@ def test_queue_copy_moves_states_and_history_into_postgresql(pgq, capture, tmp_p
     sent_before = len(srv.raw_messages())
     assert pgq.run("run", "--drain").returncode == 0
     assert len(srv.raw_messages()) == sent_before + 3  # wait1, wait2, new; wait0 is held
+
+
+def test_a_claim_loads_its_batch_as_show_loads_one_signup(pgq, capture):
+    """The claim reads its whole batch, lists included, in two queries (pg_load_many); `show`
+    reads one signup with a query per list (pg_load). Both must make the same record: every
+    list a producer can write, good and bad, gets the same verdict from both."""
+    srv = capture()
+    pgq.write_config(srv.url)
+    assert pgq.run("run", "--drain").returncode == 0  # the schema
+    too_many = json.dumps(["write-tests"] * 129)  # ROLE_MAX_TASKS is 128
+    lists = [
+        ("[]", "[]"),
+        ('["write-tests", {"id": "debug-defects", "share": 40}]', '["python", "sql"]'),
+        ('[{"id": "review-code"}, "develop-apis"]', None),
+        (None, '["python"]'),
+        ('[{"id": "write-tests", "share": 40, "colour": "red"}]', "[]"),
+        ("[1]", '["python"]'),
+        ('{"a": 1}', "[]"),
+        (too_many, "[]"),
+        ('["write-tests"]', "[null]"),
+        ('["write-tests", 2]', '{"b": 2}'),
+        ('[{"share": 10}]', '["python", {"id": 3}]'),
+    ]
+    ids = []
+    for i, (tasks, skills) in enumerate(lists):
+        ids.append(pgq.sql("INSERT INTO signups (email, role, level, tasks, skills) VALUES "
+                           "(%s, %s, %s, %s, %s) RETURNING id",
+                           (f"l{i}@example.com", ROLE, LEVEL, tasks, skills))[0][0])
+    shown = {}
+    for sid in ids:
+        p = pgq.run("show", sid, "--json")
+        assert p.returncode == 0, p.stderr
+        shown[sid] = json.loads(p.stdout)
+    assert pgq.run("run", "--drain").returncode == 0
+    got = {r[0]: r[1:] for r in pgq.sql("SELECT id, state, reason FROM signups")}
+    bad = [sid for sid in ids if shown[sid]["load_error"] is not None]
+    assert 0 < len(bad) < len(ids)  # both kinds are in the batch
+    for sid in ids:
+        if sid in bad:
+            assert got[sid] == ("rejected", shown[sid]["load_error"])
+        else:
+            assert got[sid][0] == "sent"
+    sent = {m["To"].addresses[0].addr_spec for m in srv.messages()}
+    assert sent == {shown[sid]["email"] for sid in ids if sid not in bad}
