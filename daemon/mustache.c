@@ -520,15 +520,17 @@ static const struct value *lookup(const struct frame *ctx, const struct name *na
 {
     const struct value *v = NULL;
     const char *part = name->parts;
-    size_t i;
+    size_t i, len;
 
     if (name->nparts == 0)
         return ctx->v;
+    len = strlen(part);
     for (; ctx != NULL && v == NULL; ctx = ctx->up)
-        v = value_map_get(ctx->v, part);
+        v = value_map_getn(ctx->v, part, len);
     for (i = 1; v != NULL && i < name->nparts; i++) {
-        part += strlen(part) + 1;
-        v = value_map_get(v, part);
+        part += len + 1;
+        len = strlen(part);
+        v = value_map_getn(v, part, len);
     }
     return v;
 }

@@ -577,13 +577,14 @@ static void test_value_tree(void **state)
     char err[ERRLEN];
     struct report r;
     struct value *v;
+    struct arena a = ARENA_EMPTY;
 
     s.name = "  Lee, Ann Marie ";
     s.has_years = 1;
     s.years = 7;
     s.created_ms = 1764460800000LL; /* 2025-11-30 00:00 UTC */
     assert_int_equal(report_build(&r, &s, &roles, err), 0);
-    v = report_to_value(&r);
+    v = report_to_value(&r, &a);
     assert_non_null(v);
     assert_string_equal(str(v, "name"), "Lee, Ann Marie");
     assert_string_equal(str(v, "first_name"), "Ann");
@@ -613,7 +614,7 @@ static void test_value_tree(void **state)
     assert_true(get(v, "role_vulnerable_skills", VALUE_LIST)->u.list.n <= REPORT_ROLE_SKILLS_SHOWN);
     assert_true(boolean(v, "score_high") + boolean(v, "score_middle") + boolean(v, "score_low") ==
                 1);
-    value_free(v);
+    arena_free(&a);
     report_free(&r);
 }
 
@@ -623,17 +624,18 @@ static void test_blank_name_is_no_name(void **state)
     char err[ERRLEN];
     struct report r;
     struct value *v;
+    struct arena a = ARENA_EMPTY;
 
     s.name = " \t ";
     assert_int_equal(report_build(&r, &s, &roles, err), 0);
-    v = report_to_value(&r);
+    v = report_to_value(&r, &a);
     assert_non_null(v);
     assert_false(boolean(v, "has_name"));
     assert_string_equal(str(v, "name"), "");
     assert_string_equal(str(v, "first_name"), "");
     assert_true(boolean(v, "uses_typical_mix"));
     assert_string_equal(str(v, "requested_on"), "");
-    value_free(v);
+    arena_free(&a);
     report_free(&r);
 }
 
