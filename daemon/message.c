@@ -6,6 +6,8 @@
 #include "message.h"
 
 #include <inttypes.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -505,7 +507,7 @@ void message_free(struct message *m)
 
 static const char hex_digits[] = "0123456789ABCDEF";
 
-/* How a byte is written in quoted-printable (RFC 2045 6.7). */
+/* How a byte is written in quoted-printable (RFC 2045 6.7); the first two make up runs. */
 enum qp_class {
     QP_LITERAL, /* printable ASCII but "=": stands for itself (rule 2) */
     QP_BLANK,   /* space, tab: themselves, except at the end of a line (rule 3) */
@@ -532,6 +534,39 @@ static int at_line_end(const unsigned char *p, const unsigned char *end)
     return p == end || *p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n');
 }
 
+/* Eight bytes at a time: the byte at every position of a 64-bit word. */
+#define BYTES(b) (UINT64_C(0x0101010101010101) * (b))
+
+/*
+ * Whether any byte of x is outside ' '..'~' or is '=': the bytes that do
+ * not stand for themselves in quoted-printable (tab aside, which does, and
+ * is rare enough to be left to the byte-at-a-time loop).  The usual
+ * word-at-a-time tests: a byte below ' ', above '~', or equal to '='
+ * (x ^ '=' has a zero byte) sets that byte's top bit.
+ */
+static int has_special(uint64_t x)
+{
+    uint64_t below = (x - BYTES(' ')) & ~x;
+    uint64_t above = (x + BYTES(0x7f - '~')) | x;
+    uint64_t eq = x ^ BYTES('=');
+
+    return ((below | above | ((eq - BYTES(1)) & ~eq)) & BYTES(0x80)) != 0;
+}
+
+/* Skips whole words of plain printable ASCII (space included) up to stop. */
+static const unsigned char *skip_plain(const unsigned char *p, const unsigned char *stop)
+{
+    uint64_t x;
+
+    while (stop - p >= (ptrdiff_t)sizeof(x)) {
+        memcpy(&x, p, sizeof(x));
+        if (has_special(x))
+            break;
+        p += sizeof(x);
+    }
+    return p;
+}
+
 /* The most one call of qp_line() writes: a full line, a soft or hard break, and one escape. */
 #define QP_LINE_WORST (MESSAGE_QP_LINE_MAX + 8)
 
@@ -553,15 +588,22 @@ static size_t qp_line(const unsigned char cls[256], const unsigned char **pp,
         unsigned char c = *p;
         int k = cls[c];
 
-        /* The common case: a run of words (literals and inner blanks), copied in one piece. */
+        /*
+         * The common case: a run of words (literals and blanks), copied in
+         * one piece.  Only the run's last byte can be a blank that ends a
+         * line (every other is followed by more of the run): it is left for
+         * the rules below, which encode it.
+         */
         if (k == QP_LITERAL && col < soft_max) {
             const unsigned char *run = p, *stop = p + (soft_max - col);
 
             if (stop > end)
                 stop = end;
-            while (p < stop &&
-                   (cls[*p] == QP_LITERAL || (cls[*p] == QP_BLANK && !at_line_end(p + 1, end))))
+            p = skip_plain(p, stop);
+            while (p < stop && cls[*p] <= QP_BLANK)
                 p++;
+            if (cls[p[-1]] == QP_BLANK && at_line_end(p, end))
+                p--;
             memcpy(o, run, (size_t)(p - run));
             o += p - run;
             col += (size_t)(p - run);

@@ -325,11 +325,28 @@ static size_t hanging_indent(const char *line, size_t len)
     return i;
 }
 
+static void put_spaces(struct buf *out, size_t n)
+{
+    static const char spaces[] = "                                ";
+
+    while (n > sizeof(spaces) - 1) {
+        buf_append(out, spaces, sizeof(spaces) - 1);
+        n -= sizeof(spaces) - 1;
+    }
+    buf_append(out, spaces, n);
+}
+
 /* Appends one line, broken at spaces so no piece is wider than TEXT_WRAP_WIDTH when avoidable. */
 static void append_wrapped_line(struct buf *out, const char *line, size_t len)
 {
-    size_t indent = hanging_indent(line, len), start = 0, first = 1;
+    size_t indent, start = 0, first = 1;
 
+    /* Most lines are short: no more bytes than the width means no more columns either. */
+    if (len <= TEXT_WRAP_WIDTH) {
+        buf_append(out, line, len);
+        return;
+    }
+    indent = hanging_indent(line, len);
     while (text_columns(line + start, len - start) + (first ? 0 : indent) > TEXT_WRAP_WIDTH) {
         size_t width = TEXT_WRAP_WIDTH - (first ? 0 : indent), i, cols = 0, brk = 0;
 
@@ -342,14 +359,14 @@ static void append_wrapped_line(struct buf *out, const char *line, size_t len)
         if (brk == 0)
             break; /* one long word (a URL): leave it whole */
         if (!first)
-            buf_printf(out, "%*s", (int)indent, "");
+            put_spaces(out, indent);
         buf_append(out, line + start, brk - start);
         buf_putc(out, '\n');
         start = brk + 1;
         first = 0;
     }
     if (!first)
-        buf_printf(out, "%*s", (int)indent, "");
+        put_spaces(out, indent);
     buf_append(out, line + start, len - start);
 }
 
