@@ -325,7 +325,9 @@ static int add_header(struct message *m, const char *name, const struct buf *val
     if (m->nheaders >= MESSAGE_HEADERS_MAX)
         return -1;
     buf_init(&line);
-    buf_printf(&line, "%s: %s", name, buf_str(value));
+    buf_puts(&line, name);
+    buf_append(&line, ": ", 2);
+    buf_append(&line, buf_str(value), value->len);
     if (buf_failed(&line)) {
         buf_free(&line);
         return -1;

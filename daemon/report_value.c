@@ -213,20 +213,19 @@ static int add_name(struct arena *a, struct value *v, const char *name)
 }
 
 /* The band's colour name for templates: the top band, the bottom one, or between. */
-static int add_band(struct arena *a, struct value *v, const char *prefix, const struct role *role,
-                    size_t band)
+static const char *const risk_band_keys[3] = {"risk_high", "risk_low", "risk_middle"};
+static const char *const score_band_keys[3] = {"score_high", "score_low", "score_middle"};
+
+static int add_band(struct arena *a, struct value *v, const char *const keys[3],
+                    const struct role *role, size_t band)
 {
-    char key[32];
     int top = band == 0 && role->nthresholds > 1;
     int bottom = band + 1 == role->nthresholds && role->nthresholds > 1;
     int rc = 0;
 
-    snprintf(key, sizeof(key), "%s_high", prefix);
-    rc |= value_map_set(v, key, value_bool(a, top));
-    snprintf(key, sizeof(key), "%s_low", prefix);
-    rc |= value_map_set(v, key, value_bool(a, bottom));
-    snprintf(key, sizeof(key), "%s_middle", prefix);
-    rc |= value_map_set(v, key, value_bool(a, !top && !bottom));
+    rc |= value_map_set(v, keys[0], value_bool(a, top));
+    rc |= value_map_set(v, keys[1], value_bool(a, bottom));
+    rc |= value_map_set(v, keys[2], value_bool(a, !top && !bottom));
     return rc;
 }
 
@@ -254,7 +253,7 @@ static struct value *level_value(struct arena *a, const struct report *r)
     rc |= value_map_set(v, "summary", value_string_ref(a, r->level->summary));
     rc |= value_map_set(v, "risk", value_string_ref(a, r->typical_label));
     rc |= value_map_set(v, "typical_score", value_number(a, r->typical_score));
-    rc |= add_band(a, v, "risk", r->role, r->typical_band);
+    rc |= add_band(a, v, risk_band_keys, r->role, r->typical_band);
     return checked(v, rc);
 }
 
@@ -287,7 +286,7 @@ struct value *report_to_value(const struct report *r, struct arena *a)
     rc |= value_map_set(v, "level", level_value(a, r));
     rc |= value_map_set(v, "score", value_number(a, r->score));
     rc |= value_map_set(v, "risk_label", value_string_ref(a, r->risk_label));
-    rc |= add_band(a, v, "score", r->role, r->band);
+    rc |= add_band(a, v, score_band_keys, r->role, r->band);
     rc |= value_map_set(v, "typical_score", value_number(a, r->typical_score));
     rc |= value_map_set(v, "comparison", value_string(a, sentence));
     rc |= add_tasks(a, v, r);

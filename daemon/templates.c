@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,12 +306,21 @@ static int render_body(const struct templates *t, const struct mustache *m, cons
 /* Columns a line takes on screen: UTF-8 continuation bytes take none. */
 static size_t text_columns(const char *s, size_t len)
 {
-    size_t i, cols = 0;
+    const uint64_t high = UINT64_C(0x8080808080808080), ones = UINT64_C(0x0101010101010101);
+    size_t i = 0, cont = 0;
+    uint64_t x;
 
-    for (i = 0; i < len; i++)
-        if (((unsigned char)s[i] & 0xc0) != 0x80)
-            cols++;
-    return cols;
+    /*
+     * Eight bytes at a time: a continuation byte (10xxxxxx) has its top bit
+     * set and the next one clear; the multiply adds up one bit per byte.
+     */
+    for (; len - i >= sizeof(x); i += sizeof(x)) {
+        memcpy(&x, s + i, sizeof(x));
+        cont += (size_t)((((x & ~(x << 1) & high) >> 7) * ones) >> 56);
+    }
+    for (; i < len; i++)
+        cont += ((unsigned char)s[i] & 0xc0) == 0x80;
+    return len - cont;
 }
 
 /* How far continuation lines are indented: the line's indent plus a "* " or "- " bullet. */
@@ -339,7 +349,7 @@ static void put_spaces(struct buf *out, size_t n)
 /* Appends one line, broken at spaces so no piece is wider than TEXT_WRAP_WIDTH when avoidable. */
 static void append_wrapped_line(struct buf *out, const char *line, size_t len)
 {
-    size_t indent, start = 0, first = 1;
+    size_t indent, start = 0, first = 1, rest;
 
     /* Most lines are short: no more bytes than the width means no more columns either. */
     if (len <= TEXT_WRAP_WIDTH) {
@@ -347,12 +357,16 @@ static void append_wrapped_line(struct buf *out, const char *line, size_t len)
         return;
     }
     indent = hanging_indent(line, len);
-    while (text_columns(line + start, len - start) + (first ? 0 : indent) > TEXT_WRAP_WIDTH) {
-        size_t width = TEXT_WRAP_WIDTH - (first ? 0 : indent), i, cols = 0, brk = 0;
+    /* The columns left from start: counted once, then less what each piece took. */
+    rest = text_columns(line, len);
+    while (rest + (first ? 0 : indent) > TEXT_WRAP_WIDTH) {
+        size_t width = TEXT_WRAP_WIDTH - (first ? 0 : indent), i, cols = 0, brk = 0, brk_cols = 0;
 
         for (i = start; i < len && cols <= width; i++) {
-            if (line[i] == ' ' && i > start + (first ? indent : 0))
+            if (line[i] == ' ' && i > start + (first ? indent : 0)) {
                 brk = i;
+                brk_cols = cols;
+            }
             if (((unsigned char)line[i] & 0xc0) != 0x80)
                 cols++;
         }
@@ -362,6 +376,8 @@ static void append_wrapped_line(struct buf *out, const char *line, size_t len)
             put_spaces(out, indent);
         buf_append(out, line + start, brk - start);
         buf_putc(out, '\n');
+        /* The piece and the space it was broken at. */
+        rest -= brk_cols + 1;
         start = brk + 1;
         first = 0;
     }

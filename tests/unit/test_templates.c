@@ -584,6 +584,62 @@ static void test_text_body_wrapped_with_hanging_indent(void **state)
     expect_in(buf_str(&f->out.html), name);
 }
 
+/*
+ * A long line of words in two-, three- and four-byte UTF-8, several pieces
+ * long: each piece fits 76 columns (characters, not bytes), takes as many
+ * words as fit, and the pieces put back together are the line.
+ */
+static void test_text_wrap_counts_characters(void **state)
+{
+    static const char *const words[] = {"Zoë", "naïve", "€100", "日本語の", "😀😀", "crème", "x"};
+    struct fixture *f = *state;
+    struct buf line, joined;
+    const char *p, *end;
+    size_t i, pieces = 0;
+
+    buf_init(&line);
+    buf_init(&joined);
+    for (i = 0; i < 120; i++) {
+        if (i > 0)
+            buf_putc(&line, ' ');
+        buf_puts(&line, words[(i * 3) % NELEM(words)]);
+    }
+    write_set(f, "S", "- {{name}}\n", "");
+    load_ok(f, f->dir);
+    f->ctx = name_context(f, buf_str(&line));
+    render_ok(f);
+    p = buf_str(&f->out.text);
+    end = p + f->out.text.len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = (size_t)(nl - p);
+        const char *next = nl + 1;
+
+        assert_non_null(nl);
+        assert_true(columns(p, len) <= 76);
+        assert_memory_equal(p, pieces == 0 ? "- " : "  ", 2);
+        /* After the bullet or the indent under it (2 columns), the next piece's first word would
+         * not have fitted on this one. */
+        if (next < end) {
+            const char *sp = memchr(next + 2, ' ', (size_t)(end - next - 2));
+            const char *wend = sp && sp < (const char *)memchr(next, '\n', (size_t)(end - next))
+                                   ? sp
+                                   : memchr(next, '\n', (size_t)(end - next));
+
+            assert_true(columns(p, len) + 1 + columns(next + 2, (size_t)(wend - next - 2)) > 76);
+        }
+        if (pieces > 0)
+            buf_putc(&joined, ' ');
+        buf_append(&joined, p + 2, len - 2);
+        pieces++;
+        p = next;
+    }
+    assert_true(pieces > 3);
+    assert_string_equal(buf_str(&joined), buf_str(&line));
+    buf_free(&line);
+    buf_free(&joined);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -591,6 +647,7 @@ int main(void)
         T(test_shipped_templates_render),
         T(test_shipped_templates_without_optional_fields),
         T(test_shipped_text_lines_fit),
+        T(test_text_wrap_counts_characters),
         T(test_check_names_and_partials),
         T(test_escaping_per_part),
         T(test_subject_folded_to_one_line),
