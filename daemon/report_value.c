@@ -27,11 +27,11 @@ static int set_exposure(struct arena *a, struct value *v, enum exposure e)
 {
     int rc = 0;
 
-    rc |= value_map_set(v, "exposure", value_string_ref(a, exposure_name(e)));
-    rc |= value_map_set(v, "exposure_label", value_string_ref(a, exposure_labels[e]));
-    rc |= value_map_set(v, "exposure_high", value_bool(a, e == EXPOSURE_HIGH));
-    rc |= value_map_set(v, "exposure_medium", value_bool(a, e == EXPOSURE_MEDIUM));
-    rc |= value_map_set(v, "exposure_low", value_bool(a, e == EXPOSURE_LOW));
+    rc |= value_map_add(v, "exposure", value_string_ref(a, exposure_name(e)));
+    rc |= value_map_add(v, "exposure_label", value_string_ref(a, exposure_labels[e]));
+    rc |= value_map_add(v, "exposure_high", value_bool(a, e == EXPOSURE_HIGH));
+    rc |= value_map_add(v, "exposure_medium", value_bool(a, e == EXPOSURE_MEDIUM));
+    rc |= value_map_add(v, "exposure_low", value_bool(a, e == EXPOSURE_LOW));
     return rc;
 }
 
@@ -45,15 +45,15 @@ static struct value *task_value(struct arena *a, const struct report_task *t)
     struct value *v = value_map(a);
     int rc = 0;
 
-    rc |= value_map_set(v, "id", value_string_ref(a, t->task->id));
-    rc |= value_map_set(v, "title", value_string_ref(a, t->task->title));
+    rc |= value_map_add(v, "id", value_string_ref(a, t->task->id));
+    rc |= value_map_add(v, "title", value_string_ref(a, t->task->title));
     rc |= set_exposure(a, v, t->task->exposure);
-    rc |= value_map_set(v, "rationale", value_string_ref(a, t->task->rationale));
-    rc |= value_map_set(v, "advice", value_string_ref(a, t->task->advice));
-    rc |= value_map_set(v, "share", value_number(a, t->pct));
-    rc |= value_map_set(v, "share_given", value_bool(a, t->basis == SHARE_GIVEN));
-    rc |= value_map_set(v, "share_assumed", value_bool(a, t->basis == SHARE_ASSUMED));
-    rc |= value_map_set(v, "share_typical", value_bool(a, t->basis == SHARE_TYPICAL));
+    rc |= value_map_add(v, "rationale", value_string_ref(a, t->task->rationale));
+    rc |= value_map_add(v, "advice", value_string_ref(a, t->task->advice));
+    rc |= value_map_add(v, "share", value_number(a, t->pct));
+    rc |= value_map_add(v, "share_given", value_bool(a, t->basis == SHARE_GIVEN));
+    rc |= value_map_add(v, "share_assumed", value_bool(a, t->basis == SHARE_ASSUMED));
+    rc |= value_map_add(v, "share_typical", value_bool(a, t->basis == SHARE_TYPICAL));
     return checked(v, rc);
 }
 
@@ -86,21 +86,21 @@ static int add_task_counts(struct arena *a, struct value *v, const struct report
         assumed |= r->tasks[i].basis == SHARE_ASSUMED;
     }
     exposure_summary(r->exposure_count[EXPOSURE_HIGH], r->ntasks, summary, sizeof(summary));
-    rc |= value_map_set(v, "tasks_given", value_bool(a, r->tasks_given));
-    rc |= value_map_set(v, "uses_typical_mix", value_bool(a, !r->tasks_given));
-    rc |= value_map_set(v, "has_assumed_shares", value_bool(a, assumed));
-    rc |= value_map_set(v, "has_other", value_bool(a, r->other_pct > 0));
-    rc |= value_map_set(v, "other_share", value_number(a, r->other_pct));
-    rc |= value_map_set(v, "assessed_share", value_number(a, 100 - r->other_pct));
-    rc |= value_map_set(v, "task_count", value_number(a, (double)r->ntasks));
-    rc |= value_map_set(v, "high_count", value_number(a, (double)r->exposure_count[EXPOSURE_HIGH]));
-    rc |= value_map_set(v, "medium_count",
+    rc |= value_map_add(v, "tasks_given", value_bool(a, r->tasks_given));
+    rc |= value_map_add(v, "uses_typical_mix", value_bool(a, !r->tasks_given));
+    rc |= value_map_add(v, "has_assumed_shares", value_bool(a, assumed));
+    rc |= value_map_add(v, "has_other", value_bool(a, r->other_pct > 0));
+    rc |= value_map_add(v, "other_share", value_number(a, r->other_pct));
+    rc |= value_map_add(v, "assessed_share", value_number(a, 100 - r->other_pct));
+    rc |= value_map_add(v, "task_count", value_number(a, (double)r->ntasks));
+    rc |= value_map_add(v, "high_count", value_number(a, (double)r->exposure_count[EXPOSURE_HIGH]));
+    rc |= value_map_add(v, "medium_count",
                         value_number(a, (double)r->exposure_count[EXPOSURE_MEDIUM]));
-    rc |= value_map_set(v, "low_count", value_number(a, (double)r->exposure_count[EXPOSURE_LOW]));
-    rc |= value_map_set(v, "high_share", value_number(a, time_on[EXPOSURE_HIGH]));
-    rc |= value_map_set(v, "medium_share", value_number(a, time_on[EXPOSURE_MEDIUM]));
-    rc |= value_map_set(v, "low_share", value_number(a, time_on[EXPOSURE_LOW]));
-    rc |= value_map_set(v, "exposure_summary", value_string(a, summary));
+    rc |= value_map_add(v, "low_count", value_number(a, (double)r->exposure_count[EXPOSURE_LOW]));
+    rc |= value_map_add(v, "high_share", value_number(a, time_on[EXPOSURE_HIGH]));
+    rc |= value_map_add(v, "medium_share", value_number(a, time_on[EXPOSURE_MEDIUM]));
+    rc |= value_map_add(v, "low_share", value_number(a, time_on[EXPOSURE_LOW]));
+    rc |= value_map_add(v, "exposure_summary", value_string(a, summary));
     return rc;
 }
 
@@ -112,7 +112,7 @@ static int add_tasks(struct arena *a, struct value *v, const struct report *r)
 
     for (i = 0; i < r->ntasks; i++)
         rc |= value_list_push(list, task_value(a, &r->tasks[i]));
-    rc |= value_map_set(v, "tasks", list);
+    rc |= value_map_add(v, "tasks", list);
     return rc | add_task_counts(a, v, r);
 }
 
@@ -129,12 +129,12 @@ static int add_advice(struct arena *a, struct value *v, const struct report *r)
         struct value *item = value_map(a);
 
         rc |= value_list_push(
-            level, checked(item, value_map_set(item, "text",
+            level, checked(item, value_map_add(item, "text",
                                                value_string_ref(a, r->level->strategies[i]))));
     }
-    rc |= value_map_set(v, "advice", own);
-    rc |= value_map_set(v, "has_advice", value_bool(a, r->nadvice > 0));
-    rc |= value_map_set(v, "strategies", level);
+    rc |= value_map_add(v, "advice", own);
+    rc |= value_map_add(v, "has_advice", value_bool(a, r->nadvice > 0));
+    rc |= value_map_add(v, "strategies", level);
     return rc;
 }
 
@@ -143,12 +143,12 @@ static struct value *skill_value(struct arena *a, const struct role_skill *s)
     struct value *v = value_map(a);
     int rc = 0;
 
-    rc |= value_map_set(v, "id", value_string_ref(a, s->id));
-    rc |= value_map_set(v, "name", value_string_ref(a, s->name));
-    rc |= value_map_set(v, "outlook", value_string_ref(a, outlook_name(s->outlook)));
-    rc |= value_map_set(v, "vulnerable", value_bool(a, s->outlook == OUTLOOK_VULNERABLE));
-    rc |= value_map_set(v, "resilient", value_bool(a, s->outlook == OUTLOOK_RESILIENT));
-    rc |= value_map_set(v, "rationale", value_string_ref(a, s->rationale));
+    rc |= value_map_add(v, "id", value_string_ref(a, s->id));
+    rc |= value_map_add(v, "name", value_string_ref(a, s->name));
+    rc |= value_map_add(v, "outlook", value_string_ref(a, outlook_name(s->outlook)));
+    rc |= value_map_add(v, "vulnerable", value_bool(a, s->outlook == OUTLOOK_VULNERABLE));
+    rc |= value_map_add(v, "resilient", value_bool(a, s->outlook == OUTLOOK_RESILIENT));
+    rc |= value_map_add(v, "rationale", value_string_ref(a, s->rationale));
     return checked(v, rc);
 }
 
@@ -184,15 +184,15 @@ static int add_skills(struct arena *a, struct value *v, const struct report *r)
 {
     int rc = 0;
 
-    rc |= value_map_set(v, "vulnerable_skills", skill_list(a, r->vulnerable, r->nvulnerable));
-    rc |= value_map_set(v, "resilient_skills", skill_list(a, r->resilient, r->nresilient));
-    rc |= value_map_set(v, "has_vulnerable_skills", value_bool(a, r->nvulnerable > 0));
-    rc |= value_map_set(v, "has_resilient_skills", value_bool(a, r->nresilient > 0));
-    rc |= value_map_set(v, "has_skills", value_bool(a, r->nvulnerable + r->nresilient > 0));
-    rc |= value_map_set(v, "role_skills", role_skill_list(a, r->role, -1, ROLE_MAX_SKILLS));
-    rc |= value_map_set(v, "role_vulnerable_skills",
+    rc |= value_map_add(v, "vulnerable_skills", skill_list(a, r->vulnerable, r->nvulnerable));
+    rc |= value_map_add(v, "resilient_skills", skill_list(a, r->resilient, r->nresilient));
+    rc |= value_map_add(v, "has_vulnerable_skills", value_bool(a, r->nvulnerable > 0));
+    rc |= value_map_add(v, "has_resilient_skills", value_bool(a, r->nresilient > 0));
+    rc |= value_map_add(v, "has_skills", value_bool(a, r->nvulnerable + r->nresilient > 0));
+    rc |= value_map_add(v, "role_skills", role_skill_list(a, r->role, -1, ROLE_MAX_SKILLS));
+    rc |= value_map_add(v, "role_vulnerable_skills",
                         role_skill_list(a, r->role, OUTLOOK_VULNERABLE, REPORT_ROLE_SKILLS_SHOWN));
-    rc |= value_map_set(v, "role_resilient_skills",
+    rc |= value_map_add(v, "role_resilient_skills",
                         role_skill_list(a, r->role, OUTLOOK_RESILIENT, REPORT_ROLE_SKILLS_SHOWN));
     return rc;
 }
@@ -206,9 +206,9 @@ static int add_name(struct arena *a, struct value *v, const char *name)
 
     name_trim(name, &start, &len);
     name_greeting(name, greeting, sizeof(greeting));
-    rc |= value_map_set(v, "name", value_stringn(a, start, len));
-    rc |= value_map_set(v, "first_name", value_string(a, greeting));
-    rc |= value_map_set(v, "has_name", value_bool(a, len > 0));
+    rc |= value_map_add(v, "name", value_stringn(a, start, len));
+    rc |= value_map_add(v, "first_name", value_string(a, greeting));
+    rc |= value_map_add(v, "has_name", value_bool(a, len > 0));
     return rc;
 }
 
@@ -223,9 +223,9 @@ static int add_band(struct arena *a, struct value *v, const char *const keys[3],
     int bottom = band + 1 == role->nthresholds && role->nthresholds > 1;
     int rc = 0;
 
-    rc |= value_map_set(v, keys[0], value_bool(a, top));
-    rc |= value_map_set(v, keys[1], value_bool(a, bottom));
-    rc |= value_map_set(v, keys[2], value_bool(a, !top && !bottom));
+    rc |= value_map_add(v, keys[0], value_bool(a, top));
+    rc |= value_map_add(v, keys[1], value_bool(a, bottom));
+    rc |= value_map_add(v, keys[2], value_bool(a, !top && !bottom));
     return rc;
 }
 
@@ -234,12 +234,12 @@ static struct value *role_value(struct arena *a, const struct role *role)
     struct value *v = value_map(a);
     int rc = 0;
 
-    rc |= value_map_set(v, "id", value_string_ref(a, role->id));
-    rc |= value_map_set(v, "title", value_string_ref(a, role->title));
-    rc |= value_map_set(v, "weight_high", value_number(a, role->exposure_weight[EXPOSURE_HIGH]));
+    rc |= value_map_add(v, "id", value_string_ref(a, role->id));
+    rc |= value_map_add(v, "title", value_string_ref(a, role->title));
+    rc |= value_map_add(v, "weight_high", value_number(a, role->exposure_weight[EXPOSURE_HIGH]));
     rc |=
-        value_map_set(v, "weight_medium", value_number(a, role->exposure_weight[EXPOSURE_MEDIUM]));
-    rc |= value_map_set(v, "weight_low", value_number(a, role->exposure_weight[EXPOSURE_LOW]));
+        value_map_add(v, "weight_medium", value_number(a, role->exposure_weight[EXPOSURE_MEDIUM]));
+    rc |= value_map_add(v, "weight_low", value_number(a, role->exposure_weight[EXPOSURE_LOW]));
     return checked(v, rc);
 }
 
@@ -248,11 +248,11 @@ static struct value *level_value(struct arena *a, const struct report *r)
     struct value *v = value_map(a);
     int rc = 0;
 
-    rc |= value_map_set(v, "id", value_string_ref(a, r->level->id));
-    rc |= value_map_set(v, "title", value_string_ref(a, r->level->title));
-    rc |= value_map_set(v, "summary", value_string_ref(a, r->level->summary));
-    rc |= value_map_set(v, "risk", value_string_ref(a, r->typical_label));
-    rc |= value_map_set(v, "typical_score", value_number(a, r->typical_score));
+    rc |= value_map_add(v, "id", value_string_ref(a, r->level->id));
+    rc |= value_map_add(v, "title", value_string_ref(a, r->level->title));
+    rc |= value_map_add(v, "summary", value_string_ref(a, r->level->summary));
+    rc |= value_map_add(v, "risk", value_string_ref(a, r->typical_label));
+    rc |= value_map_add(v, "typical_score", value_number(a, r->typical_score));
     rc |= add_band(a, v, risk_band_keys, r->role, r->typical_band);
     return checked(v, rc);
 }
@@ -278,17 +278,17 @@ struct value *report_to_value(const struct report *r, struct arena *a)
     report_comparison(r, sentence, sizeof(sentence));
     format_day(r->created_ms, day, sizeof(day));
     rc |= add_name(a, v, r->name);
-    rc |= value_map_set(v, "email", value_string(a, r->email ? r->email : ""));
-    rc |= value_map_set(v, "has_years", value_bool(a, r->has_years));
-    rc |= value_map_set(v, "years", value_number(a, r->has_years ? r->years : 0));
-    rc |= value_map_set(v, "requested_on", value_string(a, day));
-    rc |= value_map_set(v, "role", role_value(a, r->role));
-    rc |= value_map_set(v, "level", level_value(a, r));
-    rc |= value_map_set(v, "score", value_number(a, r->score));
-    rc |= value_map_set(v, "risk_label", value_string_ref(a, r->risk_label));
+    rc |= value_map_add(v, "email", value_string(a, r->email ? r->email : ""));
+    rc |= value_map_add(v, "has_years", value_bool(a, r->has_years));
+    rc |= value_map_add(v, "years", value_number(a, r->has_years ? r->years : 0));
+    rc |= value_map_add(v, "requested_on", value_string(a, day));
+    rc |= value_map_add(v, "role", role_value(a, r->role));
+    rc |= value_map_add(v, "level", level_value(a, r));
+    rc |= value_map_add(v, "score", value_number(a, r->score));
+    rc |= value_map_add(v, "risk_label", value_string_ref(a, r->risk_label));
     rc |= add_band(a, v, score_band_keys, r->role, r->band);
-    rc |= value_map_set(v, "typical_score", value_number(a, r->typical_score));
-    rc |= value_map_set(v, "comparison", value_string(a, sentence));
+    rc |= value_map_add(v, "typical_score", value_number(a, r->typical_score));
+    rc |= value_map_add(v, "comparison", value_string(a, sentence));
     rc |= add_tasks(a, v, r);
     rc |= add_advice(a, v, r);
     rc |= add_skills(a, v, r);

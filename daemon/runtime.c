@@ -206,14 +206,14 @@ static struct value *site_value(struct arena *a, const struct config *c, const s
     int rc = 0;
 
     /* The config outlives every rendering: its strings are referred to, not copied. */
-    rc |= value_map_set(v, "name", value_string_ref(a, c->site_name ? c->site_name : ""));
-    rc |= value_map_set(v, "url", value_string_ref(a, c->site_url ? c->site_url : ""));
-    rc |= value_map_set(v, "has_url", value_bool(a, c->site_url != NULL));
-    rc |= value_map_set(v, "analysis_url", analysis_link(a, c, r));
-    rc |= value_map_set(v, "has_analysis_url", value_bool(a, c->analysis_url || c->site_url));
-    rc |= value_map_set(v, "deletion", value_string_ref(a, deletion));
-    rc |= value_map_set(v, "deletion_url", value_bool(a, by_url));
-    rc |= value_map_set(v, "deletion_address", value_bool(a, !by_url));
+    rc |= value_map_add(v, "name", value_string_ref(a, c->site_name ? c->site_name : ""));
+    rc |= value_map_add(v, "url", value_string_ref(a, c->site_url ? c->site_url : ""));
+    rc |= value_map_add(v, "has_url", value_bool(a, c->site_url != NULL));
+    rc |= value_map_add(v, "analysis_url", analysis_link(a, c, r));
+    rc |= value_map_add(v, "has_analysis_url", value_bool(a, c->analysis_url || c->site_url));
+    rc |= value_map_add(v, "deletion", value_string_ref(a, deletion));
+    rc |= value_map_add(v, "deletion_url", value_bool(a, by_url));
+    rc |= value_map_add(v, "deletion_address", value_bool(a, !by_url));
     return rc == 0 ? v : NULL;
 }
 

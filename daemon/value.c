@@ -128,10 +128,26 @@ static struct value_pair *find_pair(const struct value *map, const char *key, si
 {
     struct value_pair *p = map->u.map.pairs, *end = p + map->u.map.n;
 
+    /* Lengths first, then the first byte: most keys are ruled out without a call. */
     for (; p < end; p++)
-        if (p->klen == len && memcmp(p->key, key, len) == 0)
+        if (p->klen == len && (len == 0 || (p->key[0] == key[0] && memcmp(p->key, key, len) == 0)))
             return p;
     return NULL;
+}
+
+/* Appends a pair for key (of len bytes, kept as it is). */
+static int append_pair(struct value *map, const char *key, size_t len, struct value *val)
+{
+    struct value_pair *p;
+
+    if (grow(map->u.map.arena, (void **)&map->u.map.pairs, &map->u.map.cap, map->u.map.n,
+             sizeof(struct value_pair), MAP_FIRST_CAP) == -1)
+        return -1;
+    p = &map->u.map.pairs[map->u.map.n++];
+    p->key = key;
+    p->klen = len;
+    p->val = val;
+    return 0;
 }
 
 int value_map_set(struct value *map, const char *key, struct value *val)
@@ -147,15 +163,16 @@ int value_map_set(struct value *map, const char *key, struct value *val)
         p->val = val;
         return 0;
     }
-    if (grow(map->u.map.arena, (void **)&map->u.map.pairs, &map->u.map.cap, map->u.map.n,
-             sizeof(struct value_pair), MAP_FIRST_CAP) == -1 ||
-        (k = arena_strndup(map->u.map.arena, key, len)) == NULL)
+    if ((k = arena_strndup(map->u.map.arena, key, len)) == NULL)
         return -1;
-    p = &map->u.map.pairs[map->u.map.n++];
-    p->key = k;
-    p->klen = len;
-    p->val = val;
-    return 0;
+    return append_pair(map, k, len, val);
+}
+
+int value_map_add(struct value *map, const char *key, struct value *val)
+{
+    if (map == NULL || key == NULL || val == NULL || map->type != VALUE_MAP)
+        return -1;
+    return append_pair(map, key, strlen(key), val);
 }
 
 const struct value *value_map_getn(const struct value *map, const char *key, size_t len)

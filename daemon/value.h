@@ -67,6 +67,12 @@ struct value *value_map(struct arena *a);
 int value_list_push(struct value *list, struct value *item);
 /* Sets key (a copy, replacing an earlier value) to val.  -1 when out of memory. */
 int value_map_set(struct value *map, const char *key, struct value *val);
+/*
+ * Adds key, which the map must not hold yet, to val, for builders whose
+ * keys are string literals: key is neither copied (it must outlive the
+ * arena) nor looked for among the keys already set.  -1 as value_map_set().
+ */
+int value_map_add(struct value *map, const char *key, struct value *val);
 
 /* NULL when map is not a map or has no such key. */
 const struct value *value_map_get(const struct value *map, const char *key);
