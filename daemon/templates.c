@@ -335,6 +335,50 @@ static size_t hanging_indent(const char *line, size_t len)
     return i;
 }
 
+static int is_ascii(const char *s, size_t len)
+{
+    uint64_t x, any = 0;
+    size_t i = 0;
+
+    for (; len - i >= sizeof(x); i += sizeof(x)) {
+        memcpy(&x, s + i, sizeof(x));
+        any |= x;
+    }
+    for (; i < len; i++)
+        any |= (unsigned char)s[i];
+    return (any & UINT64_C(0x8080808080808080)) == 0;
+}
+
+/*
+ * Where the piece of line from start breaks: the last space beyond byte
+ * `after` (the indent) among the bytes up to the one that starts character
+ * width + 1, or 0 when there is none; *brk_cols gets the columns before it.
+ */
+static size_t find_break(const char *line, size_t len, size_t start, size_t after, size_t width,
+                         size_t *brk_cols)
+{
+    size_t i, cols = 0, brk = 0, stop = start + width + 1;
+
+    /* ASCII, the common case: a byte is a column, and the search is one call. */
+    if (stop <= len && is_ascii(line + start, width + 1)) {
+        const char *sp = stop > after + 1 ? memrchr(line + after + 1, ' ', stop - after - 1) : NULL;
+
+        if (sp == NULL)
+            return 0;
+        *brk_cols = (size_t)(sp - line) - start;
+        return (size_t)(sp - line);
+    }
+    for (i = start; i < len && cols <= width; i++) {
+        if (line[i] == ' ' && i > after) {
+            brk = i;
+            *brk_cols = cols;
+        }
+        if (((unsigned char)line[i] & 0xc0) != 0x80)
+            cols++;
+    }
+    return brk;
+}
+
 static void put_spaces(struct buf *out, size_t n)
 {
     static const char spaces[] = "                                ";
@@ -360,16 +404,10 @@ static void append_wrapped_line(struct buf *out, const char *line, size_t len)
     /* The columns left from start: counted once, then less what each piece took. */
     rest = text_columns(line, len);
     while (rest + (first ? 0 : indent) > TEXT_WRAP_WIDTH) {
-        size_t width = TEXT_WRAP_WIDTH - (first ? 0 : indent), i, cols = 0, brk = 0, brk_cols = 0;
+        size_t brk_cols = 0;
+        size_t brk = find_break(line, len, start, start + (first ? indent : 0),
+                                TEXT_WRAP_WIDTH - (first ? 0 : indent), &brk_cols);
 
-        for (i = start; i < len && cols <= width; i++) {
-            if (line[i] == ' ' && i > start + (first ? indent : 0)) {
-                brk = i;
-                brk_cols = cols;
-            }
-            if (((unsigned char)line[i] & 0xc0) != 0x80)
-                cols++;
-        }
         if (brk == 0)
             break; /* one long word (a URL): leave it whole */
         if (!first)
