@@ -16,6 +16,10 @@
 #include "buf.h"
 #include "names.h"
 
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+#endif
+
 /* RFC 2047 2: a line holding encoded-words is at most 76 characters. */
 #define EW_LINE_MAX 76
 #define EW_PREFIX_B "=?UTF-8?B?"
@@ -536,6 +540,35 @@ static int at_line_end(const unsigned char *p, const unsigned char *end)
     return p == end || *p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n');
 }
 
+#if defined(__SSE2__) && defined(__GNUC__)
+/*
+ * Sixteen bytes at a time (SSE2, always there on x86-64): how far from p
+ * the bytes stand for themselves in quoted-printable, up to stop; a byte
+ * outside ' '..'~' (signed, so bytes from 0x80 are below ' ') or a '='
+ * ends the run.  Reads whole 16-byte blocks, never past end; the last few
+ * bytes of the input are left to the byte-at-a-time loop.
+ */
+static const unsigned char *skip_plain(const unsigned char *p, const unsigned char *stop,
+                                       const unsigned char *end)
+{
+    const __m128i space = _mm_set1_epi8(' '), tilde = _mm_set1_epi8('~'), eq = _mm_set1_epi8('=');
+
+    while (p < stop && end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(x, space), _mm_cmpgt_epi8(x, tilde)),
+                                   _mm_cmpeq_epi8(x, eq));
+        unsigned mask = (unsigned)_mm_movemask_epi8(bad);
+
+        /* Bytes past stop count as the end of the run. */
+        if (stop - p < 16)
+            mask |= 1u << (stop - p);
+        if (mask != 0)
+            return p + __builtin_ctz(mask);
+        p += 16;
+    }
+    return p;
+}
+#else
 /* Eight bytes at a time: the byte at every position of a 64-bit word. */
 #define BYTES(b) (UINT64_C(0x0101010101010101) * (b))
 
@@ -556,10 +589,12 @@ static int has_special(uint64_t x)
 }
 
 /* Skips whole words of plain printable ASCII (space included) up to stop. */
-static const unsigned char *skip_plain(const unsigned char *p, const unsigned char *stop)
+static const unsigned char *skip_plain(const unsigned char *p, const unsigned char *stop,
+                                       const unsigned char *end)
 {
     uint64_t x;
 
+    (void)end;
     while (stop - p >= (ptrdiff_t)sizeof(x)) {
         memcpy(&x, p, sizeof(x));
         if (has_special(x))
@@ -568,6 +603,7 @@ static const unsigned char *skip_plain(const unsigned char *p, const unsigned ch
     }
     return p;
 }
+#endif
 
 /* The most one call of qp_line() writes: a full line, a soft or hard break, and one escape. */
 #define QP_LINE_WORST (MESSAGE_QP_LINE_MAX + 8)
@@ -601,7 +637,7 @@ static size_t qp_line(const unsigned char cls[256], const unsigned char **pp,
 
             if (stop > end)
                 stop = end;
-            p = skip_plain(p, stop);
+            p = skip_plain(p, stop, end);
             while (p < stop && cls[*p] <= QP_BLANK)
                 p++;
             if (cls[p[-1]] == QP_BLANK && at_line_end(p, end))
