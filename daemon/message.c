@@ -687,7 +687,8 @@ int message_qp_encode(const char *s, size_t len, struct buf *out)
     if (buf_reserve(out, len + len / 8 + QP_LINE_WORST) == -1)
         return -1;
     while (p < end) {
-        if (buf_reserve(out, QP_LINE_WORST) == -1)
+        /* Room for another line, and its NUL; mostly there already, from the first reserve. */
+        if (out->cap - out->len <= QP_LINE_WORST && buf_reserve(out, QP_LINE_WORST) == -1)
             return -1;
         out->len += qp_line(cls, &p, end, out->data + out->len);
     }
