@@ -126,14 +126,15 @@ int value_list_push(struct value *list, struct value *item)
 
 static struct value_pair *find_pair(const struct value *map, const char *key, size_t len)
 {
-    struct value_pair *pairs = map->u.map.pairs;
-    size_t i;
+    struct value_pair *p, *end;
 
+    /* An empty map may have no array: no pointer arithmetic on NULL. */
+    if (map->u.map.n == 0)
+        return NULL;
     /* Lengths first, then the first byte: most keys are ruled out without a call. */
-    for (i = 0; i < map->u.map.n; i++)
-        if (pairs[i].klen == len &&
-            (len == 0 || (pairs[i].key[0] == key[0] && memcmp(pairs[i].key, key, len) == 0)))
-            return &pairs[i];
+    for (p = map->u.map.pairs, end = p + map->u.map.n; p < end; p++)
+        if (p->klen == len && (len == 0 || (p->key[0] == key[0] && memcmp(p->key, key, len) == 0)))
+            return p;
     return NULL;
 }
 
