@@ -60,7 +60,8 @@ int buf_reserve(struct buf *b, size_t extra)
 
 int buf_append(struct buf *b, const void *p, size_t n)
 {
-    if (buf_reserve(b, n) == -1)
+    /* Room for n more and the NUL (cap > len whenever there is memory) needs no call. */
+    if ((b->failed || n >= b->cap - b->len) && buf_reserve(b, n) == -1)
         return -1;
     if (n)
         memcpy(b->data + b->len, p, n);

@@ -6,6 +6,8 @@
 #include "message.h"
 
 #include <inttypes.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,10 @@
 
 #include "buf.h"
 #include "names.h"
+
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+#endif
 
 /* RFC 2047 2: a line holding encoded-words is at most 76 characters. */
 #define EW_LINE_MAX 76
@@ -323,7 +329,9 @@ static int add_header(struct message *m, const char *name, const struct buf *val
     if (m->nheaders >= MESSAGE_HEADERS_MAX)
         return -1;
     buf_init(&line);
-    buf_printf(&line, "%s: %s", name, buf_str(value));
+    buf_puts(&line, name);
+    buf_append(&line, ": ", 2);
+    buf_append(&line, buf_str(value), value->len);
     if (buf_failed(&line)) {
         buf_free(&line);
         return -1;
@@ -505,7 +513,7 @@ void message_free(struct message *m)
 
 static const char hex_digits[] = "0123456789ABCDEF";
 
-/* How a byte is written in quoted-printable (RFC 2045 6.7). */
+/* How a byte is written in quoted-printable (RFC 2045 6.7); the first two make up runs. */
 enum qp_class {
     QP_LITERAL, /* printable ASCII but "=": stands for itself (rule 2) */
     QP_BLANK,   /* space, tab: themselves, except at the end of a line (rule 3) */
@@ -532,6 +540,71 @@ static int at_line_end(const unsigned char *p, const unsigned char *end)
     return p == end || *p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n');
 }
 
+#if defined(__SSE2__) && defined(__GNUC__)
+/*
+ * Sixteen bytes at a time (SSE2, always there on x86-64): how far from p
+ * the bytes stand for themselves in quoted-printable, up to stop; a byte
+ * outside ' '..'~' (signed, so bytes from 0x80 are below ' ') or a '='
+ * ends the run.  Reads whole 16-byte blocks, never past end; the last few
+ * bytes of the input are left to the byte-at-a-time loop.
+ */
+static const unsigned char *skip_plain(const unsigned char *p, const unsigned char *stop,
+                                       const unsigned char *end)
+{
+    const __m128i space = _mm_set1_epi8(' '), tilde = _mm_set1_epi8('~'), eq = _mm_set1_epi8('=');
+
+    while (p < stop && end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(x, space), _mm_cmpgt_epi8(x, tilde)),
+                                   _mm_cmpeq_epi8(x, eq));
+        unsigned mask = (unsigned)_mm_movemask_epi8(bad);
+
+        /* Bytes past stop count as the end of the run. */
+        if (stop - p < 16)
+            mask |= 1u << (stop - p);
+        if (mask != 0)
+            return p + __builtin_ctz(mask);
+        p += 16;
+    }
+    return p;
+}
+#else
+/* Eight bytes at a time: the byte at every position of a 64-bit word. */
+#define BYTES(b) (UINT64_C(0x0101010101010101) * (b))
+
+/*
+ * Whether any byte of x is outside ' '..'~' or is '=': the bytes that do
+ * not stand for themselves in quoted-printable (tab aside, which does, and
+ * is rare enough to be left to the byte-at-a-time loop).  The usual
+ * word-at-a-time tests: a byte below ' ', above '~', or equal to '='
+ * (x ^ '=' has a zero byte) sets that byte's top bit.
+ */
+static int has_special(uint64_t x)
+{
+    uint64_t below = (x - BYTES(' ')) & ~x;
+    uint64_t above = (x + BYTES(0x7f - '~')) | x;
+    uint64_t eq = x ^ BYTES('=');
+
+    return ((below | above | ((eq - BYTES(1)) & ~eq)) & BYTES(0x80)) != 0;
+}
+
+/* Skips whole words of plain printable ASCII (space included) up to stop. */
+static const unsigned char *skip_plain(const unsigned char *p, const unsigned char *stop,
+                                       const unsigned char *end)
+{
+    uint64_t x;
+
+    (void)end;
+    while (stop - p >= (ptrdiff_t)sizeof(x)) {
+        memcpy(&x, p, sizeof(x));
+        if (has_special(x))
+            break;
+        p += sizeof(x);
+    }
+    return p;
+}
+#endif
+
 /* The most one call of qp_line() writes: a full line, a soft or hard break, and one escape. */
 #define QP_LINE_WORST (MESSAGE_QP_LINE_MAX + 8)
 
@@ -553,15 +626,22 @@ static size_t qp_line(const unsigned char cls[256], const unsigned char **pp,
         unsigned char c = *p;
         int k = cls[c];
 
-        /* The common case: a run of words (literals and inner blanks), copied in one piece. */
+        /*
+         * The common case: a run of words (literals and blanks), copied in
+         * one piece.  Only the run's last byte can be a blank that ends a
+         * line (every other is followed by more of the run): it is left for
+         * the rules below, which encode it.
+         */
         if (k == QP_LITERAL && col < soft_max) {
             const unsigned char *run = p, *stop = p + (soft_max - col);
 
             if (stop > end)
                 stop = end;
-            while (p < stop &&
-                   (cls[*p] == QP_LITERAL || (cls[*p] == QP_BLANK && !at_line_end(p + 1, end))))
+            p = skip_plain(p, stop, end);
+            while (p < stop && cls[*p] <= QP_BLANK)
                 p++;
+            if (cls[p[-1]] == QP_BLANK && at_line_end(p, end))
+                p--;
             memcpy(o, run, (size_t)(p - run));
             o += p - run;
             col += (size_t)(p - run);
@@ -607,7 +687,8 @@ int message_qp_encode(const char *s, size_t len, struct buf *out)
     if (buf_reserve(out, len + len / 8 + QP_LINE_WORST) == -1)
         return -1;
     while (p < end) {
-        if (buf_reserve(out, QP_LINE_WORST) == -1)
+        /* Room for another line, and its NUL; mostly there already, from the first reserve. */
+        if (out->cap - out->len <= QP_LINE_WORST && buf_reserve(out, QP_LINE_WORST) == -1)
             return -1;
         out->len += qp_line(cls, &p, end, out->data + out->len);
     }

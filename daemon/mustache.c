@@ -30,6 +30,7 @@ enum node_type {
 struct name {
     char *parts;   /* "a\0b\0c\0" for a.b.c; a partial's whole name */
     size_t nparts; /* 0 for ".", the top of the context stack */
+    size_t len0;   /* strlen of the first part: looked up through the whole stack */
 };
 
 struct node {
@@ -278,6 +279,7 @@ static int set_name(const struct parser *p, const struct tag *tag, int dotted, s
             name->nparts++;
         }
     }
+    name->len0 = strlen(name->parts);
     return 0;
 }
 
@@ -520,15 +522,17 @@ static const struct value *lookup(const struct frame *ctx, const struct name *na
 {
     const struct value *v = NULL;
     const char *part = name->parts;
-    size_t i;
+    size_t i, len;
 
     if (name->nparts == 0)
         return ctx->v;
+    len = name->len0;
     for (; ctx != NULL && v == NULL; ctx = ctx->up)
-        v = value_map_get(ctx->v, part);
+        v = value_map_getn(ctx->v, part, len);
     for (i = 1; v != NULL && i < name->nparts; i++) {
-        part += strlen(part) + 1;
-        v = value_map_get(v, part);
+        part += len + 1;
+        len = strlen(part);
+        v = value_map_getn(v, part, len);
     }
     return v;
 }

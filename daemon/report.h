@@ -109,9 +109,10 @@ size_t report_band(const struct role *role, int score);
 void report_comparison(const struct report *r, char *out, size_t outlen);
 
 /*
- * The template context for the report; see README "Template variables" for
- * every key.  NULL on allocation failure.
+ * The template context for the report, built in a; see README "Template
+ * variables" for every key.  It points into the roles data (titles,
+ * rationales), which must outlive a.  NULL on allocation failure.
  */
-struct value *report_to_value(const struct report *r);
+struct value *report_to_value(const struct report *r, struct arena *a);
 
 #endif

@@ -23,41 +23,37 @@ static const char *const month_names[] = {"January",   "February", "March",    "
                                           "May",       "June",     "July",     "August",
                                           "September", "October",  "November", "December"};
 
-static int set_exposure(struct value *v, enum exposure e)
+static int set_exposure(struct arena *a, struct value *v, enum exposure e)
 {
     int rc = 0;
 
-    rc |= value_map_set(v, "exposure", value_string(exposure_name(e)));
-    rc |= value_map_set(v, "exposure_label", value_string(exposure_labels[e]));
-    rc |= value_map_set(v, "exposure_high", value_bool(e == EXPOSURE_HIGH));
-    rc |= value_map_set(v, "exposure_medium", value_bool(e == EXPOSURE_MEDIUM));
-    rc |= value_map_set(v, "exposure_low", value_bool(e == EXPOSURE_LOW));
+    rc |= value_map_add(v, "exposure", value_string_ref(a, exposure_name(e)));
+    rc |= value_map_add(v, "exposure_label", value_string_ref(a, exposure_labels[e]));
+    rc |= value_map_add(v, "exposure_high", value_bool(a, e == EXPOSURE_HIGH));
+    rc |= value_map_add(v, "exposure_medium", value_bool(a, e == EXPOSURE_MEDIUM));
+    rc |= value_map_add(v, "exposure_low", value_bool(a, e == EXPOSURE_LOW));
     return rc;
 }
 
 static struct value *checked(struct value *v, int rc)
 {
-    if (rc != 0) {
-        value_free(v);
-        return NULL;
-    }
-    return v;
+    return rc == 0 ? v : NULL;
 }
 
-static struct value *task_value(const struct report_task *t)
+static struct value *task_value(struct arena *a, const struct report_task *t)
 {
-    struct value *v = value_map();
+    struct value *v = value_map(a);
     int rc = 0;
 
-    rc |= value_map_set(v, "id", value_string(t->task->id));
-    rc |= value_map_set(v, "title", value_string(t->task->title));
-    rc |= set_exposure(v, t->task->exposure);
-    rc |= value_map_set(v, "rationale", value_string(t->task->rationale));
-    rc |= value_map_set(v, "advice", value_string(t->task->advice));
-    rc |= value_map_set(v, "share", value_number(t->pct));
-    rc |= value_map_set(v, "share_given", value_bool(t->basis == SHARE_GIVEN));
-    rc |= value_map_set(v, "share_assumed", value_bool(t->basis == SHARE_ASSUMED));
-    rc |= value_map_set(v, "share_typical", value_bool(t->basis == SHARE_TYPICAL));
+    rc |= value_map_add(v, "id", value_string_ref(a, t->task->id));
+    rc |= value_map_add(v, "title", value_string_ref(a, t->task->title));
+    rc |= set_exposure(a, v, t->task->exposure);
+    rc |= value_map_add(v, "rationale", value_string_ref(a, t->task->rationale));
+    rc |= value_map_add(v, "advice", value_string_ref(a, t->task->advice));
+    rc |= value_map_add(v, "share", value_number(a, t->pct));
+    rc |= value_map_add(v, "share_given", value_bool(a, t->basis == SHARE_GIVEN));
+    rc |= value_map_add(v, "share_assumed", value_bool(a, t->basis == SHARE_ASSUMED));
+    rc |= value_map_add(v, "share_typical", value_bool(a, t->basis == SHARE_TYPICAL));
     return checked(v, rc);
 }
 
@@ -77,7 +73,7 @@ static void exposure_summary(size_t high, size_t total, char *out, size_t outlen
                  high == 1 ? "faces" : "face");
 }
 
-static int add_task_counts(struct value *v, const struct report *r)
+static int add_task_counts(struct arena *a, struct value *v, const struct report *r)
 {
     char summary[SUMMARY_MAX];
     int time_on[EXPOSURE_COUNT] = {0};
@@ -90,117 +86,118 @@ static int add_task_counts(struct value *v, const struct report *r)
         assumed |= r->tasks[i].basis == SHARE_ASSUMED;
     }
     exposure_summary(r->exposure_count[EXPOSURE_HIGH], r->ntasks, summary, sizeof(summary));
-    rc |= value_map_set(v, "tasks_given", value_bool(r->tasks_given));
-    rc |= value_map_set(v, "uses_typical_mix", value_bool(!r->tasks_given));
-    rc |= value_map_set(v, "has_assumed_shares", value_bool(assumed));
-    rc |= value_map_set(v, "has_other", value_bool(r->other_pct > 0));
-    rc |= value_map_set(v, "other_share", value_number(r->other_pct));
-    rc |= value_map_set(v, "assessed_share", value_number(100 - r->other_pct));
-    rc |= value_map_set(v, "task_count", value_number((double)r->ntasks));
-    rc |= value_map_set(v, "high_count", value_number((double)r->exposure_count[EXPOSURE_HIGH]));
-    rc |=
-        value_map_set(v, "medium_count", value_number((double)r->exposure_count[EXPOSURE_MEDIUM]));
-    rc |= value_map_set(v, "low_count", value_number((double)r->exposure_count[EXPOSURE_LOW]));
-    rc |= value_map_set(v, "high_share", value_number(time_on[EXPOSURE_HIGH]));
-    rc |= value_map_set(v, "medium_share", value_number(time_on[EXPOSURE_MEDIUM]));
-    rc |= value_map_set(v, "low_share", value_number(time_on[EXPOSURE_LOW]));
-    rc |= value_map_set(v, "exposure_summary", value_string(summary));
+    rc |= value_map_add(v, "tasks_given", value_bool(a, r->tasks_given));
+    rc |= value_map_add(v, "uses_typical_mix", value_bool(a, !r->tasks_given));
+    rc |= value_map_add(v, "has_assumed_shares", value_bool(a, assumed));
+    rc |= value_map_add(v, "has_other", value_bool(a, r->other_pct > 0));
+    rc |= value_map_add(v, "other_share", value_number(a, r->other_pct));
+    rc |= value_map_add(v, "assessed_share", value_number(a, 100 - r->other_pct));
+    rc |= value_map_add(v, "task_count", value_number(a, (double)r->ntasks));
+    rc |= value_map_add(v, "high_count", value_number(a, (double)r->exposure_count[EXPOSURE_HIGH]));
+    rc |= value_map_add(v, "medium_count",
+                        value_number(a, (double)r->exposure_count[EXPOSURE_MEDIUM]));
+    rc |= value_map_add(v, "low_count", value_number(a, (double)r->exposure_count[EXPOSURE_LOW]));
+    rc |= value_map_add(v, "high_share", value_number(a, time_on[EXPOSURE_HIGH]));
+    rc |= value_map_add(v, "medium_share", value_number(a, time_on[EXPOSURE_MEDIUM]));
+    rc |= value_map_add(v, "low_share", value_number(a, time_on[EXPOSURE_LOW]));
+    rc |= value_map_add(v, "exposure_summary", value_string(a, summary));
     return rc;
 }
 
-static int add_tasks(struct value *v, const struct report *r)
+static int add_tasks(struct arena *a, struct value *v, const struct report *r)
 {
-    struct value *list = value_list();
+    struct value *list = value_list(a);
     size_t i;
     int rc = 0;
 
     for (i = 0; i < r->ntasks; i++)
-        rc |= value_list_push(list, task_value(&r->tasks[i]));
-    rc |= value_map_set(v, "tasks", list);
-    return rc | add_task_counts(v, r);
+        rc |= value_list_push(list, task_value(a, &r->tasks[i]));
+    rc |= value_map_add(v, "tasks", list);
+    return rc | add_task_counts(a, v, r);
 }
 
 /* The advice about the person's own most exposed tasks, then the level's strategies. */
-static int add_advice(struct value *v, const struct report *r)
+static int add_advice(struct arena *a, struct value *v, const struct report *r)
 {
-    struct value *own = value_list(), *level = value_list();
+    struct value *own = value_list(a), *level = value_list(a);
     size_t i;
     int rc = 0;
 
     for (i = 0; i < r->nadvice; i++)
-        rc |= value_list_push(own, task_value(&r->tasks[r->advice[i]]));
+        rc |= value_list_push(own, task_value(a, &r->tasks[r->advice[i]]));
     for (i = 0; i < r->level->nstrategies; i++) {
-        struct value *item = value_map();
+        struct value *item = value_map(a);
 
         rc |= value_list_push(
-            level,
-            checked(item, value_map_set(item, "text", value_string(r->level->strategies[i]))));
+            level, checked(item, value_map_add(item, "text",
+                                               value_string_ref(a, r->level->strategies[i]))));
     }
-    rc |= value_map_set(v, "advice", own);
-    rc |= value_map_set(v, "has_advice", value_bool(r->nadvice > 0));
-    rc |= value_map_set(v, "strategies", level);
+    rc |= value_map_add(v, "advice", own);
+    rc |= value_map_add(v, "has_advice", value_bool(a, r->nadvice > 0));
+    rc |= value_map_add(v, "strategies", level);
     return rc;
 }
 
-static struct value *skill_value(const struct role_skill *s)
+static struct value *skill_value(struct arena *a, const struct role_skill *s)
 {
-    struct value *v = value_map();
+    struct value *v = value_map(a);
     int rc = 0;
 
-    rc |= value_map_set(v, "id", value_string(s->id));
-    rc |= value_map_set(v, "name", value_string(s->name));
-    rc |= value_map_set(v, "outlook", value_string(outlook_name(s->outlook)));
-    rc |= value_map_set(v, "vulnerable", value_bool(s->outlook == OUTLOOK_VULNERABLE));
-    rc |= value_map_set(v, "resilient", value_bool(s->outlook == OUTLOOK_RESILIENT));
-    rc |= value_map_set(v, "rationale", value_string(s->rationale));
+    rc |= value_map_add(v, "id", value_string_ref(a, s->id));
+    rc |= value_map_add(v, "name", value_string_ref(a, s->name));
+    rc |= value_map_add(v, "outlook", value_string_ref(a, outlook_name(s->outlook)));
+    rc |= value_map_add(v, "vulnerable", value_bool(a, s->outlook == OUTLOOK_VULNERABLE));
+    rc |= value_map_add(v, "resilient", value_bool(a, s->outlook == OUTLOOK_RESILIENT));
+    rc |= value_map_add(v, "rationale", value_string_ref(a, s->rationale));
     return checked(v, rc);
 }
 
-static struct value *skill_list(const struct role_skill *const *skills, size_t n)
+static struct value *skill_list(struct arena *a, const struct role_skill *const *skills, size_t n)
 {
-    struct value *list = value_list();
+    struct value *list = value_list(a);
     size_t i;
     int rc = 0;
 
     for (i = 0; i < n; i++)
-        rc |= value_list_push(list, skill_value(skills[i]));
+        rc |= value_list_push(list, skill_value(a, skills[i]));
     return checked(list, rc);
 }
 
 /* The role's skills with one outlook (all when outlook < 0), in role order, at most max. */
-static struct value *role_skill_list(const struct role *role, int outlook, size_t max)
+static struct value *role_skill_list(struct arena *a, const struct role *role, int outlook,
+                                     size_t max)
 {
-    struct value *list = value_list();
+    struct value *list = value_list(a);
     size_t i, n = 0;
     int rc = 0;
 
     for (i = 0; i < role->nskills && n < max; i++) {
         if (outlook >= 0 && role->skills[i].outlook != (enum outlook)outlook)
             continue;
-        rc |= value_list_push(list, skill_value(&role->skills[i]));
+        rc |= value_list_push(list, skill_value(a, &role->skills[i]));
         n++;
     }
     return checked(list, rc);
 }
 
-static int add_skills(struct value *v, const struct report *r)
+static int add_skills(struct arena *a, struct value *v, const struct report *r)
 {
     int rc = 0;
 
-    rc |= value_map_set(v, "vulnerable_skills", skill_list(r->vulnerable, r->nvulnerable));
-    rc |= value_map_set(v, "resilient_skills", skill_list(r->resilient, r->nresilient));
-    rc |= value_map_set(v, "has_vulnerable_skills", value_bool(r->nvulnerable > 0));
-    rc |= value_map_set(v, "has_resilient_skills", value_bool(r->nresilient > 0));
-    rc |= value_map_set(v, "has_skills", value_bool(r->nvulnerable + r->nresilient > 0));
-    rc |= value_map_set(v, "role_skills", role_skill_list(r->role, -1, ROLE_MAX_SKILLS));
-    rc |= value_map_set(v, "role_vulnerable_skills",
-                        role_skill_list(r->role, OUTLOOK_VULNERABLE, REPORT_ROLE_SKILLS_SHOWN));
-    rc |= value_map_set(v, "role_resilient_skills",
-                        role_skill_list(r->role, OUTLOOK_RESILIENT, REPORT_ROLE_SKILLS_SHOWN));
+    rc |= value_map_add(v, "vulnerable_skills", skill_list(a, r->vulnerable, r->nvulnerable));
+    rc |= value_map_add(v, "resilient_skills", skill_list(a, r->resilient, r->nresilient));
+    rc |= value_map_add(v, "has_vulnerable_skills", value_bool(a, r->nvulnerable > 0));
+    rc |= value_map_add(v, "has_resilient_skills", value_bool(a, r->nresilient > 0));
+    rc |= value_map_add(v, "has_skills", value_bool(a, r->nvulnerable + r->nresilient > 0));
+    rc |= value_map_add(v, "role_skills", role_skill_list(a, r->role, -1, ROLE_MAX_SKILLS));
+    rc |= value_map_add(v, "role_vulnerable_skills",
+                        role_skill_list(a, r->role, OUTLOOK_VULNERABLE, REPORT_ROLE_SKILLS_SHOWN));
+    rc |= value_map_add(v, "role_resilient_skills",
+                        role_skill_list(a, r->role, OUTLOOK_RESILIENT, REPORT_ROLE_SKILLS_SHOWN));
     return rc;
 }
 
-static int add_name(struct value *v, const char *name)
+static int add_name(struct arena *a, struct value *v, const char *name)
 {
     char greeting[GREETING_MAX];
     const char *start;
@@ -209,53 +206,54 @@ static int add_name(struct value *v, const char *name)
 
     name_trim(name, &start, &len);
     name_greeting(name, greeting, sizeof(greeting));
-    rc |= value_map_set(v, "name", value_stringn(start, len));
-    rc |= value_map_set(v, "first_name", value_string(greeting));
-    rc |= value_map_set(v, "has_name", value_bool(len > 0));
+    rc |= value_map_add(v, "name", value_stringn(a, start, len));
+    rc |= value_map_add(v, "first_name", value_string(a, greeting));
+    rc |= value_map_add(v, "has_name", value_bool(a, len > 0));
     return rc;
 }
 
 /* The band's colour name for templates: the top band, the bottom one, or between. */
-static int add_band(struct value *v, const char *prefix, const struct role *role, size_t band)
+static const char *const risk_band_keys[3] = {"risk_high", "risk_low", "risk_middle"};
+static const char *const score_band_keys[3] = {"score_high", "score_low", "score_middle"};
+
+static int add_band(struct arena *a, struct value *v, const char *const keys[3],
+                    const struct role *role, size_t band)
 {
-    char key[32];
     int top = band == 0 && role->nthresholds > 1;
     int bottom = band + 1 == role->nthresholds && role->nthresholds > 1;
     int rc = 0;
 
-    snprintf(key, sizeof(key), "%s_high", prefix);
-    rc |= value_map_set(v, key, value_bool(top));
-    snprintf(key, sizeof(key), "%s_low", prefix);
-    rc |= value_map_set(v, key, value_bool(bottom));
-    snprintf(key, sizeof(key), "%s_middle", prefix);
-    rc |= value_map_set(v, key, value_bool(!top && !bottom));
+    rc |= value_map_add(v, keys[0], value_bool(a, top));
+    rc |= value_map_add(v, keys[1], value_bool(a, bottom));
+    rc |= value_map_add(v, keys[2], value_bool(a, !top && !bottom));
     return rc;
 }
 
-static struct value *role_value(const struct role *role)
+static struct value *role_value(struct arena *a, const struct role *role)
 {
-    struct value *v = value_map();
+    struct value *v = value_map(a);
     int rc = 0;
 
-    rc |= value_map_set(v, "id", value_string(role->id));
-    rc |= value_map_set(v, "title", value_string(role->title));
-    rc |= value_map_set(v, "weight_high", value_number(role->exposure_weight[EXPOSURE_HIGH]));
-    rc |= value_map_set(v, "weight_medium", value_number(role->exposure_weight[EXPOSURE_MEDIUM]));
-    rc |= value_map_set(v, "weight_low", value_number(role->exposure_weight[EXPOSURE_LOW]));
+    rc |= value_map_add(v, "id", value_string_ref(a, role->id));
+    rc |= value_map_add(v, "title", value_string_ref(a, role->title));
+    rc |= value_map_add(v, "weight_high", value_number(a, role->exposure_weight[EXPOSURE_HIGH]));
+    rc |=
+        value_map_add(v, "weight_medium", value_number(a, role->exposure_weight[EXPOSURE_MEDIUM]));
+    rc |= value_map_add(v, "weight_low", value_number(a, role->exposure_weight[EXPOSURE_LOW]));
     return checked(v, rc);
 }
 
-static struct value *level_value(const struct report *r)
+static struct value *level_value(struct arena *a, const struct report *r)
 {
-    struct value *v = value_map();
+    struct value *v = value_map(a);
     int rc = 0;
 
-    rc |= value_map_set(v, "id", value_string(r->level->id));
-    rc |= value_map_set(v, "title", value_string(r->level->title));
-    rc |= value_map_set(v, "summary", value_string(r->level->summary));
-    rc |= value_map_set(v, "risk", value_string(r->typical_label));
-    rc |= value_map_set(v, "typical_score", value_number(r->typical_score));
-    rc |= add_band(v, "risk", r->role, r->typical_band);
+    rc |= value_map_add(v, "id", value_string_ref(a, r->level->id));
+    rc |= value_map_add(v, "title", value_string_ref(a, r->level->title));
+    rc |= value_map_add(v, "summary", value_string_ref(a, r->level->summary));
+    rc |= value_map_add(v, "risk", value_string_ref(a, r->typical_label));
+    rc |= value_map_add(v, "typical_score", value_number(a, r->typical_score));
+    rc |= add_band(a, v, risk_band_keys, r->role, r->typical_band);
     return checked(v, rc);
 }
 
@@ -271,28 +269,28 @@ static void format_day(int64_t ms, char *out, size_t outlen)
     snprintf(out, outlen, "%d %s %d", tm.tm_mday, month_names[tm.tm_mon], tm.tm_year + 1900);
 }
 
-struct value *report_to_value(const struct report *r)
+struct value *report_to_value(const struct report *r, struct arena *a)
 {
-    struct value *v = value_map();
+    struct value *v = value_map(a);
     char sentence[REPORT_SENTENCE_MAX], day[DATE_MAX];
     int rc = 0;
 
     report_comparison(r, sentence, sizeof(sentence));
     format_day(r->created_ms, day, sizeof(day));
-    rc |= add_name(v, r->name);
-    rc |= value_map_set(v, "email", value_string(r->email ? r->email : ""));
-    rc |= value_map_set(v, "has_years", value_bool(r->has_years));
-    rc |= value_map_set(v, "years", value_number(r->has_years ? r->years : 0));
-    rc |= value_map_set(v, "requested_on", value_string(day));
-    rc |= value_map_set(v, "role", role_value(r->role));
-    rc |= value_map_set(v, "level", level_value(r));
-    rc |= value_map_set(v, "score", value_number(r->score));
-    rc |= value_map_set(v, "risk_label", value_string(r->risk_label));
-    rc |= add_band(v, "score", r->role, r->band);
-    rc |= value_map_set(v, "typical_score", value_number(r->typical_score));
-    rc |= value_map_set(v, "comparison", value_string(sentence));
-    rc |= add_tasks(v, r);
-    rc |= add_advice(v, r);
-    rc |= add_skills(v, r);
+    rc |= add_name(a, v, r->name);
+    rc |= value_map_add(v, "email", value_string(a, r->email ? r->email : ""));
+    rc |= value_map_add(v, "has_years", value_bool(a, r->has_years));
+    rc |= value_map_add(v, "years", value_number(a, r->has_years ? r->years : 0));
+    rc |= value_map_add(v, "requested_on", value_string(a, day));
+    rc |= value_map_add(v, "role", role_value(a, r->role));
+    rc |= value_map_add(v, "level", level_value(a, r));
+    rc |= value_map_add(v, "score", value_number(a, r->score));
+    rc |= value_map_add(v, "risk_label", value_string_ref(a, r->risk_label));
+    rc |= add_band(a, v, score_band_keys, r->role, r->band);
+    rc |= value_map_add(v, "typical_score", value_number(a, r->typical_score));
+    rc |= value_map_add(v, "comparison", value_string(a, sentence));
+    rc |= add_tasks(a, v, r);
+    rc |= add_advice(a, v, r);
+    rc |= add_skills(a, v, r);
     return checked(v, rc);
 }

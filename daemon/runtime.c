@@ -125,18 +125,20 @@ static void check_names(const struct runtime *rt, struct diag *d)
     struct signup s;
     struct report report;
     struct value *ctx = NULL;
+    struct arena a;
     char err[ERRLEN];
 
+    arena_init(&a);
     if (sample_signup(&s, role, &role->levels[0], SAMPLE_FULL) == 0 &&
         report_build(&report, &s, &rt->roles, err) == 0) {
-        ctx = runtime_context(rt, &report);
+        ctx = runtime_context(rt, &report, &a);
         report_free(&report);
     }
     if (ctx == NULL)
         diag_add(d, "%s: out of memory checking the templates", rt->config.templates_dir);
     else
         templates_check(rt->templates, ctx, d);
-    value_free(ctx);
+    arena_free(&a);
     signup_free(&s);
 }
 
@@ -170,14 +172,14 @@ void runtime_free(struct runtime *rt)
 }
 
 /* analysis_url with {role} and {level} replaced by the ids (URL-safe: a-z, 0-9, -). */
-static struct value *analysis_link(const struct config *c, const struct report *r)
+static struct value *analysis_link(struct arena *a, const struct config *c, const struct report *r)
 {
     const char *p = c->analysis_url ? c->analysis_url : c->site_url;
     struct buf b;
     struct value *v;
 
     if (p == NULL)
-        return value_string("");
+        return value_string_ref(a, "");
     buf_init(&b);
     while (*p) {
         if (strncmp(p, "{role}", 6) == 0) {
@@ -190,46 +192,42 @@ static struct value *analysis_link(const struct config *c, const struct report *
             buf_putc(&b, (unsigned char)*p++);
         }
     }
-    v = buf_failed(&b) ? NULL : value_string(buf_str(&b));
+    v = buf_failed(&b) ? NULL : value_stringn(a, buf_str(&b), b.len);
     buf_free(&b);
     return v;
 }
 
-static struct value *site_value(const struct config *c, const struct report *r)
+static struct value *site_value(struct arena *a, const struct config *c, const struct report *r)
 {
-    struct value *v = value_map();
+    struct value *v = value_map(a);
     const char *contact = c->reply_to ? c->reply_to : c->from_address;
     const char *deletion = c->deletion ? c->deletion : contact;
     int by_url = strncmp(deletion, "http", 4) == 0;
     int rc = 0;
 
-    rc |= value_map_set(v, "name", value_string(c->site_name ? c->site_name : ""));
-    rc |= value_map_set(v, "url", value_string(c->site_url ? c->site_url : ""));
-    rc |= value_map_set(v, "has_url", value_bool(c->site_url != NULL));
-    rc |= value_map_set(v, "analysis_url", analysis_link(c, r));
-    rc |= value_map_set(v, "has_analysis_url", value_bool(c->analysis_url || c->site_url));
-    rc |= value_map_set(v, "deletion", value_string(deletion));
-    rc |= value_map_set(v, "deletion_url", value_bool(by_url));
-    rc |= value_map_set(v, "deletion_address", value_bool(!by_url));
-    if (rc != 0) {
-        value_free(v);
-        return NULL;
-    }
-    return v;
+    /* The config outlives every rendering: its strings are referred to, not copied. */
+    rc |= value_map_add(v, "name", value_string_ref(a, c->site_name ? c->site_name : ""));
+    rc |= value_map_add(v, "url", value_string_ref(a, c->site_url ? c->site_url : ""));
+    rc |= value_map_add(v, "has_url", value_bool(a, c->site_url != NULL));
+    rc |= value_map_add(v, "analysis_url", analysis_link(a, c, r));
+    rc |= value_map_add(v, "has_analysis_url", value_bool(a, c->analysis_url || c->site_url));
+    rc |= value_map_add(v, "deletion", value_string_ref(a, deletion));
+    rc |= value_map_add(v, "deletion_url", value_bool(a, by_url));
+    rc |= value_map_add(v, "deletion_address", value_bool(a, !by_url));
+    return rc == 0 ? v : NULL;
 }
 
-struct value *runtime_context(const struct runtime *rt, const struct report *r)
+struct value *runtime_context(const struct runtime *rt, const struct report *r, struct arena *a)
 {
-    struct value *ctx = report_to_value(r);
+    struct value *ctx = report_to_value(r, a);
     const struct config *c = &rt->config;
 
     /* Where a subscriber's reply goes, for the templates' closing line. */
-    if (ctx && (value_map_set(ctx, "contact",
-                              value_string(c->reply_to ? c->reply_to : c->from_address)) == -1 ||
-                value_map_set(ctx, "site", site_value(c, r)) == -1)) {
-        value_free(ctx);
+    if (ctx &&
+        (value_map_set(ctx, "contact",
+                       value_string_ref(a, c->reply_to ? c->reply_to : c->from_address)) == -1 ||
+         value_map_set(ctx, "site", site_value(a, c, r)) == -1))
         ctx = NULL;
-    }
     return ctx;
 }
 
@@ -238,20 +236,24 @@ enum render_result runtime_render(const struct runtime *rt, const struct signup 
 {
     struct report report;
     struct value *ctx;
+    struct arena a;
     int rc;
 
     if (signup_validate(s, &rt->roles, err) == -1)
         return RENDER_INVALID;
     if (report_build(&report, s, &rt->roles, err) == -1)
         return RENDER_ERROR;
-    ctx = runtime_context(rt, &report);
+    /* One arena per rendering: the whole context goes with one free per block. */
+    arena_init(&a);
+    ctx = runtime_context(rt, &report, &a);
     if (ctx == NULL) {
+        arena_free(&a);
         report_free(&report);
         errf(err, "signup %lld: out of memory building the report", (long long)s->id);
         return RENDER_ERROR;
     }
     rc = templates_render(rt->templates, ctx, out, err);
-    value_free(ctx);
+    arena_free(&a);
     report_free(&report);
     return rc == 0 ? RENDER_OK : RENDER_ERROR;
 }

@@ -45,8 +45,11 @@ enum render_result runtime_render(const struct runtime *rt, const struct signup 
 enum render_result runtime_message(const struct runtime *rt, const struct signup *s,
                                    int64_t date_ms, struct message *m, char *err);
 
-/* The template context of a report: the report model plus the site and contact from the config. */
-struct value *runtime_context(const struct runtime *rt, const struct report *r);
+/*
+ * The template context of a report, built in a: the report model plus the
+ * site and contact from the config.  NULL on allocation failure.
+ */
+struct value *runtime_context(const struct runtime *rt, const struct report *r, struct arena *a);
 
 /*
  * A sample signup at one level of a role: a name, every task (the first

@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,12 +306,21 @@ static int render_body(const struct templates *t, const struct mustache *m, cons
 /* Columns a line takes on screen: UTF-8 continuation bytes take none. */
 static size_t text_columns(const char *s, size_t len)
 {
-    size_t i, cols = 0;
+    const uint64_t high = UINT64_C(0x8080808080808080), ones = UINT64_C(0x0101010101010101);
+    size_t i = 0, cont = 0;
+    uint64_t x;
 
-    for (i = 0; i < len; i++)
-        if (((unsigned char)s[i] & 0xc0) != 0x80)
-            cols++;
-    return cols;
+    /*
+     * Eight bytes at a time: a continuation byte (10xxxxxx) has its top bit
+     * set and the next one clear; the multiply adds up one bit per byte.
+     */
+    for (; len - i >= sizeof(x); i += sizeof(x)) {
+        memcpy(&x, s + i, sizeof(x));
+        cont += (size_t)((((x & ~(x << 1) & high) >> 7) * ones) >> 56);
+    }
+    for (; i < len; i++)
+        cont += ((unsigned char)s[i] & 0xc0) == 0x80;
+    return len - cont;
 }
 
 /* How far continuation lines are indented: the line's indent plus a "* " or "- " bullet. */
@@ -325,31 +335,92 @@ static size_t hanging_indent(const char *line, size_t len)
     return i;
 }
 
+static int is_ascii(const char *s, size_t len)
+{
+    uint64_t x, any = 0;
+    size_t i = 0;
+
+    for (; len - i >= sizeof(x); i += sizeof(x)) {
+        memcpy(&x, s + i, sizeof(x));
+        any |= x;
+    }
+    for (; i < len; i++)
+        any |= (unsigned char)s[i];
+    return (any & UINT64_C(0x8080808080808080)) == 0;
+}
+
+/*
+ * Where the piece of line from start breaks: the last space beyond byte
+ * `after` (the indent) among the bytes up to the one that starts character
+ * width + 1, or 0 when there is none; *brk_cols gets the columns before it.
+ */
+static size_t find_break(const char *line, size_t len, size_t start, size_t after, size_t width,
+                         size_t *brk_cols)
+{
+    size_t i, cols = 0, brk = 0, stop = start + width + 1;
+
+    /* ASCII, the common case: a byte is a column, and the search is one call. */
+    if (stop <= len && is_ascii(line + start, width + 1)) {
+        const char *sp = stop > after + 1 ? memrchr(line + after + 1, ' ', stop - after - 1) : NULL;
+
+        if (sp == NULL)
+            return 0;
+        *brk_cols = (size_t)(sp - line) - start;
+        return (size_t)(sp - line);
+    }
+    for (i = start; i < len && cols <= width; i++) {
+        if (line[i] == ' ' && i > after) {
+            brk = i;
+            *brk_cols = cols;
+        }
+        if (((unsigned char)line[i] & 0xc0) != 0x80)
+            cols++;
+    }
+    return brk;
+}
+
+static void put_spaces(struct buf *out, size_t n)
+{
+    static const char spaces[] = "                                ";
+
+    while (n > sizeof(spaces) - 1) {
+        buf_append(out, spaces, sizeof(spaces) - 1);
+        n -= sizeof(spaces) - 1;
+    }
+    buf_append(out, spaces, n);
+}
+
 /* Appends one line, broken at spaces so no piece is wider than TEXT_WRAP_WIDTH when avoidable. */
 static void append_wrapped_line(struct buf *out, const char *line, size_t len)
 {
-    size_t indent = hanging_indent(line, len), start = 0, first = 1;
+    size_t indent, start = 0, first = 1, rest;
 
-    while (text_columns(line + start, len - start) + (first ? 0 : indent) > TEXT_WRAP_WIDTH) {
-        size_t width = TEXT_WRAP_WIDTH - (first ? 0 : indent), i, cols = 0, brk = 0;
+    /* Most lines are short: no more bytes than the width means no more columns either. */
+    if (len <= TEXT_WRAP_WIDTH) {
+        buf_append(out, line, len);
+        return;
+    }
+    indent = hanging_indent(line, len);
+    /* The columns left from start: counted once, then less what each piece took. */
+    rest = text_columns(line, len);
+    while (rest + (first ? 0 : indent) > TEXT_WRAP_WIDTH) {
+        size_t brk_cols = 0;
+        size_t brk = find_break(line, len, start, start + (first ? indent : 0),
+                                TEXT_WRAP_WIDTH - (first ? 0 : indent), &brk_cols);
 
-        for (i = start; i < len && cols <= width; i++) {
-            if (line[i] == ' ' && i > start + (first ? indent : 0))
-                brk = i;
-            if (((unsigned char)line[i] & 0xc0) != 0x80)
-                cols++;
-        }
         if (brk == 0)
             break; /* one long word (a URL): leave it whole */
         if (!first)
-            buf_printf(out, "%*s", (int)indent, "");
+            put_spaces(out, indent);
         buf_append(out, line + start, brk - start);
         buf_putc(out, '\n');
+        /* The piece and the space it was broken at. */
+        rest -= brk_cols + 1;
         start = brk + 1;
         first = 0;
     }
     if (!first)
-        buf_printf(out, "%*s", (int)indent, "");
+        put_spaces(out, indent);
     buf_append(out, line + start, len - start);
 }
 

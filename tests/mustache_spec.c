@@ -100,29 +100,31 @@ static int is_word(const char *s, const char *lower, const char *title, const ch
 }
 
 /* Plain scalars may be null, booleans or numbers; quoted ones are always strings. */
-static struct value *scalar_value(const yaml_node_t *node)
+static struct value *scalar_value(struct arena *a, const yaml_node_t *node)
 {
     size_t len;
     const char *s = scalar_text(node, &len);
 
     if (!yamldoc_is_plain(node))
-        return value_stringn(s, len);
+        return value_stringn(a, s, len);
     if (yamldoc_is_null(node))
-        return value_null();
+        return value_null(a);
     if (is_word(s, "true", "True", "TRUE"))
-        return value_bool(1);
+        return value_bool(a, 1);
     if (is_word(s, "false", "False", "FALSE"))
-        return value_bool(0);
+        return value_bool(a, 0);
     if (is_number(s))
-        return value_number(strtod(s, NULL));
-    return value_stringn(s, len);
+        return value_number(a, strtod(s, NULL));
+    return value_stringn(a, s, len);
 }
 
-static struct value *to_value(struct yamldoc *yd, yaml_node_t *node, int depth, char *err);
+static struct value *to_value(struct arena *a, struct yamldoc *yd, yaml_node_t *node, int depth,
+                              char *err);
 
-static struct value *sequence_value(struct yamldoc *yd, yaml_node_t *node, int depth, char *err)
+static struct value *sequence_value(struct arena *a, struct yamldoc *yd, yaml_node_t *node,
+                                    int depth, char *err)
 {
-    struct value *list = value_list();
+    struct value *list = value_list(a);
     yaml_node_item_t *item;
 
     if (list == NULL) {
@@ -130,21 +132,21 @@ static struct value *sequence_value(struct yamldoc *yd, yaml_node_t *node, int d
         return NULL;
     }
     for (item = node->data.sequence.items.start; item < node->data.sequence.items.top; item++) {
-        struct value *v = to_value(yd, yamldoc_node(yd, *item), depth + 1, err);
+        struct value *v = to_value(a, yd, yamldoc_node(yd, *item), depth + 1, err);
 
         if (v == NULL || value_list_push(list, v) == -1) {
             if (v != NULL)
                 errf(err, "%s: out of memory", yd->name);
-            value_free(list);
             return NULL;
         }
     }
     return list;
 }
 
-static struct value *mapping_value(struct yamldoc *yd, yaml_node_t *node, int depth, char *err)
+static struct value *mapping_value(struct arena *a, struct yamldoc *yd, yaml_node_t *node,
+                                   int depth, char *err)
 {
-    struct value *map = value_map();
+    struct value *map = value_map(a);
     yaml_node_pair_t *pair;
 
     if (map == NULL) {
@@ -159,21 +161,20 @@ static struct value *mapping_value(struct yamldoc *yd, yaml_node_t *node, int de
         if (key == NULL) {
             yamldoc_errf(err, yd, knode, "a data key must be a scalar, not %s",
                          yamldoc_type_name(knode));
-            value_free(map);
             return NULL;
         }
-        v = to_value(yd, yamldoc_node(yd, pair->value), depth + 1, err);
+        v = to_value(a, yd, yamldoc_node(yd, pair->value), depth + 1, err);
         if (v == NULL || value_map_set(map, key, v) == -1) {
             if (v != NULL)
                 errf(err, "%s: out of memory", yd->name);
-            value_free(map);
             return NULL;
         }
     }
     return map;
 }
 
-static struct value *to_value(struct yamldoc *yd, yaml_node_t *node, int depth, char *err)
+static struct value *to_value(struct arena *a, struct yamldoc *yd, yaml_node_t *node, int depth,
+                              char *err)
 {
     struct value *v;
 
@@ -183,14 +184,14 @@ static struct value *to_value(struct yamldoc *yd, yaml_node_t *node, int depth, 
     }
     switch (node ? node->type : YAML_NO_NODE) {
     case YAML_SCALAR_NODE:
-        v = scalar_value(node);
+        v = scalar_value(a, node);
         break;
     case YAML_SEQUENCE_NODE:
-        return sequence_value(yd, node, depth, err);
+        return sequence_value(a, yd, node, depth, err);
     case YAML_MAPPING_NODE:
-        return mapping_value(yd, node, depth, err);
+        return mapping_value(a, yd, node, depth, err);
     default:
-        v = value_null();
+        v = value_null(a);
         break;
     }
     if (v == NULL)
@@ -234,12 +235,11 @@ static int check_partials(struct yamldoc *yd, yaml_node_t *partials, char *err)
 /* Checks the data converts, so a run can only fail on the engine's account. */
 static int check_data(struct yamldoc *yd, yaml_node_t *test, char *err)
 {
-    struct value *v = to_value(yd, yamldoc_get(yd, test, "data"), 0, err);
+    struct arena a = ARENA_EMPTY;
+    struct value *v = to_value(&a, yd, yamldoc_get(yd, test, "data"), 0, err);
 
-    if (v == NULL)
-        return -1;
-    value_free(v);
-    return 0;
+    arena_free(&a);
+    return v == NULL ? -1 : 0;
 }
 
 static yaml_node_t *tests_of(struct yamldoc *yd, char *err)
@@ -341,15 +341,14 @@ static int render_test(struct yamldoc *yd, yaml_node_t *test, struct buf *out, c
     struct partials ps;
     struct mustache *t;
     struct value *data;
+    struct arena a = ARENA_EMPTY;
     size_t len;
     const char *src = scalar_text(tnode, &len);
     int rc = -1;
 
-    data = to_value(yd, yamldoc_get(yd, test, "data"), 0, err);
-    if (data == NULL)
-        return -1;
-    if (compile_partials(yd, yamldoc_get(yd, test, "partials"), &ps, err) == -1) {
-        value_free(data);
+    data = to_value(&a, yd, yamldoc_get(yd, test, "data"), 0, err);
+    if (data == NULL || compile_partials(yd, yamldoc_get(yd, test, "partials"), &ps, err) == -1) {
+        arena_free(&a);
         return -1;
     }
     t = mustache_compile("template", src, len, err);
@@ -357,7 +356,7 @@ static int render_test(struct yamldoc *yd, yaml_node_t *test, struct buf *out, c
         rc = mustache_render(t, data, find_partial, &ps, MUSTACHE_ESCAPE_HTML, out, err);
     mustache_free(t);
     partials_free(&ps);
-    value_free(data);
+    arena_free(&a);
     return rc;
 }
 

@@ -27,6 +27,9 @@ static const char *const parts[] = {"subject.mustache", "body.txt.mustache", "bo
                                     "partials/p.mustache", "partials/q.mustache"};
 
 static struct value *contexts[2];
+/* What the contexts live in and point into: kept for the whole run. */
+static struct arena context_arena;
+static struct roles roles;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -38,15 +41,15 @@ static void die(const char *what, const char *err)
 }
 
 /* A report context for s against the shipped roles. */
-static struct value *context_for(const struct roles *roles, struct signup *s)
+static struct value *context_for(const struct roles *rs, struct signup *s)
 {
     char err[ERRLEN];
     struct report r;
     struct value *v;
 
-    if (report_build(&r, s, roles, err) == -1)
+    if (report_build(&r, s, rs, err) == -1)
         die("report_build", err);
-    v = report_to_value(&r);
+    v = report_to_value(&r, &context_arena);
     report_free(&r);
     if (v == NULL)
         die("report_to_value", "out of memory");
@@ -55,7 +58,6 @@ static struct value *context_for(const struct roles *roles, struct signup *s)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    struct roles roles;
     struct signup a, b;
     struct diag d;
     char dir[512], path[600], err[ERRLEN];
@@ -87,7 +89,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     contexts[1] = context_for(&roles, &b);
     signup_free(&a);
     signup_free(&b);
-    roles_free(&roles);
 
     /* The shipped partials, copied once into the directory the inputs go to. */
     any = fuzz_file("subject.mustache", (const uint8_t *)"", 0);

@@ -38,11 +38,12 @@ static void score_role(const struct roles *roles, const struct role *role)
             if (signup_add_skill(&s, role->skills[i].id) == -1)
                 abort();
         if (signup_validate(&s, roles, err) == 0 && report_build(&r, &s, roles, err) == 0) {
-            struct value *v = report_to_value(&r);
+            struct arena a = ARENA_EMPTY;
 
-            if (r.score < 0 || r.score > 100 || r.risk_label == NULL)
+            if (report_to_value(&r, &a) == NULL || r.score < 0 || r.score > 100 ||
+                r.risk_label == NULL)
                 abort();
-            value_free(v);
+            arena_free(&a);
             report_free(&r);
         }
         signup_free(&s);

@@ -793,6 +793,47 @@ static void test_qp_encode_round_trips(void **state)
     }
 }
 
+/*
+ * The encoder skips plain text eight bytes at a time: every byte value, at
+ * every offset within a word and around the soft line limit, between the
+ * edge cases of plain ('~', ' ') must still come out as the reference's.
+ */
+static void test_qp_every_byte_at_every_offset(void **state)
+{
+    static const char fillers[] = {'x', '~', ' '};
+    static const char *const endings[] = {"", "\n", " \n", "\r\n", "yz"};
+    size_t f, e, k;
+    int c;
+
+    (void)state;
+    for (f = 0; f < sizeof(fillers); f++) {
+        for (e = 0; e < sizeof(endings) / sizeof(endings[0]); e++) {
+            for (k = 0; k < MESSAGE_QP_LINE_MAX + 12; k += k < 20 || k > 64 ? 1 : 9) {
+                for (c = 0; c < 256; c++) {
+                    struct buf in, out, ref;
+
+                    buf_init(&in);
+                    buf_init(&out);
+                    buf_init(&ref);
+                    while (in.len < k)
+                        buf_putc(&in, fillers[f]);
+                    buf_putc(&in, c);
+                    while (in.len < MESSAGE_QP_LINE_MAX + 24)
+                        buf_putc(&in, fillers[(f + 1) % sizeof(fillers)]);
+                    buf_puts(&in, endings[e]);
+                    assert_int_equal(message_qp_encode(buf_str(&in), in.len, &out), 0);
+                    assert_int_equal(qp_reference(buf_str(&in), in.len, &ref), 0);
+                    assert_int_equal(out.len, ref.len);
+                    assert_memory_equal(buf_str(&out), buf_str(&ref), ref.len);
+                    buf_free(&in);
+                    buf_free(&out);
+                    buf_free(&ref);
+                }
+            }
+        }
+    }
+}
+
 /* The body of the part whose Content-Type starts with type, QP-decoded. */
 static char *part_body(const char *msg, const char *boundary, const char *type)
 {
@@ -958,6 +999,7 @@ int main(void)
         cmocka_unit_test(test_non_ascii_display_name_is_encoded),
         cmocka_unit_test(test_headers_present_once),
         cmocka_unit_test(test_qp_encode_round_trips),
+        cmocka_unit_test(test_qp_every_byte_at_every_offset),
         cmocka_unit_test(test_no_reply_to_unless_configured),
         cmocka_unit_test(test_message_id_stable_for_a_signup),
         cmocka_unit_test(test_message_id_domain_falls_back_to_sender),

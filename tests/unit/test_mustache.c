@@ -99,11 +99,11 @@ static void assert_renders(const char *src, const struct value *ctx, enum mustac
     free(got);
 }
 
-static struct value *map_with_string(const char *key, const char *s)
+static struct value *map_with_string(struct arena *a, const char *key, const char *s)
 {
-    struct value *m = value_map();
+    struct value *m = value_map(a);
 
-    assert_int_equal(value_map_set(m, key, value_string(s)), 0);
+    assert_int_equal(value_map_set(m, key, value_string(a, s)), 0);
     return m;
 }
 
@@ -203,14 +203,15 @@ static char *nested_sections(int n)
 
 static void test_nesting_limit(void **state)
 {
+    struct arena ar = ARENA_EMPTY;
     char *ok = nested_sections(MUSTACHE_MAX_NESTING);
     char *deep = nested_sections(MUSTACHE_MAX_NESTING + 1);
-    struct value *ctx = value_map();
+    struct value *ctx = value_map(&ar);
     char err[ERRLEN], expected[ERRLEN];
     struct mustache *t;
     char *got;
 
-    assert_int_equal(value_map_set(ctx, "s", value_bool(1)), 0);
+    assert_int_equal(value_map_set(ctx, "s", value_bool(&ar, 1)), 0);
     got = render_with(ok, ctx, NULL, MUSTACHE_ESCAPE_HTML);
     assert_string_equal(got, "x");
     t = mustache_compile("deep", deep, strlen(deep), err);
@@ -221,7 +222,7 @@ static void test_nesting_limit(void **state)
     free(got);
     free(ok);
     free(deep);
-    value_free(ctx);
+    arena_free(&ar);
 }
 
 static void test_template_size_limit(void **state)
@@ -260,13 +261,13 @@ static void test_partial_depth_limit_is_an_error(void **state)
 }
 
 /* A list of n numbers under "l". */
-static struct value *list_of(int n)
+static struct value *list_of(struct arena *a, int n)
 {
-    struct value *ctx = value_map(), *l = value_list();
+    struct value *ctx = value_map(a), *l = value_list(a);
     int i;
 
     for (i = 0; i < n; i++)
-        assert_int_equal(value_list_push(l, value_number(i)), 0);
+        assert_int_equal(value_list_push(l, value_number(a, i)), 0);
     assert_int_equal(value_map_set(ctx, "l", l), 0);
     return ctx;
 }
@@ -290,7 +291,8 @@ static void assert_render_error(const char *src, const struct value *ctx, const 
  */
 static void test_rendering_work_is_bounded(void **state)
 {
-    struct value *ctx = list_of(13);
+    struct arena ar = ARENA_EMPTY;
+    struct value *ctx = list_of(&ar, 13);
     struct buf src;
     char *got;
     int i;
@@ -306,12 +308,13 @@ static void test_rendering_work_is_bounded(void **state)
     assert_string_equal(got, "");
     free(got);
     buf_free(&src);
-    value_free(ctx);
+    arena_free(&ar);
 }
 
 static void test_rendering_size_is_bounded(void **state)
 {
-    struct value *ctx = list_of(30);
+    struct arena ar = ARENA_EMPTY;
+    struct value *ctx = list_of(&ar, 30);
     size_t text = MUSTACHE_MAX_OUTPUT / 30 / 30 + 1;
     struct buf src;
     char *got;
@@ -335,22 +338,22 @@ static void test_rendering_size_is_bounded(void **state)
     assert_int_equal(strlen(got), MUSTACHE_MAX_OUTPUT / 30 / 30 * 900);
     free(got);
     buf_free(&src);
-    value_free(ctx);
+    arena_free(&ar);
 }
 
 /* A chain of n maps, each holding the next in a one-item "nodes" list. */
-static struct value *chain(int n)
+static struct value *chain(struct arena *a, int n)
 {
     struct value *root = NULL;
     int i;
 
     for (i = 0; i < n; i++) {
-        struct value *node = value_map(), *nodes = value_list();
+        struct value *node = value_map(a), *nodes = value_list(a);
 
         if (root)
             assert_int_equal(value_list_push(nodes, root), 0);
         assert_int_equal(value_map_set(node, "nodes", nodes), 0);
-        assert_int_equal(value_map_set(node, "c", value_string("n")), 0);
+        assert_int_equal(value_map_set(node, "c", value_string(a, "n")), 0);
         root = node;
     }
     return root;
@@ -358,14 +361,15 @@ static struct value *chain(int n)
 
 static int render_chain(int n, struct buf *out, char *err)
 {
+    struct arena ar = ARENA_EMPTY;
     struct partials ps = {{0}, {0}, 0};
     struct mustache *t = compile("{{>node}}");
-    struct value *data = chain(n);
+    struct value *data = chain(&ar, n);
     int rc;
 
     add_partial(&ps, "node", "{{c}}<{{#nodes}}{{>node}}{{/nodes}}>");
     rc = mustache_render(t, data, find_partial, &ps, MUSTACHE_ESCAPE_HTML, out, err);
-    value_free(data);
+    arena_free(&ar);
     mustache_free(t);
     free_partials(&ps);
     return rc;
@@ -390,55 +394,60 @@ static void test_recursive_partials_within_limit(void **state)
 
 static void test_escape_html(void **state)
 {
-    struct value *ctx = map_with_string("v", "<a href='x'>&\"</a>");
+    struct arena ar = ARENA_EMPTY;
+    struct value *ctx = map_with_string(&ar, "v", "<a href='x'>&\"</a>");
 
     assert_renders("{{v}}", ctx, MUSTACHE_ESCAPE_HTML,
                    "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
     assert_renders("{{{v}}}|{{&v}}", ctx, MUSTACHE_ESCAPE_HTML,
                    "<a href='x'>&\"</a>|<a href='x'>&\"</a>");
-    value_free(ctx);
+    arena_free(&ar);
 }
 
 static void test_escape_none(void **state)
 {
-    struct value *ctx = map_with_string("v", "Tom & Jerry's <b>");
+    struct arena ar = ARENA_EMPTY;
+    struct value *ctx = map_with_string(&ar, "v", "Tom & Jerry's <b>");
 
     assert_renders("{{v}}|{{{v}}}", ctx, MUSTACHE_ESCAPE_NONE,
                    "Tom & Jerry's <b>|Tom & Jerry's <b>");
-    value_free(ctx);
+    arena_free(&ar);
 }
 
 static void test_template_text_never_escaped(void **state)
 {
-    struct value *ctx = map_with_string("v", "ok");
+    struct arena ar = ARENA_EMPTY;
+    struct value *ctx = map_with_string(&ar, "v", "ok");
 
     assert_renders("<p class=\"a\">&amp; {{v}}</p>", ctx, MUSTACHE_ESCAPE_HTML,
                    "<p class=\"a\">&amp; ok</p>");
-    value_free(ctx);
+    arena_free(&ar);
 }
 
 static void test_numbers_and_booleans(void **state)
 {
-    struct value *ctx = value_map();
+    struct arena ar = ARENA_EMPTY;
+    struct value *ctx = value_map(&ar);
 
-    assert_int_equal(value_map_set(ctx, "n", value_number(42)), 0);
-    assert_int_equal(value_map_set(ctx, "d", value_number(0.25)), 0);
-    assert_int_equal(value_map_set(ctx, "b", value_bool(1)), 0);
-    assert_int_equal(value_map_set(ctx, "z", value_number(0)), 0);
+    assert_int_equal(value_map_set(ctx, "n", value_number(&ar, 42)), 0);
+    assert_int_equal(value_map_set(ctx, "d", value_number(&ar, 0.25)), 0);
+    assert_int_equal(value_map_set(ctx, "b", value_bool(&ar, 1)), 0);
+    assert_int_equal(value_map_set(ctx, "z", value_number(&ar, 0)), 0);
     assert_renders("{{n}} {{d}} {{b}} {{#z}}zero is truthy{{/z}}", ctx, MUSTACHE_ESCAPE_HTML,
                    "42 0.25 true zero is truthy");
-    value_free(ctx);
+    arena_free(&ar);
 }
 
 /* Data is never template -------------------------------------------------- */
 
 static void test_value_with_tags_is_literal(void **state)
 {
+    struct arena ar = ARENA_EMPTY;
     struct partials ps = {{0}, {0}, 0};
-    struct value *ctx = map_with_string("name", "{{x}} {{>p}} {{#x}}");
+    struct value *ctx = map_with_string(&ar, "name", "{{x}} {{>p}} {{#x}}");
     char *got;
 
-    assert_int_equal(value_map_set(ctx, "x", value_string("EXPANDED")), 0);
+    assert_int_equal(value_map_set(ctx, "x", value_string(&ar, "EXPANDED")), 0);
     add_partial(&ps, "p", "PARTIAL");
     assert_renders("Hi {{name}}", ctx, MUSTACHE_ESCAPE_NONE, "Hi {{x}} {{>p}} {{#x}}");
     assert_renders("Hi {{{name}}}", ctx, MUSTACHE_ESCAPE_HTML, "Hi {{x}} {{>p}} {{#x}}");
@@ -446,14 +455,15 @@ static void test_value_with_tags_is_literal(void **state)
     assert_string_equal(got, "[PARTIAL] {{x}} {{>p}} {{#x}}");
     free(got);
     free_partials(&ps);
-    value_free(ctx);
+    arena_free(&ar);
 }
 
 /* Compiled templates ------------------------------------------------------ */
 
 static void test_render_twice_same_result(void **state)
 {
-    struct value *ctx = map_with_string("who", "world");
+    struct arena ar = ARENA_EMPTY;
+    struct value *ctx = map_with_string(&ar, "who", "world");
     struct mustache *t = compile("{{=<% %>=}}Hello <%who%>!<%#who%> again<%/who%>");
     struct buf a, b;
     char err[ERRLEN];
@@ -468,12 +478,13 @@ static void test_render_twice_same_result(void **state)
     buf_free(&a);
     buf_free(&b);
     mustache_free(t);
-    value_free(ctx);
+    arena_free(&ar);
 }
 
 static void test_output_is_appended(void **state)
 {
-    struct value *ctx = map_with_string("v", "B");
+    struct arena ar = ARENA_EMPTY;
+    struct value *ctx = map_with_string(&ar, "v", "B");
     struct mustache *t = compile("{{v}}C");
     char err[ERRLEN];
     struct buf out;
@@ -485,43 +496,44 @@ static void test_output_is_appended(void **state)
     assert_string_equal(buf_str(&out), "ABCBC");
     buf_free(&out);
     mustache_free(t);
-    value_free(ctx);
+    arena_free(&ar);
 }
 
 /* Sections ---------------------------------------------------------------- */
 
 static void test_list_of_maps(void **state)
 {
-    struct value *ctx = value_map(), *tasks = value_list();
+    struct arena ar = ARENA_EMPTY;
+    struct value *ctx = value_map(&ar), *tasks = value_list(&ar);
     const char *names[] = {"Triage email", "Write reports", "Plan <sprint>"};
     size_t i;
 
     for (i = 0; i < NELEM(names); i++) {
-        struct value *task = map_with_string("name", names[i]);
+        struct value *task = map_with_string(&ar, "name", names[i]);
 
-        assert_int_equal(value_map_set(task, "pct", value_number((double)(i + 1) * 10)), 0);
+        assert_int_equal(value_map_set(task, "pct", value_number(&ar, (double)(i + 1) * 10)), 0);
         assert_int_equal(value_list_push(tasks, task), 0);
     }
     assert_int_equal(value_map_set(ctx, "tasks", tasks), 0);
-    assert_int_equal(value_map_set(ctx, "unit", value_string("%")), 0);
+    assert_int_equal(value_map_set(ctx, "unit", value_string(&ar, "%")), 0);
     assert_renders("<ul>\n{{#tasks}}\n  <li>{{name}}: {{pct}}{{unit}}</li>\n{{/tasks}}\n</ul>\n",
                    ctx, MUSTACHE_ESCAPE_HTML,
                    "<ul>\n  <li>Triage email: 10%</li>\n  <li>Write reports: 20%</li>\n"
                    "  <li>Plan &lt;sprint&gt;: 30%</li>\n</ul>\n");
-    value_free(ctx);
+    arena_free(&ar);
 }
 
 static void test_empty_string_is_falsy(void **state)
 {
+    struct arena ar = ARENA_EMPTY;
     const char *src = "{{#s}}Hi {{s}}{{/s}}{{^s}}Hi there{{/s}}";
-    struct value *empty = map_with_string("s", "");
-    struct value *full = map_with_string("s", "Ann");
+    struct value *empty = map_with_string(&ar, "s", "");
+    struct value *full = map_with_string(&ar, "s", "Ann");
 
     assert_renders(src, empty, MUSTACHE_ESCAPE_HTML, "Hi there");
     assert_renders(src, full, MUSTACHE_ESCAPE_HTML, "Hi Ann");
     assert_renders(src, NULL, MUSTACHE_ESCAPE_HTML, "Hi there");
-    value_free(empty);
-    value_free(full);
+    arena_free(&ar);
 }
 
 static void test_missing_partial_is_empty(void **state)
@@ -538,12 +550,13 @@ static void test_missing_partial_is_empty(void **state)
 
 static void test_nested_standalone_partials_indent(void **state)
 {
+    struct arena ar = ARENA_EMPTY;
     struct partials ps = {{0}, {0}, 0};
-    struct value *ctx = value_map(), *items = value_list();
+    struct value *ctx = value_map(&ar), *items = value_list(&ar);
     char *got;
 
-    assert_int_equal(value_list_push(items, value_string("a\nb")), 0);
-    assert_int_equal(value_list_push(items, value_string("c")), 0);
+    assert_int_equal(value_list_push(items, value_string(&ar, "a\nb")), 0);
+    assert_int_equal(value_list_push(items, value_string(&ar, "c")), 0);
     assert_int_equal(value_map_set(ctx, "items", items), 0);
     add_partial(&ps, "list", "<ul>\n{{#items}}\n  {{>item}}\n{{/items}}\n</ul>\n");
     add_partial(&ps, "item", "<li>\n{{.}}\n</li>\n");
@@ -553,18 +566,19 @@ static void test_nested_standalone_partials_indent(void **state)
                              "    <li>\n    c\n    </li>\n  </ul>\n</body>\n");
     free(got);
     free_partials(&ps);
-    value_free(ctx);
+    arena_free(&ar);
 }
 
 static void test_dotted_names_and_parent_lookup(void **state)
 {
-    struct value *ctx = value_map(), *user = map_with_string("name", "Ann");
+    struct arena ar = ARENA_EMPTY;
+    struct value *ctx = value_map(&ar), *user = map_with_string(&ar, "name", "Ann");
 
     assert_int_equal(value_map_set(ctx, "user", user), 0);
-    assert_int_equal(value_map_set(ctx, "site", value_string("example.org")), 0);
+    assert_int_equal(value_map_set(ctx, "site", value_string(&ar, "example.org")), 0);
     assert_renders("{{user.name}}@{{#user}}{{site}}{{/user}}|{{user.site}}|{{user.name.x}}", ctx,
                    MUSTACHE_ESCAPE_HTML, "Ann@example.org||");
-    value_free(ctx);
+    arena_free(&ar);
 }
 
 int main(void)

@@ -568,6 +568,28 @@ static int boolean(const struct value *v, const char *key)
     return get(v, key, VALUE_BOOL)->u.boolean;
 }
 
+/*
+ * report_to_value() adds its keys without looking for earlier ones: a key
+ * set twice would leave two pairs, the first one shadowing the second.
+ */
+static void assert_no_duplicate_keys(const struct value *v)
+{
+    size_t i, j;
+
+    if (v->type == VALUE_LIST)
+        for (i = 0; i < v->u.list.n; i++)
+            assert_no_duplicate_keys(v->u.list.items[i]);
+    if (v->type != VALUE_MAP)
+        return;
+    for (i = 0; i < v->u.map.n; i++) {
+        assert_int_equal(strlen(v->u.map.pairs[i].key), v->u.map.pairs[i].klen);
+        for (j = 0; j < i; j++)
+            if (strcmp(v->u.map.pairs[i].key, v->u.map.pairs[j].key) == 0)
+                fail_msg("key \"%s\" set twice", v->u.map.pairs[i].key);
+        assert_no_duplicate_keys(v->u.map.pairs[i].val);
+    }
+}
+
 static void test_value_tree(void **state)
 {
     struct signup_task t[] = {{"c", 20, 1}, {"a", 0, 0}, {"b", 30, 1}};
@@ -577,13 +599,14 @@ static void test_value_tree(void **state)
     char err[ERRLEN];
     struct report r;
     struct value *v;
+    struct arena a = ARENA_EMPTY;
 
     s.name = "  Lee, Ann Marie ";
     s.has_years = 1;
     s.years = 7;
     s.created_ms = 1764460800000LL; /* 2025-11-30 00:00 UTC */
     assert_int_equal(report_build(&r, &s, &roles, err), 0);
-    v = report_to_value(&r);
+    v = report_to_value(&r, &a);
     assert_non_null(v);
     assert_string_equal(str(v, "name"), "Lee, Ann Marie");
     assert_string_equal(str(v, "first_name"), "Ann");
@@ -613,7 +636,8 @@ static void test_value_tree(void **state)
     assert_true(get(v, "role_vulnerable_skills", VALUE_LIST)->u.list.n <= REPORT_ROLE_SKILLS_SHOWN);
     assert_true(boolean(v, "score_high") + boolean(v, "score_middle") + boolean(v, "score_low") ==
                 1);
-    value_free(v);
+    assert_no_duplicate_keys(v);
+    arena_free(&a);
     report_free(&r);
 }
 
@@ -623,17 +647,18 @@ static void test_blank_name_is_no_name(void **state)
     char err[ERRLEN];
     struct report r;
     struct value *v;
+    struct arena a = ARENA_EMPTY;
 
     s.name = " \t ";
     assert_int_equal(report_build(&r, &s, &roles, err), 0);
-    v = report_to_value(&r);
+    v = report_to_value(&r, &a);
     assert_non_null(v);
     assert_false(boolean(v, "has_name"));
     assert_string_equal(str(v, "name"), "");
     assert_string_equal(str(v, "first_name"), "");
     assert_true(boolean(v, "uses_typical_mix"));
     assert_string_equal(str(v, "requested_on"), "");
-    value_free(v);
+    arena_free(&a);
     report_free(&r);
 }
 

@@ -25,7 +25,8 @@ struct fixture {
     struct diag d;
     struct rendered out;
     struct roles roles;
-    struct value *ctx;
+    struct value *ctx; /* in arena */
+    struct arena arena;
 };
 
 static int setup(void **state)
@@ -47,6 +48,7 @@ static int setup(void **state)
     }
     diag_init(&f->d);
     rendered_init(&f->out);
+    arena_init(&f->arena);
     *state = f;
     return 0;
 }
@@ -61,7 +63,7 @@ static int teardown(void **state)
         fprintf(stderr, "could not remove %s\n", f->dir);
     templates_free(f->t);
     roles_free(&f->roles);
-    value_free(f->ctx);
+    arena_free(&f->arena);
     rendered_free(&f->out);
     diag_free(&f->d);
     free(f);
@@ -125,11 +127,11 @@ static void expect_diag(const struct fixture *f, const char *rest)
     expect_in(buf_str(&f->d.text), want);
 }
 
-static struct value *name_context(const char *name)
+static struct value *name_context(struct fixture *f, const char *name)
 {
-    struct value *v = value_map();
+    struct value *v = value_map(&f->arena);
 
-    assert_int_equal(value_map_set(v, "name", value_string(name)), 0);
+    assert_int_equal(value_map_set(v, "name", value_string(&f->arena, name)), 0);
     return v;
 }
 
@@ -152,7 +154,7 @@ static struct value *shipped_context(struct fixture *f, const struct report *r)
     rt.config.reply_to = reply;
     rt.roles = f->roles;
     rt.templates = f->t;
-    return runtime_context(&rt, r);
+    return runtime_context(&rt, r, &f->arena);
 }
 
 /* The shipped role and templates, for a signup like a website would send. */
@@ -167,7 +169,7 @@ static void render_shipped(struct fixture *f, struct signup *s)
         load_ok(f, "templates");
     if (report_build(&r, s, &f->roles, err) != 0)
         fail_msg("%s", err);
-    value_free(f->ctx);
+    /* The earlier context stays in the arena until teardown: a test renders a few at most. */
     f->ctx = shipped_context(f, &r);
     assert_non_null(f->ctx);
     rendered_free(&f->out);
@@ -393,7 +395,7 @@ static void test_escaping_per_part(void **state)
 
     write_set(f, "Hi {{name}}", "{{name}}", "<p>{{name}}</p>");
     load_ok(f, f->dir);
-    f->ctx = name_context(name);
+    f->ctx = name_context(f, name);
     render_ok(f);
     assert_string_equal(buf_str(&f->out.subject), "Hi <b>Ann & \"Bob\"</b>");
     assert_string_equal(buf_str(&f->out.text), name);
@@ -407,15 +409,14 @@ static void test_subject_folded_to_one_line(void **state)
 
     write_set(f, "  Report\tfor\n\n  {{name}}  \r\n", "", "");
     load_ok(f, f->dir);
-    f->ctx = name_context("Ann\r\nBcc: evil@example.org");
+    f->ctx = name_context(f, "Ann\r\nBcc: evil@example.org");
     render_ok(f);
     assert_string_equal(buf_str(&f->out.subject), "Report for Ann Bcc: evil@example.org");
 }
 
 static void expect_subject(struct fixture *f, const char *name, const char *want)
 {
-    value_free(f->ctx);
-    f->ctx = name_context(name);
+    f->ctx = name_context(f, name);
     buf_reset(&f->out.subject);
     render_ok(f);
     assert_string_equal(buf_str(&f->out.subject), want);
@@ -461,7 +462,7 @@ static void test_partials_found_by_name(void **state)
     write_text(f, "partials/s.mustache", "Subject {{name}}");
     write_text(f, "partials/.hidden.mustache", "{{#broken");
     load_ok(f, f->dir);
-    f->ctx = name_context("<x>");
+    f->ctx = name_context(f, "<x>");
     render_ok(f);
     assert_string_equal(buf_str(&f->out.subject), "Subject <x>");
     assert_string_equal(buf_str(&f->out.text), "[CB|A=<x>|B|]");
@@ -477,7 +478,7 @@ static void test_partials_directory_is_optional(void **state)
     assert_int_equal(rmdir(partials), 0);
     write_set(f, "s", "t", "h");
     load_ok(f, f->dir);
-    f->ctx = value_map();
+    f->ctx = value_map(&f->arena);
     render_ok(f);
     assert_string_equal(buf_str(&f->out.text), "t");
 }
@@ -549,7 +550,7 @@ static void test_render_appends(void **state)
 
     write_set(f, "S", "T", "H");
     load_ok(f, f->dir);
-    f->ctx = value_map();
+    f->ctx = value_map(&f->arena);
     buf_puts(&f->out.text, "before:");
     render_ok(f);
     assert_string_equal(buf_str(&f->out.text), "before:T");
@@ -565,11 +566,11 @@ static void test_text_body_wrapped_with_hanging_indent(void **state)
 
     write_set(f, "S", "  * {{name}}\nshort\n{{url}}\n", "<p>{{name}}</p>");
     load_ok(f, f->dir);
-    f->ctx = name_context(name);
+    f->ctx = name_context(f, name);
     assert_int_equal(value_map_set(f->ctx, "url",
-                                   value_string("https://example.com/"
-                                                "a-very-long-path-that-has-no-spaces-"
-                                                "at-all-and-cannot-be-broken-anywhere")),
+                                   value_string(&f->arena, "https://example.com/"
+                                                           "a-very-long-path-that-has-no-spaces-"
+                                                           "at-all-and-cannot-be-broken-anywhere")),
                      0);
     render_ok(f);
     assert_string_equal(buf_str(&f->out.text),
@@ -583,6 +584,62 @@ static void test_text_body_wrapped_with_hanging_indent(void **state)
     expect_in(buf_str(&f->out.html), name);
 }
 
+/*
+ * A long line of words in two-, three- and four-byte UTF-8, several pieces
+ * long: each piece fits 76 columns (characters, not bytes), takes as many
+ * words as fit, and the pieces put back together are the line.
+ */
+static void test_text_wrap_counts_characters(void **state)
+{
+    static const char *const words[] = {"Zoë", "naïve", "€100", "日本語の", "😀😀", "crème", "x"};
+    struct fixture *f = *state;
+    struct buf line, joined;
+    const char *p, *end;
+    size_t i, pieces = 0;
+
+    buf_init(&line);
+    buf_init(&joined);
+    for (i = 0; i < 120; i++) {
+        if (i > 0)
+            buf_putc(&line, ' ');
+        buf_puts(&line, words[(i * 3) % NELEM(words)]);
+    }
+    write_set(f, "S", "- {{name}}\n", "");
+    load_ok(f, f->dir);
+    f->ctx = name_context(f, buf_str(&line));
+    render_ok(f);
+    p = buf_str(&f->out.text);
+    end = p + f->out.text.len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = (size_t)(nl - p);
+        const char *next = nl + 1;
+
+        assert_non_null(nl);
+        assert_true(columns(p, len) <= 76);
+        assert_memory_equal(p, pieces == 0 ? "- " : "  ", 2);
+        /* After the bullet or the indent under it (2 columns), the next piece's first word would
+         * not have fitted on this one. */
+        if (next < end) {
+            const char *sp = memchr(next + 2, ' ', (size_t)(end - next - 2));
+            const char *wend = sp && sp < (const char *)memchr(next, '\n', (size_t)(end - next))
+                                   ? sp
+                                   : memchr(next, '\n', (size_t)(end - next));
+
+            assert_true(columns(p, len) + 1 + columns(next + 2, (size_t)(wend - next - 2)) > 76);
+        }
+        if (pieces > 0)
+            buf_putc(&joined, ' ');
+        buf_append(&joined, p + 2, len - 2);
+        pieces++;
+        p = next;
+    }
+    assert_true(pieces > 3);
+    assert_string_equal(buf_str(&joined), buf_str(&line));
+    buf_free(&line);
+    buf_free(&joined);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -590,6 +647,7 @@ int main(void)
         T(test_shipped_templates_render),
         T(test_shipped_templates_without_optional_fields),
         T(test_shipped_text_lines_fit),
+        T(test_text_wrap_counts_characters),
         T(test_check_names_and_partials),
         T(test_escaping_per_part),
         T(test_subject_folded_to_one_line),
