@@ -240,7 +240,7 @@ static int rewrite_state_checks(struct queue *q, char *err)
 {
     const char *update = "UPDATE sqlite_schema SET sql = replace(sql, ?2, ?3)"
                          " WHERE type = 'table' AND name = ?1 AND instr(sql, ?2) > 0";
-    char bump[64], off_err[ERRLEN];
+    char bump[64], off_err[ERRLEN] = "";
     int64_t schema_version = 0;
     size_t i;
     int rc = 0;
