@@ -152,6 +152,12 @@ int queue_codec_own(const struct queue *q, const struct queue_cell *c, struct si
  * r->load_error, not returned.  -1 only when out of memory.
  */
 int queue_codec_producer(const struct queue_cell *c, struct signup_record *r);
+/*
+ * A row's columns (both of the above, r started first): what every
+ * backend's load does before the lists.  -1 with err; r is left to free.
+ */
+int queue_codec_row(const struct queue *q, const struct queue_cell *c, struct signup_record *r,
+                    char *err);
 /* A tasks or skills column that is not a JSON array: noted.  -1 out of memory. */
 int queue_codec_array_problem(struct signup_record *r, const char *field, const char *problem);
 /* Element i of tasks (is_task) or skills: added or noted.  -1 out of memory. */

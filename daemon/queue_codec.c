@@ -156,6 +156,17 @@ int queue_codec_own(const struct queue *q, const struct queue_cell *c, struct si
     return 0;
 }
 
+int queue_codec_row(const struct queue *q, const struct queue_cell *c, struct signup_record *r,
+                    char *err)
+{
+    queue_codec_init(r);
+    if (queue_codec_own(q, c, r, err) == -1)
+        return -1;
+    if (queue_codec_producer(c, r) == -1)
+        return errf(err, "%s: out of memory", q->name);
+    return 0;
+}
+
 int queue_codec_array_problem(struct signup_record *r, const char *field, const char *problem)
 {
     return note_problem(r, "%s: %s", field, problem);

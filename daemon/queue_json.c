@@ -23,6 +23,7 @@ void queue_json_list_init(struct queue_json_list *l, const char *json, size_t le
     buf_init(&l->atom);
     buf_init(&l->id);
     buf_init(&l->extra_key);
+    buf_init(&l->key);
 }
 
 void queue_json_list_free(struct queue_json_list *l)
@@ -30,6 +31,7 @@ void queue_json_list_free(struct queue_json_list *l)
     buf_free(&l->atom);
     buf_free(&l->id);
     buf_free(&l->extra_key);
+    buf_free(&l->key);
 }
 
 static void skip_blanks(struct queue_json_list *l)
@@ -282,31 +284,30 @@ static int read_share(struct queue_json_list *l, struct queue_json_elem *e)
  */
 static int read_object(struct queue_json_list *l, struct queue_json_elem *e)
 {
-    struct buf key;
+    struct buf *key = &l->key;
     int rc = 0;
 
     e->id_type = e->share_type = JT_ABSENT;
     l->p++;
     if (take(l, '}'))
         return 0;
-    buf_init(&key);
     do {
         skip_blanks(l);
-        rc = read_string(l, &key);
+        rc = read_string(l, key);
         if (rc != 0 || !take(l, ':')) {
             rc = rc == -2 ? -2 : -1;
             break;
         }
-        if (strcmp(buf_str(&key), "id") == 0 && key.len == 2 && e->id_type == JT_ABSENT) {
+        if (strcmp(buf_str(key), "id") == 0 && key->len == 2 && e->id_type == JT_ABSENT) {
             rc = read_id(l, e);
-        } else if (strcmp(buf_str(&key), "share") == 0 && key.len == 5 &&
+        } else if (strcmp(buf_str(key), "share") == 0 && key->len == 5 &&
                    e->share_type == JT_ABSENT) {
             rc = read_share(l, e);
         } else {
-            if (e->extra_key == NULL && strcmp(buf_str(&key), "id") != 0 &&
-                strcmp(buf_str(&key), "share") != 0) {
+            if (e->extra_key == NULL && strcmp(buf_str(key), "id") != 0 &&
+                strcmp(buf_str(key), "share") != 0) {
                 buf_reset(&l->extra_key);
-                buf_append(&l->extra_key, key.data, key.len);
+                buf_append(&l->extra_key, key->data, key->len);
                 e->extra_key = buf_str(&l->extra_key);
             }
             rc = skip_value(l);
@@ -314,7 +315,6 @@ static int read_object(struct queue_json_list *l, struct queue_json_elem *e)
     } while (rc == 0 && take(l, ','));
     if (rc == 0 && !take(l, '}'))
         rc = -1;
-    buf_free(&key);
     return rc;
 }
 
@@ -337,7 +337,8 @@ static enum queue_json_status read_element(struct queue_json_list *l, struct que
         rc = skip_value(l);
         break;
     }
-    if (buf_failed(&l->atom) || buf_failed(&l->id) || buf_failed(&l->extra_key) || rc == -2)
+    if (buf_failed(&l->atom) || buf_failed(&l->id) || buf_failed(&l->extra_key) ||
+        buf_failed(&l->key) || rc == -2)
         return QUEUE_JSON_NOMEM;
     return rc == 0 ? QUEUE_JSON_ELEMENT : QUEUE_JSON_INVALID;
 }

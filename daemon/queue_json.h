@@ -16,6 +16,7 @@ struct queue_json_list {
     int started;
     /* The unescaped strings of the current element: valid until the next call. */
     struct buf atom, id, extra_key;
+    struct buf key; /* the member name being read */
 };
 
 /* Starts reading json (len bytes, not NUL-terminated necessarily). */

@@ -183,13 +183,8 @@ static int load_record(struct queue *q, const PGresult *res, int row, const stru
 
     for (i = 0; i < QCOL_COUNT; i++)
         pg_cell(res, row, i, column_kinds[i], &c[i]);
-    queue_codec_init(r);
-    if (queue_codec_own(q, c, r, err) == -1)
+    if (queue_codec_row(q, c, r, err) == -1)
         goto fail;
-    if (queue_codec_producer(c, r) == -1) {
-        errf(err, "%s: out of memory", q->name);
-        goto fail;
-    }
     if (load_array(q, res, row, 1, el ? &el[0] : NULL, r, err) == -1 ||
         load_array(q, res, row, 0, el ? &el[1] : NULL, r, err) == -1)
         goto fail;

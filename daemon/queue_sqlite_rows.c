@@ -94,13 +94,8 @@ static int load_record(struct queue *q, sqlite3_stmt *row, struct signup_record 
 
     for (i = 0; i < QCOL_COUNT; i++)
         sq_cell(row, i, &c[i]);
-    queue_codec_init(r);
-    if (queue_codec_own(q, c, r, err) == -1)
+    if (queue_codec_row(q, c, r, err) == -1)
         goto fail;
-    if (queue_codec_producer(c, r) == -1) {
-        errf(err, "%s: out of memory", q->name);
-        goto fail;
-    }
     if (load_array(q, row, 1, r, err) == -1 || load_array(q, row, 0, r, err) == -1)
         goto fail;
     return 0;
