@@ -341,3 +341,18 @@ def pg_server():
         yield server
     finally:
         server.stop()
+
+
+def readable_data(dest: Path):
+    """Copies of the shipped roles and templates in dest, for a reportd run
+    as an unprivileged user: the checkout itself may sit in a directory only
+    root can enter (a CI clone in mktemp -d's private directory)."""
+    roles, templates = dest / "roles", dest / "templates"
+    shutil.copytree(REPO / "config" / "roles", roles)
+    shutil.copytree(REPO / "templates", templates)
+    for d in (roles, templates):
+        for root, dirs, files in os.walk(d):
+            os.chmod(root, 0o755)
+            for f in files:
+                os.chmod(os.path.join(root, f), 0o644)
+    return roles, templates

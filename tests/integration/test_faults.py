@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONNECTIONS, REPO, REPORTD, wait_until
+from conftest import CONNECTIONS, REPO, REPORTD, readable_data, wait_until
 
 sys.path.insert(0, str(REPO / "tests"))
 from faultsmtp import FaultServer  # noqa: E402
@@ -56,7 +56,8 @@ class World:
     """A queue, a config pointing at the relay, and reportd processes with their logs."""
 
     def __init__(self, tmp: Path, relay: FaultServer, db=None, timeout="10s", lease="30s",
-                 retry_min="1s", retry_max="2s", config=None, batch_size=50):
+                 retry_min="1s", retry_max="2s", config=None, batch_size=50, roles=None,
+                 templates=None):
         self.tmp = tmp
         self.relay = relay
         self.db = db or tmp / "queue.db"
@@ -71,8 +72,8 @@ queue:
   retry_max: {retry_max}
   lease: {lease}
   batch_size: {batch_size}
-roles_dir: {REPO / 'config' / 'roles'}
-templates_dir: {REPO / 'templates'}
+roles_dir: {roles or REPO / 'config' / 'roles'}
+templates_dir: {templates or REPO / 'templates'}
 sender:
   from: reports@reportd.test
 smtp:
@@ -314,7 +315,9 @@ def test_read_only_database_made_writable_again(relay, world, tmp_path):
         os.chown(home, NOBODY, NOGROUP)
         os.chmod(home, 0o755)
         r = relay()
-        w = world(r, db=home / "queue.db", config=home / "reportd.yaml")
+        roles, templates = readable_data(home)
+        w = world(r, db=home / "queue.db", config=home / "reportd.yaml", roles=roles,
+                  templates=templates)
         emails = w.queue(20)
         for f in home.iterdir():
             os.chown(f, NOBODY, NOGROUP)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, REPORTD
+from conftest import REPO, REPORTD, readable_data
 
 ROLE = "backend-developer"
 EX_DATAERR = 65
@@ -188,7 +188,10 @@ def test_a_queue_file_reportd_may_not_write_is_refused_clearly(env):
         os.chmod(d, 0o755)
         db = d / "queue.db"
         config = d / "reportd.yaml"
-        config.write_text(env.config.read_text().replace(str(env.db), str(db)))
+        roles, templates = readable_data(d)
+        config.write_text(env.config.read_text().replace(str(env.db), str(db))
+                          .replace(str(REPO / "config" / "roles"), str(roles))
+                          .replace(str(REPO / "templates"), str(templates)))
         os.chmod(config, 0o644)
         base = [str(REPORTD), "-c", str(config)]
         p = subprocess.run(base + ["enqueue", "--email", "ro@example.com", "--role", ROLE,
