@@ -19,7 +19,9 @@
  * Due signups, oldest due first, each with a signup already sent to its
  * address if there is one (it is a duplicate then): by the address's key,
  * or by its keyed hash when that signup was scrubbed (two lookups rather
- * than one OR, which SQLite would answer by reading every sent row).  A
+ * than one OR, which SQLite would answer by reading every sent row; and the
+ * keyed hash, the dearest part of a claim, only while some signup has been
+ * scrubbed, since no other row has one to match).  A
  * scrubbed email is '', whose key is '': a producer's empty address must be
  * rejected as the invalid address it is, not as a duplicate of those.  A signup that waits
  * behind an earlier one for the same address (queued, deferred or held), or
@@ -32,9 +34,10 @@
     "SELECT id, state, sent_id FROM (SELECT s.id, s.state, s.next_attempt_at,"                     \
     " coalesce((SELECT min(o.id) FROM signups AS o WHERE " EMAIL_KEY_OF_OTHER                      \
     " = " EMAIL_KEY_OF_SELF "  AND o.id <> s.id AND o.state = 'sent' AND o.scrubbed_at IS NULL),"  \
+    "  CASE WHEN (SELECT 1 FROM signups WHERE email_hash IS NOT NULL LIMIT 1) THEN"                \
     "  (SELECT min(o.id) FROM signups AS o WHERE o.email_hash = " SQ_EMAIL_HASH_FUNCTION           \
     "(s.email)"                                                                                    \
-    "   AND o.state = 'sent')) AS sent_id,"                                                        \
+    "   AND o.state = 'sent') END) AS sent_id,"                                                    \
     " EXISTS (SELECT 1 FROM signups AS o WHERE " EMAIL_KEY_OF_OTHER " = " EMAIL_KEY_OF_SELF        \
     "  AND ((o.id < s.id AND o.state IN ('queued', 'deferred', 'held'))"                           \
     "   OR (o.id <> s.id AND o.state = 'sending'))) AS waits"                                      \
@@ -247,8 +250,8 @@ int sq_mark_attempt(struct queue *q, int64_t id, const char *owner, int64_t now,
  */
 #define SCRUB_DUE_SQL                                                                              \
     "SELECT id, email, state FROM signups INDEXED BY signups_unscrubbed"                           \
-    " WHERE scrubbed_at IS NULL AND " SQ_STATE_IS_SETTLED("state")                                 \
-    " AND updated_at <= ?1 ORDER BY updated_at LIMIT ?2"
+    " WHERE scrubbed_at IS NULL AND " SQ_STATE_IS_SETTLED(                                         \
+        "state") " AND updated_at <= ?1 ORDER BY updated_at LIMIT ?2"
 
 /*
  * Runs a scrub statement binding id ?1 and the address ?2, and for the
