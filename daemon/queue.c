@@ -575,3 +575,26 @@ int queue_mark_attempt(struct queue *q, int64_t id, const char *owner, int64_t n
 {
     return q->ops->mark_attempt(q, id, owner, now, err);
 }
+
+int queue_mark_attempts(struct queue *q, const int64_t *ids, int *result, size_t n,
+                        const char *owner, int64_t now, char *err)
+{
+    size_t i;
+
+    if (n == 1) {
+        result[0] = q->ops->mark_attempt(q, ids[0], owner, now, err);
+        return result[0] == -1 ? -1 : 0;
+    }
+    if (queue_begin_write(q, "mark attempts", err) == -1)
+        return -1;
+    for (i = 0; i < n; i++) {
+        result[i] = q->ops->mark_attempt(q, ids[i], owner, now, err);
+        if (result[i] == -1)
+            break;
+    }
+    if (i < n || queue_commit(q, "mark attempts", err) == -1) {
+        queue_rollback(q);
+        return -1;
+    }
+    return 0;
+}

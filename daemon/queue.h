@@ -323,6 +323,12 @@ int queue_has_work(struct queue *q, int64_t now_ms, int64_t *next_due_ms, char *
  * 0 marked, 1 no longer claimed by owner, -1 error.
  */
 int queue_mark_attempt(struct queue *q, int64_t id, const char *owner, int64_t now_ms, char *err);
+/*
+ * Marks n attempts as queue_mark_attempt() would, in one transaction:
+ * result[i] is 0 or 1 for ids[i].  0, or -1 with err (nothing marked).
+ */
+int queue_mark_attempts(struct queue *q, const int64_t *ids, int *result, size_t n,
+                        const char *owner, int64_t now_ms, char *err);
 
 /*
  * Takes back claims nobody is working on any more.  An owner on this host

@@ -1453,6 +1453,48 @@ static void test_recover_dead_process(void **state)
     assert_string_equal(detail, want);
 }
 
+/* Marks in one commit: each its own result, as queue_mark_attempt() would give it. */
+static void test_mark_attempts_batch(void **state)
+{
+    struct fixture *f = *state;
+    struct signup_record r;
+    char err[ERRLEN];
+    int64_t a = enqueue_one(f, "a@example.com", ENQUEUE_ADDED);
+    int64_t b = enqueue_one(f, "b@example.com", ENQUEUE_ADDED);
+    int64_t got[2], now = now_ms(), ids[3];
+    int result[3] = {-1, -1, -1};
+    int64_t c;
+
+    assert_int_equal(claim_ids(f, OWNER, now, 2, got), 2);
+    /* Enqueued after the claim: not ours to mark. */
+    c = enqueue_one(f, "c@example.com", ENQUEUE_ADDED);
+    ids[0] = a;
+    ids[1] = c;
+    ids[2] = b;
+    assert_int_equal(queue_mark_attempts(f->q, ids, result, 3, OWNER, now, err), 0);
+    assert_int_equal(result[0], 0);
+    assert_int_equal(result[1], 1);
+    assert_int_equal(result[2], 0);
+    assert_int_equal(queue_get(f->q, a, &r, err), 0);
+    assert_int_equal(r.attempt_started_ms, now);
+    signup_record_free(&r);
+    assert_int_equal(queue_get(f->q, b, &r, err), 0);
+    assert_int_equal(r.attempt_started_ms, now);
+    signup_record_free(&r);
+    assert_int_equal(queue_get(f->q, c, &r, err), 0);
+    assert_int_equal(r.attempt_started_ms, 0);
+    assert_int_equal(r.state, SIGNUP_QUEUED);
+    signup_record_free(&r);
+    /* Another owner's marks change nothing, and leave nothing open. */
+    assert_int_equal(queue_transition(f->q, a, SIGNUP_SENDING, SIGNUP_QUEUED, NULL, err), 0);
+    ids[0] = b;
+    assert_int_equal(queue_mark_attempts(f->q, ids, result, 1, "testhost:2", now + 1, err), 0);
+    assert_int_equal(result[0], 1);
+    assert_int_equal(queue_get(f->q, b, &r, err), 0);
+    assert_int_equal(r.attempt_started_ms, now);
+    signup_record_free(&r);
+}
+
 static void test_mark_attempt(void **state)
 {
     struct fixture *f = *state;
@@ -1885,6 +1927,7 @@ int main(void)
         QUEUE_TEST(test_recover_expired_lease),
         QUEUE_TEST(test_recover_dead_process),
         QUEUE_TEST(test_mark_attempt),
+        QUEUE_TEST(test_mark_attempts_batch),
         QUEUE_TEST(test_recover_uncertain),
         QUEUE_TEST(test_recover_never_takes_a_live_owner),
         QUEUE_TEST(test_purge_removes_history),
