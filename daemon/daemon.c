@@ -119,9 +119,9 @@ static void wait_for_events(struct daemon *d, int64_t ms)
     int n = 0, woke = -1;
 
     keep_alive(d);
-    /* With transfers in flight, look at least this often (stuck connections, the stop's end). */
-    if (d->in_flight > 0 && ms > MAX_WAIT_MS)
-        ms = MAX_WAIT_MS;
+    /* With transfers in flight, look often (outcomes, stuck connections, the stop's end). */
+    if (d->in_flight > 0 && ms > SMTP_BATCH_WAIT_MS)
+        ms = SMTP_BATCH_WAIT_MS;
     /* Never past the next metrics write (an idle daemon with metrics.path wakes for it). */
     if (ms > metrics_writer_next(&d->metrics, d->rt->config.metrics_path) - monotonic_ms())
         ms = metrics_writer_next(&d->metrics, d->rt->config.metrics_path) - monotonic_ms();
@@ -162,26 +162,17 @@ static void watch_queue(struct daemon *d)
 /* --- sending ------------------------------------------------------------------- */
 
 /*
- * Marks the attempt, then hands the message to a free connection.  A mark
- * that cannot be written sends nothing: the job keeps its place.
+ * Jobs marked and handed over together at most: the transport never has
+ * room for more (smtp.connections is at most 16).
  */
-static void send_job(struct daemon *d, struct job *job)
+#define SEND_BATCH_MAX 16
+
+/* A marked job goes to a connection; marked is queue_mark_attempts()'s result for it. */
+static void hand_over(struct daemon *d, struct job *job, int marked)
 {
     char err[ERRLEN];
-    int rc;
 
-    if (delivery_hand_back_if_late(&d->dl, job, now_ms(), monotonic_ms())) {
-        job_line_push(&d->unrecorded, job);
-        return;
-    }
-    rc = queue_mark_attempt(d->q, job->rec.signup.id, d->owner, now_ms(), err);
-    if (rc == -1) {
-        job_line_push_front(&d->waiting, job);
-        daemon_queue_failed(d, "marking an attempt", err);
-        return;
-    }
-    daemon_queue_mended(d);
-    if (rc == 1) {
+    if (marked == 1) {
         log_warnx("signup %lld: no longer ours before sending (lease lost?); not sent",
                   (long long)job->rec.signup.id);
         job_free(job);
@@ -199,15 +190,84 @@ static void send_job(struct daemon *d, struct job *job)
     delivery_sent_one(&d->dl, monotonic_us());
 }
 
-/* Takes the next waiting job to the transport, or settles it if it cannot go. */
-static void start_next(struct daemon *d)
+/*
+ * Takes the first n waiting jobs to the transport: each that cannot go is
+ * settled, the rest have their attempts marked in one commit and are handed
+ * over.  Marks that cannot be written send nothing: the jobs keep their
+ * places.
+ */
+static void send_jobs(struct daemon *d, size_t n)
 {
-    struct job *job = job_line_pop(&d->waiting);
+    struct job *go[SEND_BATCH_MAX];
+    int64_t ids[SEND_BATCH_MAX];
+    int marked[SEND_BATCH_MAX];
+    char err[ERRLEN];
+    size_t k = 0, i;
+    struct job *job;
 
-    if (job->built || delivery_screen(&d->dl, job, now_ms(), monotonic_ms()) == PREPARE_READY)
-        send_job(d, job);
-    else
-        job_line_push(&d->unrecorded, job);
+    while (n-- > 0 && k < SEND_BATCH_MAX && (job = job_line_pop(&d->waiting)) != NULL) {
+        if ((!job->built &&
+             delivery_screen(&d->dl, job, now_ms(), monotonic_ms()) != PREPARE_READY) ||
+            delivery_hand_back_if_late(&d->dl, job, now_ms(), monotonic_ms())) {
+            job_line_push(&d->unrecorded, job);
+            continue;
+        }
+        go[k] = job;
+        ids[k++] = job->rec.signup.id;
+    }
+    if (k == 0)
+        return;
+    if (queue_mark_attempts(d->q, ids, marked, k, d->owner, now_ms(), err) == -1) {
+        for (i = k; i-- > 0;)
+            job_line_push_front(&d->waiting, go[i]);
+        daemon_queue_failed(d, "marking an attempt", err);
+        return;
+    }
+    daemon_queue_mended(d);
+    for (i = 0; i < k; i++)
+        hand_over(d, go[i], marked[i]);
+}
+
+/*
+ * How many jobs at the head of the line should be built before they go to
+ * the transport's waiting line: as many as it has room for, so that they
+ * go together.  Paced by a rate limit, one at a time.
+ */
+static size_t ahead_wanted(struct daemon *d)
+{
+    int room = smtp_free_slots(d->smtp);
+
+    if (d->rt->config.rate_limit > 0 || room < 1)
+        return 1;
+    return room < SEND_BATCH_MAX ? (size_t)room : SEND_BATCH_MAX;
+}
+
+/* The built jobs at the head of the line, counting up to max. */
+static size_t built_run(const struct daemon *d, size_t max)
+{
+    const struct job *j;
+    size_t n = 0;
+
+    for (j = d->waiting.head; j != NULL && j->built && n < max; j = j->next)
+        n++;
+    return n;
+}
+
+/*
+ * How many jobs go to the transport now (transport_ready said some may):
+ * to idle connections any job, as it is; to the waiting line the built
+ * ones.  Paced by a rate limit, one at a time.
+ */
+static size_t send_count(struct daemon *d)
+{
+    int idle = smtp_idle_connections(d->smtp);
+    size_t n = idle > 0 ? (size_t)idle : built_run(d, ahead_wanted(d));
+
+    if (d->rt->config.rate_limit > 0 || n < 1)
+        return 1;
+    if (n > d->waiting.n)
+        n = d->waiting.n;
+    return n < SEND_BATCH_MAX ? n : SEND_BATCH_MAX;
 }
 
 /* --- the loop ------------------------------------------------------------------ */
@@ -378,6 +438,7 @@ static int64_t next_look_ms(struct daemon *d, int woken)
 static int transport_ready(struct daemon *d)
 {
     const struct job *next = d->waiting.head;
+    size_t want;
 
     if (smtp_idle_connections(d->smtp) > 0)
         return d->rt->config.uncertain != UNCERTAIN_HOLD || smtp_uncollected(d->smtp) == 0;
@@ -390,7 +451,20 @@ static int transport_ready(struct daemon *d)
      */
     if (d->rt->config.uncertain == UNCERTAIN_HOLD)
         return 0;
-    return smtp_free_slots(d->smtp) > 0 && (next == NULL || next->built);
+    if (smtp_free_slots(d->smtp) <= 0)
+        return 0;
+    if (next == NULL)
+        return 1;
+    if (!next->built)
+        return 0;
+    /*
+     * While a message still waits there for a connection, the rest of the
+     * room is built first, so that all go with one commit of their marks.
+     */
+    want = ahead_wanted(d);
+    if (want > d->waiting.n)
+        want = d->waiting.n;
+    return built_run(d, want) >= want || smtp_waiting(d->smtp) == 0;
 }
 
 /* Whether a new message may start now: no unrecorded outcome, not paused or paced, room in the
@@ -489,21 +563,26 @@ static int start_something(struct daemon *d, int *claimed_nothing)
         if (!transport_ready(d))
             return 0;
     }
-    start_next(d);
+    send_jobs(d, send_count(d));
     return 1;
 }
 
 /*
- * While every connection is busy, the next message is rendered ahead, so
- * that it waits in the transport and leaves the moment one is free.
- * Returns 1 when it did work.
+ * While every connection is busy, the next messages are rendered ahead, as
+ * many as the transport has room for, so that they wait there and leave the
+ * moment a connection is free.  Returns 1 when it did work.
  */
 static int build_ahead(struct daemon *d)
 {
-    struct job *job = d->waiting.head;
+    struct job *prev = NULL, *job = d->waiting.head;
+    size_t want = ahead_wanted(d), i = 0;
 
-    if (job == NULL || job->built || d->write_failures || d->unrecorded.n > 0 || got_hup ||
-        got_term || delivery_paused(&d->dl, monotonic_ms()))
+    if (job == NULL || d->write_failures || d->unrecorded.n > 0 || got_hup || got_term ||
+        delivery_paused(&d->dl, monotonic_ms()))
+        return 0;
+    for (; job != NULL && job->built && i < want; job = job->next, i++)
+        prev = job;
+    if (job == NULL || i >= want)
         return 0;
     switch (delivery_screen(&d->dl, job, now_ms(), monotonic_ms())) {
     case PREPARE_READY:
@@ -514,7 +593,7 @@ static int build_ahead(struct daemon *d)
     case PREPARE_SETTLED:
         break;
     }
-    job_line_push(&d->unrecorded, job_line_pop(&d->waiting));
+    job_line_push(&d->unrecorded, job_line_take(&d->waiting, prev));
     return 1;
 }
 

@@ -32,13 +32,21 @@ void job_line_push_front(struct job_line *l, struct job *j)
 
 struct job *job_line_pop(struct job_line *l)
 {
-    struct job *j = l->head;
+    return job_line_take(l, NULL);
+}
+
+struct job *job_line_take(struct job_line *l, struct job *prev)
+{
+    struct job *j = prev == NULL ? l->head : prev->next;
 
     if (j == NULL)
         return NULL;
-    l->head = j->next;
-    if (l->head == NULL)
-        l->tail = NULL;
+    if (prev == NULL)
+        l->head = j->next;
+    else
+        prev->next = j->next;
+    if (l->tail == j)
+        l->tail = prev;
     l->n--;
     j->next = NULL;
     return j;

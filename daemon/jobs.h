@@ -58,6 +58,8 @@ void job_line_push(struct job_line *l, struct job *j);
 /* Puts j first: it keeps its place in line. */
 void job_line_push_front(struct job_line *l, struct job *j);
 struct job *job_line_pop(struct job_line *l);
+/* Takes out the job after prev (the first when prev is NULL); NULL when there is none. */
+struct job *job_line_take(struct job_line *l, struct job *prev);
 
 /* A job for a claimed record, which it takes over (r is left empty).  NULL when out of memory. */
 struct job *job_new(struct signup_record *r, int64_t claim_end_mono);

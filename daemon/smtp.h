@@ -88,6 +88,8 @@ int smtp_submit(struct smtp *s, struct message *m, void *cookie, int built, int6
  */
 typedef void (*smtp_withdrawn_fn)(void *arg, void *cookie);
 int smtp_withdraw(struct smtp *s, smtp_withdrawn_fn withdrawn, void *arg);
+/* Submitted messages no connection has started yet. */
+int smtp_waiting(struct smtp *s);
 /* Finished transfers whose results smtp_poll() has not yet reported. */
 int smtp_uncollected(struct smtp *s);
 /* Messages in the transport: waiting, being sent, or finished with results not yet collected. */
@@ -96,6 +98,14 @@ int smtp_in_flight(struct smtp *s);
 int smtp_fd(const struct smtp *s);
 /* Cuts the connections of every transfer in flight: each ends at once, its outcome unknown. */
 void smtp_abort(struct smtp *s);
+
+/*
+ * A finished transfer's result waits at most this long to be reported with
+ * others: while messages still wait for the connections, results are
+ * reported in batches of half the connections, so that their outcomes take
+ * one commit.  The caller polls at least this often while any is in flight.
+ */
+#define SMTP_BATCH_WAIT_MS 20
 
 /*
  * Waits up to timeout_ms for finished transfers and calls done() for each,
