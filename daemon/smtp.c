@@ -148,7 +148,6 @@ static int main_needed(const struct smtp *s)
 static void finish_transfer(struct slot *sl, const struct smtp_result *r)
 {
     struct smtp *s = sl->s;
-    const char byte = 1;
 
     s->results[(s->results_head + s->nresults) % pool_capacity(s)] = *r;
     s->nresults++;
@@ -157,8 +156,13 @@ static void finish_transfer(struct slot *sl, const struct smtp_result *r)
     sl->state = SLOT_IDLE;
     sl->req = (struct request){0};
     s->working--;
-    if (!main_needed(s))
-        return;
+}
+
+/* Without the lock. */
+static void wake_main(struct smtp *s)
+{
+    const char byte = 1;
+
     /* The pipe only wakes the main thread; a full pipe has already woken it. */
     if (write(s->wake_pipe[1], &byte, 1) == -1 && errno != EAGAIN)
         log_warnx("cannot wake the main thread: %s", strerror(errno));
@@ -249,10 +253,24 @@ static void *worker_main(void *arg)
             int64_t started = sl->started_ms;
             struct smtp_result r;
 
+            int wake;
+
             pthread_mutex_unlock(&s->lock);
             serve(sl, &req, started, &r);
             pthread_mutex_lock(&s->lock);
             finish_transfer(sl, &r);
+            /*
+             * The next message is taken before the main thread is woken, so
+             * that the wake-up never stands between a connection and its
+             * next message.
+             */
+            if (!s->quit)
+                take_request(sl);
+            wake = main_needed(s);
+            pthread_mutex_unlock(&s->lock);
+            if (wake)
+                wake_main(s);
+            pthread_mutex_lock(&s->lock);
         } else if (sl->close_now || idle_expired(sl)) {
             sl->close_now = 0;
             pthread_mutex_unlock(&s->lock);
