@@ -1,7 +1,8 @@
 /*
  * daemon_int.h - the state of `reportd run` shared by daemon.c (the loop,
- * sending, signals, stop and reload) and daemon_queue.c (the daemon's side of
- * the queue).  Internal to those two files.
+ * signals, stop and reload), daemon_send.c (the daemon's side of the
+ * transport) and daemon_queue.c (the daemon's side of the queue).  Internal
+ * to those three files.
  */
 #ifndef REPORTD_DAEMON_INT_H
 #define REPORTD_DAEMON_INT_H
@@ -79,5 +80,17 @@ void daemon_record_outcomes(struct daemon *d);
 void daemon_hand_back_waiting(struct daemon *d, const char *why, int64_t when_ms);
 /* Claims due signups into the waiting line.  Returns how many, or -1 when the queue failed. */
 int daemon_claim(struct daemon *d);
+
+/*
+ * The daemon's side of the transport (daemon_send.c).  Whether the transport
+ * takes the next waiting job now: an idle connection takes it as it is (and
+ * renders it); while every connection is busy, jobs rendered ahead may wait
+ * for the next to come free, once as many are rendered as there is room for.
+ */
+int daemon_transport_ready(struct daemon *d);
+/* Sends what daemon_transport_ready() allowed: marked in one commit, then handed over. */
+void daemon_send_next(struct daemon *d);
+/* Renders the next waiting job ahead while the connections are busy.  1 when it did work. */
+int daemon_build_ahead(struct daemon *d);
 
 #endif
