@@ -18,12 +18,14 @@ from conftest import free_port, wait_until
 
 class StallingRelay:
     """SMTP on loopback; the first `stall_conns` connections hold their first
-    end-of-DATA reply for `stall_s` seconds (then answer 250)."""
+    end-of-DATA reply for `stall_s` seconds (then answer 250), and every
+    other end-of-DATA reply comes `reply_s` seconds late."""
 
-    def __init__(self, stall_conns=0, stall_s=0.0):
+    def __init__(self, stall_conns=0, stall_s=0.0, reply_s=0.0):
         self.port = free_port()
         self.stall_conns = stall_conns
         self.stall_s = stall_s
+        self.reply_s = reply_s
         self.accepted = []  # (time, rcpt) per 250 to a message
         self.connections = 0
         self.lock = threading.Lock()
@@ -66,6 +68,8 @@ class StallingRelay:
                     if stalls:
                         stalls = False
                         await asyncio.sleep(self.stall_s)
+                    elif self.reply_s:
+                        await asyncio.sleep(self.reply_s)
                     with self.lock:
                         self.accepted.append((time.monotonic(), rcpt))
                     writer.write(b"250 2.0.0 queued\r\n")
@@ -128,6 +132,33 @@ def test_a_stalled_connection_holds_up_only_its_own_message(env):
         # Every address exactly once, the stalled one included.
         assert sorted(relay.rcpts()) == sorted(addrs)
         assert env.count("state = 'sent'") == 40
+    finally:
+        relay.stop()
+
+
+def test_outcomes_are_recorded_promptly_while_other_connections_stall(env):
+    """Outcomes are recorded in batches of half the connections; a batch that
+    does not fill, because the other connections are stalled and the one
+    left is slow, is recorded anyway within SMTP_BATCH_WAIT_MS (20 ms), not
+    when the next message or the stall ends."""
+    relay = StallingRelay(stall_conns=3, stall_s=10, reply_s=1.0)
+    try:
+        env.write_config(smtp_url=relay.url, extra_smtp="  connections: 4\n")
+        queue_many(env, 12, "batch")
+        d = env.start("run")
+        try:
+            # The one free connection: a message a second, while three wait for their replies.
+            for n in (1, 2, 3):
+                assert wait_until(lambda: len(relay.rcpts()) >= n, timeout=5)
+                at, rcpt = relay.accepted[n - 1]
+                assert wait_until(
+                    lambda: env.count(f"state = 'sent' AND email = '{rcpt}'") == 1, timeout=2)
+                took = time.monotonic() - at
+                assert took < 0.5, f"{rcpt}: recorded {took:.2f} s after its 250"
+            assert len(relay.rcpts()) < 6, "the stalled connections were not stalled"
+        finally:
+            d.send_signal(signal.SIGTERM)
+            assert d.wait(30) == 0
     finally:
         relay.stop()
 
