@@ -1,11 +1,10 @@
 /*
- * mustache.c - the Mustache engine: a compiler from template text to a flat
- * node array, and a renderer that walks that array against a value tree.
+ * mustache.c - the Mustache engine's compiler, from template text to a flat
+ * node array (mustache_int.h) that mustache_render.c renders, and its
+ * template checker.
  *
  * Compiling does all the text work (delimiters, standalone lines, names split
- * at their dots) so rendering only looks names up and appends bytes.  The
- * renderer keeps its context stack and partial indentation in linked frames
- * on the C stack: rendering allocates nothing but the output.
+ * at their dots) so rendering only looks names up and appends bytes.
  */
 #include "mustache.h"
 
@@ -14,42 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mustache_int.h"
 #include "util.h"
-
-enum node_type {
-    NODE_TEXT,     /* literal text */
-    NODE_INDENT,   /* a template line starts here: a standalone partial's indentation goes here */
-    NODE_VAR,      /* {{name}}, escaped as the render call asks */
-    NODE_RAW,      /* {{{name}}} and {{&name}}, never escaped */
-    NODE_SECTION,  /* {{#name}} */
-    NODE_INVERTED, /* {{^name}} */
-    NODE_PARTIAL,  /* {{>name}} */
-};
-
-/* A tag's name, split at its dots when compiled so lookups allocate nothing. */
-struct name {
-    char *parts;   /* "a\0b\0c\0" for a.b.c; a partial's whole name */
-    size_t nparts; /* 0 for ".", the top of the context stack */
-    size_t len0;   /* strlen of the first part: looked up through the whole stack */
-};
-
-struct node {
-    enum node_type type;
-    size_t off, len;  /* TEXT: the text; SECTION, INVERTED: the name as written;
-                         PARTIAL: a standalone tag's indentation (all in t->src) */
-    size_t pos;       /* named nodes: where the tag starts, for errors */
-    size_t end;       /* SECTION, INVERTED: the index of the first node after the body */
-    int standalone;   /* PARTIAL: the tag stood alone on its line */
-    struct name name; /* VAR, RAW, SECTION, INVERTED, PARTIAL */
-};
-
-struct mustache {
-    char *name;
-    char *src; /* a copy of the template: text nodes point into it */
-    size_t len;
-    struct node *nodes;
-    size_t n, cap;
-};
 
 /* The delimiters every template starts with; {{=<% %>=}} changes them until its end. */
 static const char default_open[] = "{{";
@@ -79,7 +44,7 @@ static int is_blank(char c)
 }
 
 /* 1-based line and column of a byte offset; columns count UTF-8 characters as editors do. */
-static void position(const char *src, size_t off, unsigned long *line, unsigned long *col)
+void mustache_position(const char *src, size_t off, unsigned long *line, unsigned long *col)
 {
     size_t i;
 
@@ -104,7 +69,7 @@ UTIL_PRINTF(3, 4) static int parse_error(const struct parser *p, size_t off, con
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    position(p->src, off, &line, &col);
+    mustache_position(p->src, off, &line, &col);
     return errf(p->err, "%s:%lu:%lu: %s", p->t->name, line, col, msg);
 }
 
@@ -487,249 +452,6 @@ const char *mustache_name(const struct mustache *t)
     return t->name;
 }
 
-/* Rendering ---------------------------------------------------------------- */
-
-/* One entry of the context stack; the top is the innermost section's value. */
-struct frame {
-    const struct value *v;
-    const struct frame *up;
-    size_t depth;
-};
-
-/* The indentation of the standalone partials being rendered, innermost last. */
-struct indent {
-    const char *s;
-    size_t len;
-    const struct indent *up;
-};
-
-struct render {
-    mustache_partial_fn partials;
-    void *arg;
-    enum mustache_escape escape;
-    struct buf *out;
-    char *err;
-    int partial_depth;
-    size_t start; /* out->len before this rendering */
-    size_t steps; /* nodes visited so far */
-};
-
-/*
- * The first part of a dotted name is looked up through the whole stack,
- * the rest only inside what the first part found.
- */
-static const struct value *lookup(const struct frame *ctx, const struct name *name)
-{
-    const struct value *v = NULL;
-    const char *part = name->parts;
-    size_t i, len;
-
-    if (name->nparts == 0)
-        return ctx->v;
-    len = name->len0;
-    for (; ctx != NULL && v == NULL; ctx = ctx->up)
-        v = value_map_getn(ctx->v, part, len);
-    for (i = 1; v != NULL && i < name->nparts; i++) {
-        part += len + 1;
-        len = strlen(part);
-        v = value_map_getn(v, part, len);
-    }
-    return v;
-}
-
-static void put_indent(struct buf *out, const struct indent *in)
-{
-    if (in == NULL)
-        return;
-    put_indent(out, in->up);
-    buf_append(out, in->s, in->len);
-}
-
-/* Text with the partial's indentation after every newline that more text follows. */
-static void put_text(struct buf *out, const char *s, size_t len, const struct indent *in)
-{
-    const char *nl;
-
-    if (in == NULL) {
-        buf_append(out, s, len);
-        return;
-    }
-    while (len > 0 && (nl = memchr(s, '\n', len - 1)) != NULL) {
-        size_t n = (size_t)(nl - s) + 1;
-
-        buf_append(out, s, n);
-        put_indent(out, in);
-        s += n;
-        len -= n;
-    }
-    buf_append(out, s, len);
-}
-
-static const char *html_entity(char c)
-{
-    switch (c) {
-    case '&':
-        return "&amp;";
-    case '<':
-        return "&lt;";
-    case '>':
-        return "&gt;";
-    case '"':
-        return "&quot;";
-    case '\'':
-        return "&#39;";
-    default:
-        return NULL;
-    }
-}
-
-static void put_escaped(struct buf *out, const char *s, size_t len)
-{
-    size_t i, run = 0;
-
-    for (i = 0; i < len; i++) {
-        const char *entity = html_entity(s[i]);
-
-        if (entity == NULL)
-            continue;
-        buf_append(out, s + run, i - run);
-        buf_puts(out, entity);
-        run = i + 1;
-    }
-    buf_append(out, s + run, len - run);
-}
-
-static void put_value(struct render *r, const struct value *v, int escape)
-{
-    if (v == NULL)
-        return;
-    /* Only strings can hold markup: numbers and booleans print as digits and words. */
-    if (escape && r->escape == MUSTACHE_ESCAPE_HTML && v->type == VALUE_STRING)
-        put_escaped(r->out, v->u.str.s, v->u.str.len);
-    else
-        value_append_text(v, r->out);
-}
-
-static int render_nodes(struct render *r, const struct mustache *t, size_t from, size_t to,
-                        const struct frame *ctx, const struct indent *in);
-
-static int render_body(struct render *r, const struct mustache *t, const struct node *n,
-                       const struct value *v, const struct frame *ctx, const struct indent *in)
-{
-    struct frame top = {v, ctx, ctx->depth + 1};
-
-    if (top.depth > MUSTACHE_MAX_CONTEXT_DEPTH)
-        return errf(r->err, "%s: sections nested deeper than %zu (counting partials)", t->name,
-                    MUSTACHE_MAX_CONTEXT_DEPTH);
-    return render_nodes(r, t, (size_t)(n - t->nodes) + 1, n->end, &top, in);
-}
-
-static int render_section(struct render *r, const struct mustache *t, const struct node *n,
-                          const struct frame *ctx, const struct indent *in)
-{
-    const struct value *v = lookup(ctx, &n->name);
-    size_t i;
-
-    if (!value_truthy(v))
-        return 0;
-    if (v->type != VALUE_LIST)
-        return render_body(r, t, n, v, ctx, in);
-    for (i = 0; i < v->u.list.n; i++)
-        if (render_body(r, t, n, v->u.list.items[i], ctx, in) == -1)
-            return -1;
-    return 0;
-}
-
-static int render_partial(struct render *r, const struct mustache *t, const struct node *n,
-                          const struct frame *ctx, const struct indent *in)
-{
-    const struct mustache *partial;
-    struct indent own = {t->src + n->off, n->len, in};
-    int rc;
-
-    partial = r->partials ? r->partials(r->arg, n->name.parts) : NULL;
-    if (partial == NULL)
-        return 0;
-    if (r->partial_depth == MUSTACHE_MAX_PARTIAL_DEPTH)
-        return errf(r->err, "%s: partial \"%s\" nested deeper than %d partials", t->name,
-                    n->name.parts, MUSTACHE_MAX_PARTIAL_DEPTH);
-    /*
-     * Only a standalone tag indents the partial's lines (as if the tag's
-     * indentation were prepended to each); an inline one renders it as is.
-     */
-    if (!n->standalone)
-        in = NULL;
-    else if (n->len > 0)
-        in = &own;
-    r->partial_depth++;
-    rc = render_nodes(r, partial, 0, partial->n, ctx, in);
-    r->partial_depth--;
-    return rc;
-}
-
-static int render_nodes(struct render *r, const struct mustache *t, size_t from, size_t to,
-                        const struct frame *ctx, const struct indent *in)
-{
-    size_t i = from;
-
-    while (i < to) {
-        const struct node *n = &t->nodes[i];
-
-        if (++r->steps > MUSTACHE_MAX_STEPS)
-            return errf(r->err,
-                        "%s: rendering takes more than %zu steps (sections nested over lists?)",
-                        t->name, MUSTACHE_MAX_STEPS);
-        switch (n->type) {
-        case NODE_TEXT:
-            put_text(r->out, t->src + n->off, n->len, in);
-            break;
-        case NODE_INDENT:
-            put_indent(r->out, in);
-            break;
-        case NODE_VAR:
-        case NODE_RAW:
-            put_value(r, lookup(ctx, &n->name), n->type == NODE_VAR);
-            break;
-        case NODE_SECTION:
-            if (render_section(r, t, n, ctx, in) == -1)
-                return -1;
-            i = n->end;
-            continue;
-        case NODE_INVERTED:
-            if (!value_truthy(lookup(ctx, &n->name)) &&
-                render_nodes(r, t, i + 1, n->end, ctx, in) == -1)
-                return -1;
-            i = n->end;
-            continue;
-        case NODE_PARTIAL:
-            if (render_partial(r, t, n, ctx, in) == -1)
-                return -1;
-            break;
-        }
-        if (buf_failed(r->out))
-            return errf(r->err, "%s: out of memory", t->name);
-        if (r->out->len - r->start > MUSTACHE_MAX_OUTPUT)
-            return errf(r->err,
-                        "%s: rendering is larger than %zu bytes (sections nested over lists?)",
-                        t->name, MUSTACHE_MAX_OUTPUT);
-        i++;
-    }
-    return 0;
-}
-
-int mustache_render(const struct mustache *t, const struct value *ctx, mustache_partial_fn partials,
-                    void *arg, enum mustache_escape escape, struct buf *out, char *err)
-{
-    struct render r = {partials, arg, escape, out, err, 0, out->len, 0};
-    struct frame root = {ctx, NULL, 1};
-
-    if (render_nodes(&r, t, 0, t->n, &root, NULL) == -1)
-        return -1;
-    if (buf_failed(out))
-        return errf(err, "%s: out of memory", t->name);
-    return 0;
-}
-
 /* Checking ------------------------------------------------------------------ */
 
 struct check {
@@ -767,7 +489,7 @@ static void check_problem(struct check *c, const struct mustache *t, const struc
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    position(t->src, n->pos, &ln, &col);
+    mustache_position(t->src, n->pos, &ln, &col);
     snprintf(line, sizeof(line), "%s:%lu:%lu: %s\n", t->name, ln, col, msg);
     /* A partial included in several places would repeat its problems. */
     if (c->d->text.data != NULL && strstr(c->d->text.data, line) != NULL)
@@ -783,7 +505,7 @@ static void check_name_exists(struct check *c, const struct mustache *t, const s
 {
     char text[ERRLEN];
 
-    if (n->name.nparts == 0 || lookup(ctx, &n->name) != NULL)
+    if (n->name.nparts == 0 || mustache_lookup(ctx, &n->name) != NULL)
         return;
     name_text(&n->name, text, sizeof(text));
     check_problem(c, t, n,
@@ -794,7 +516,7 @@ static void check_name_exists(struct check *c, const struct mustache *t, const s
 static void check_section(struct check *c, const struct mustache *t, const struct node *n,
                           const struct frame *ctx)
 {
-    const struct value *v = lookup(ctx, &n->name);
+    const struct value *v = mustache_lookup(ctx, &n->name);
     struct frame top = {v, ctx, ctx->depth + 1};
 
     check_name_exists(c, t, n, ctx, n->type == NODE_SECTION ? "{{#" : "{{^", "}}");
