@@ -1,7 +1,8 @@
 /*
- * mustache_int.h - a compiled template as the Mustache engine's files see
- * it: mustache.c builds and checks it, mustache_render.c renders it.
- * Internal to those files; mustache.h is the engine's interface.
+ * mustache_int.h - a compiled template as the Mustache engine's three files
+ * see it: mustache.c builds it, mustache_render.c renders it and
+ * mustache_check.c checks it.  Internal to those files; mustache.h is the
+ * engine's interface.
  */
 #ifndef REPORTD_MUSTACHE_INT_H
 #define REPORTD_MUSTACHE_INT_H
