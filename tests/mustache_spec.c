@@ -1,6 +1,6 @@
 /*
  * mustache_spec.c - runs the official Mustache spec's YAML test files
- * against daemon/mustache.c.
+ * against the Mustache engine (daemon/mustache.c, mustache_render.c).
  *
  *   build/mustache-spec [FILE.yml...]
  *
