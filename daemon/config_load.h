@@ -1,7 +1,9 @@
 /*
- * config_load.h - a configuration file being loaded, shared by config.c (the
- * key table, parsing each value) and config_check.c (the cross-checks
- * between keys).  Internal to those two files.
+ * config_load.h - a configuration file being loaded, shared by the files
+ * that load it: config.c (the key table, defaults, the order of loading),
+ * config_parse.c (walking the document, reporting), config_value.c (each
+ * value by its kind) and config_check.c (the cross-checks between keys).
+ * Internal to those files.
  */
 #ifndef REPORTD_CONFIG_LOAD_H
 #define REPORTD_CONFIG_LOAD_H
@@ -15,7 +17,7 @@
 #include "util.h"
 #include "yamldoc.h"
 
-/* RFC 1035: 253 characters of name (63 per label, CONFIG_LABEL_MAX in config.c). */
+/* RFC 1035: 253 characters of name (63 per label, CONFIG_LABEL_MAX in config_value.c). */
 #define CONFIG_DOMAIN_MAX 253
 /* A value quoted in a message is cut after this many characters. */
 #define CONFIG_SHOW_MAX 60
@@ -126,6 +128,14 @@ enum key_id config_located(const struct load *l, enum key_id first, enum key_id 
 int config_usable(const struct load *l, enum key_id id);
 /* The file set the key (rightly or wrongly). */
 int config_given(const struct load *l, enum key_id id);
+
+/* Walks the document's mappings against config_keys, parsing each value (config_parse.c). */
+void config_parse(struct load *l);
+/*
+ * Checks a (non-section) key's value against its kind and stores it in its
+ * field, or reports it (config_value.c).
+ */
+void config_parse_value(struct load *l, enum key_id id, const yaml_node_t *v);
 
 /* The name of a TLS mode, as the file spells it. */
 const char *config_tls_name(enum tls_mode mode);

@@ -209,6 +209,19 @@ int queue_email_hash_hex(const struct queue *q, const char *email, char hex[SHA2
     return 0;
 }
 
+/* --- the schema ---------------------------------------------------------- */
+
+enum queue_schema queue_schema_compare(const char *name, int64_t version, size_t known, char *err)
+{
+    /* A negative version was not written by any reportd: refuse it like a newer one. */
+    if (version < 0 || (uint64_t)version > known) {
+        errf(err, "%s: schema version %lld is newer than this reportd knows (%zu)", name,
+             (long long)version, known);
+        return QUEUE_SCHEMA_NEWER;
+    }
+    return (uint64_t)version == known ? QUEUE_SCHEMA_CURRENT : QUEUE_SCHEMA_OLDER;
+}
+
 /* --- opening ------------------------------------------------------------- */
 
 const char *queue_place_name(const struct queue_place *pl)

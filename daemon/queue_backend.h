@@ -178,6 +178,18 @@ char *queue_codec_skills_json(const struct signup *s);
 int queue_email_hash_hex(const struct queue *q, const char *email, char hex[SHA256_HEX_LEN]);
 /* A new random key for a new database.  -1 with err. */
 int queue_new_hash_key(unsigned char key[QUEUE_HASH_KEY_LEN], char *err);
+/* Where a database's stored schema stands against this reportd's. */
+enum queue_schema {
+    QUEUE_SCHEMA_CURRENT, /* the one this reportd knows: nothing to do */
+    QUEUE_SCHEMA_OLDER,   /* 0 (empty) or an earlier one: a writer migrates it */
+    QUEUE_SCHEMA_NEWER,   /* not one this reportd can have written: refused, err filled */
+};
+/*
+ * The stored schema version of the queue called name (as its messages say
+ * it) against known, the number of migrations this backend has.  The same
+ * decision and message on every backend.
+ */
+enum queue_schema queue_schema_compare(const char *name, int64_t version, size_t known, char *err);
 /* The log line of a change, written once its transaction commits. */
 void queue_log_transition(struct queue *q, int64_t id, const char *from, const char *to,
                           const char *detail);

@@ -421,6 +421,7 @@ static int migrate(struct queue *q, char *err)
 {
     char what[64];
     int64_t version = 0;
+    enum queue_schema standing;
     size_t i, j;
 
     if (begin(q, 1, "migrate", err) == -1)
@@ -428,12 +429,10 @@ static int migrate(struct queue *q, char *err)
     if (pg_command(q, "SELECT pg_advisory_xact_lock(" PG_MIGRATE_LOCK ")", "migrate", err) == -1 ||
         schema_version(q, &version, err) == -1)
         goto fail;
-    if (version < 0 || (uint64_t)version > NELEM(migrations)) {
-        errf(err, "%s: schema version %lld is newer than this reportd knows (%zu)", q->name,
-             (long long)version, NELEM(migrations));
+    standing = queue_schema_compare(q->name, version, NELEM(migrations), err);
+    if (standing == QUEUE_SCHEMA_NEWER)
         goto fail;
-    }
-    if ((size_t)version == NELEM(migrations)) {
+    if (standing == QUEUE_SCHEMA_CURRENT) {
         rollback(q);
         return 0;
     }

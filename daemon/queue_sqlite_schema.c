@@ -320,18 +320,17 @@ int sq_migrate(struct queue *q, char *err)
 {
     char sql[64];
     int64_t version = 0;
+    enum queue_schema standing;
     size_t i, part;
 
     if (sq_begin(q, 1, "migrate", err) == -1)
         return -1;
     if (sq_query_int(q, "PRAGMA user_version", "schema version", &version, err) == -1)
         goto fail;
-    if (version < 0 || (uint64_t)version > NELEM(migrations)) {
-        errf(err, "%s: schema version %lld is newer than this reportd knows (%zu)", q->name,
-             (long long)version, NELEM(migrations));
+    standing = queue_schema_compare(q->name, version, NELEM(migrations), err);
+    if (standing == QUEUE_SCHEMA_NEWER)
         goto fail;
-    }
-    if ((size_t)version == NELEM(migrations)) {
+    if (standing == QUEUE_SCHEMA_CURRENT) {
         sq_rollback(q);
         return 0;
     }
@@ -371,16 +370,19 @@ int sq_check_schema_readonly(struct queue *q, char *err)
                     "%s: not set up as a queue yet: start the daemon (reportd run), which creates "
                     "the schema; read-only commands never write",
                     q->name);
-    if (version < 0 || (uint64_t)version > NELEM(migrations))
-        return errf(err, "%s: schema version %lld is newer than this reportd knows (%zu)", q->name,
-                    (long long)version, NELEM(migrations));
-    if ((size_t)version < NELEM(migrations))
+    switch (queue_schema_compare(q->name, version, NELEM(migrations), err)) {
+    case QUEUE_SCHEMA_CURRENT:
+        return 0;
+    case QUEUE_SCHEMA_OLDER:
         return errf(err,
                     "%s: schema version %lld is older than this reportd's (%zu): start the daemon "
                     "(reportd run) or run a writing command (such as enqueue) to migrate it; "
                     "read-only commands never write",
                     q->name, (long long)version, NELEM(migrations));
-    return 0;
+    case QUEUE_SCHEMA_NEWER:
+        break;
+    }
+    return -1; /* newer: err says so */
 }
 
 /* reportd_email_hash(email): the keyed hash of an address, NULL for text without an @. */

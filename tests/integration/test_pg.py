@@ -212,6 +212,21 @@ def test_a_version_1_queue_is_migrated_and_drained(pgq, capture):
         [f"m{i}@example.com" for i in range(3)]
 
 
+def test_a_newer_schema_is_refused_and_left_as_it_was(pgq):
+    """A queue a newer reportd has migrated past this one's schema: the daemon refuses to
+    start on it (it would not know the columns), and a reader refuses to read it."""
+    assert pgq.run("run", "--drain").returncode == 0
+    (known,), = pgq.sql("SELECT version FROM reportd_schema")
+    pgq.sql("UPDATE reportd_schema SET version = %s", (known + 1,))
+    p = pgq.run("run", "--drain")
+    assert p.returncode == EX_IOERR
+    assert f"schema version {known + 1} is newer than this reportd knows ({known})" in p.stderr
+    p = pgq.run("status")
+    assert p.returncode == EX_IOERR
+    assert f"schema version {known + 1}, this reportd's is {known}" in p.stderr
+    assert pgq.sql("SELECT version FROM reportd_schema") == [(known + 1,)]
+
+
 def test_a_producer_may_not_set_reportds_columns(pgq):
     assert pgq.run("run", "--drain").returncode == 0
     for col, value in [("state", "sent"), ("attempts", 3), ("claimed_by", "x:1"),

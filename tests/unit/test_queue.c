@@ -339,6 +339,36 @@ static void test_open_refuses_newer_schema(void **state)
     assert_non_null(strstr(err, "schema version 8 is newer"));
 }
 
+/* A reader refuses a schema it does not know, newer or older, and leaves it as it was. */
+static void test_read_only_open_refuses_other_schemas(void **state)
+{
+    struct fixture *f = *state;
+    struct queue *q = NULL;
+    char err[ERRLEN], want[ERRLEN], sql[64];
+
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION + 1);
+    raw_exec(f, sql);
+    assert_int_equal(queue_open_readonly(&q, f->path, err), -1);
+    assert_null(q);
+    snprintf(want, sizeof(want), "%s: schema version %d is newer than this reportd knows (%d)",
+             f->path, SCHEMA_VERSION + 1, SCHEMA_VERSION);
+    assert_string_equal(err, want);
+
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION - 1);
+    raw_exec(f, sql);
+    assert_int_equal(queue_open_readonly(&q, f->path, err), -1);
+    assert_null(q);
+    snprintf(want, sizeof(want), "%s: schema version %d is older than this reportd's (%d)", f->path,
+             SCHEMA_VERSION - 1, SCHEMA_VERSION);
+    assert_true(strncmp(err, want, strlen(want)) == 0);
+    assert_int_equal(raw_int(f, "PRAGMA user_version"), SCHEMA_VERSION - 1);
+
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+    raw_exec(f, sql);
+    assert_int_equal(queue_open_readonly(&q, f->path, err), 0);
+    queue_close(q);
+}
+
 static void unlink_db(const char *path)
 {
     char p[200];
@@ -1897,6 +1927,7 @@ int main(void)
         QUEUE_TEST(test_open_sets_group_writable_mode),
         QUEUE_TEST(test_reopen_is_idempotent),
         QUEUE_TEST(test_open_refuses_newer_schema),
+        QUEUE_TEST(test_read_only_open_refuses_other_schemas),
         QUEUE_TEST(test_open_migrates_version_1),
         QUEUE_TEST(test_state_checks_refuse_unknown_states),
         cmocka_unit_test(test_open_error_names_path),
