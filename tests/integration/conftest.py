@@ -66,6 +66,7 @@ class Env:
         self.pg_db = pg.create_db() if backend == "pg" else None
         self.config = tmp / "reportd.yaml"
         self.smtp_url = "smtp://127.0.0.1:9"
+        self.started = []  # daemons from start(): none outlives its test, pass or fail
         self.write_config()
 
     @property
@@ -76,6 +77,12 @@ class Env:
         return f"path: {self.db}"
 
     def close(self):
+        # A test that failed before stopping its daemon must not leave it
+        # running into the next tests (or holding its PostgreSQL database).
+        for p in self.started:
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
         if self.pg_db:
             self.pg.drop_db(self.pg_db)
 
@@ -133,7 +140,9 @@ smtp:
         full_env.pop("NOTIFY_SOCKET", None)
         if env:
             full_env.update(env)
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
+        self.started.append(p)
+        return p
 
     def enqueue(self, email_addr, role="backend-developer", level="mid", *extra):
         p = self.run("enqueue", "--email", email_addr, "--role", role, "--level", level, *extra)
