@@ -11,6 +11,8 @@
 
 /* A log line longer than this is cut: one event must stay one line. */
 #define LOG_LINE_MAX 2048
+/* Lines logged together go out in writes of at most this (a pipe's atomic PIPE_BUF is 4096). */
+#define LOG_BATCH_MAX 4096
 
 /*
  * Logging is process-wide configuration set once by main before any work and
@@ -132,5 +134,54 @@ void log_emit(enum log_priority prio, const char *module, int with_errno, const 
         fprintf(stderr, "<%d>%s: %s\n", (int)prio, module, safe);
     else
         fprintf(stderr, "reportd: %s: %s\n", module, safe);
+    errno = saved;
+}
+
+/* line, escaped, as the whole output line log_emit writes, into out; its length (cut to fit). */
+static size_t format_line(enum log_priority prio, const char *module, const char *line, char *out,
+                          size_t outlen)
+{
+    char safe[LOG_LINE_MAX];
+    size_t n = 0;
+    int w;
+
+    escape_into(line, 0, safe, sizeof(safe), &n, 1);
+    safe[n] = '\0';
+    if (log_prefix)
+        w = snprintf(out, outlen, "<%d>%s: %s\n", (int)prio, module, safe);
+    else
+        w = snprintf(out, outlen, "reportd: %s: %s\n", module, safe);
+    if (w < 0)
+        return 0;
+    if ((size_t)w >= outlen) {
+        /* Cut, but still one line. */
+        out[outlen - 2] = '\n';
+        return outlen - 1;
+    }
+    return (size_t)w;
+}
+
+void log_emit_lines(enum log_priority prio, const char *module, const char *lines, size_t len)
+{
+    char out[LOG_BATCH_MAX], one[LOG_LINE_MAX + 64];
+    size_t used = 0, off = 0;
+    int saved = errno;
+
+    if (prio > log_max)
+        return;
+    while (off < len) {
+        const char *line = lines + off;
+        size_t n = format_line(prio, module, line, one, sizeof(one));
+
+        off += strlen(line) + 1;
+        if (used + n > sizeof(out)) {
+            fwrite(out, 1, used, stderr);
+            used = 0;
+        }
+        memcpy(out + used, one, n);
+        used += n;
+    }
+    if (used > 0)
+        fwrite(out, 1, used, stderr);
     errno = saved;
 }

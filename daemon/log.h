@@ -47,6 +47,12 @@ const char *log_quoted(const char *s, char *out, size_t outlen);
 
 void log_emit(enum log_priority prio, const char *module, int with_errno, const char *fmt, ...)
     LOG_PRINTF(4, 5);
+/*
+ * Logs each of the NUL-terminated lines in lines[0..len), as log_emit would
+ * log "%s" with it, in as few writes as they fit: a commit's log lines
+ * (queue.c) come dozens at a time.
+ */
+void log_emit_lines(enum log_priority prio, const char *module, const char *lines, size_t len);
 
 #ifndef LOG_MODULE
 #define LOG_MODULE "reportd"

@@ -143,14 +143,12 @@ void queue_log_change(struct queue *q, int64_t id, const char *what, const char 
 static void write_pending_log(struct queue *q)
 {
     const char *p = q->pending.data;
-    size_t off = 0;
 
     if (buf_failed(&q->pending))
         log_warnx("%s: out of memory: log lines of committed changes lost (the history has them)",
                   q->name);
     else if (p != NULL)
-        for (; off < q->pending.len; off += strlen(p + off) + 1)
-            log_info("%s", p + off);
+        log_emit_lines(LOG_PRIO_INFO, LOG_MODULE, p, q->pending.len);
     buf_reset(&q->pending);
 }
 

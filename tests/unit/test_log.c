@@ -86,12 +86,15 @@ static void test_long_values_are_cut_between_characters(void **state)
     assert_string_equal(log_quoted("x", out, 2), "");
 }
 
+/* Enough for every line the tests log. */
+#define CAPTURE_MAX 65536
+
 /* Runs fn with stderr sent to a file, returning what was written (caller frees). */
 static char *capture_stderr(void (*fn)(void))
 {
     char path[] = "/tmp/reportd-test-log-XXXXXX";
     int fd = mkstemp(path), saved = dup(STDERR_FILENO);
-    char *text = calloc(1, 8192);
+    char *text = calloc(1, CAPTURE_MAX);
     ssize_t got;
 
     assert_true(fd >= 0 && saved >= 0 && text != NULL);
@@ -101,7 +104,7 @@ static char *capture_stderr(void (*fn)(void))
     fflush(stderr);
     assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
     close(saved);
-    got = pread(fd, text, 8191, 0);
+    got = pread(fd, text, CAPTURE_MAX - 1, 0);
     assert_true(got >= 0);
     close(fd);
     unlink(path);
@@ -145,6 +148,62 @@ static void test_log_line_keeps_quoted_escapes(void **state)
     free(text);
 }
 
+/* More lines than one batch write holds (LOG_BATCH_MAX), one of them to be escaped. */
+#define MANY_LINES 300
+
+static size_t many_lines(char *out, size_t outlen)
+{
+    size_t used = 0;
+    int i;
+
+    for (i = 0; i < MANY_LINES; i++) {
+        int n = snprintf(out + used, outlen - used, "id=%d state=sent prev=sending%s", i,
+                         i == 7 ? " detail=\"x\xff\"" : "");
+
+        assert_true(n > 0 && (size_t)n < outlen - used);
+        used += (size_t)n + 1; /* past the NUL that ends the line */
+    }
+    return used;
+}
+
+static void log_each_line(void)
+{
+    char lines[MANY_LINES * 64];
+    size_t len = many_lines(lines, sizeof(lines)), off;
+
+    for (off = 0; off < len; off += strlen(lines + off) + 1)
+        log_info("%s", lines + off);
+}
+
+static void log_all_lines(void)
+{
+    char lines[MANY_LINES * 64];
+    size_t len = many_lines(lines, sizeof(lines));
+
+    log_emit_lines(LOG_PRIO_INFO, LOG_MODULE, lines, len);
+    /* Below the threshold: nothing. */
+    log_emit_lines(LOG_PRIO_DEBUG, LOG_MODULE, lines, len);
+}
+
+/* Lines logged together come out exactly as they would one by one. */
+static void test_lines_together_read_as_one_by_one(void **state)
+{
+    char *each, *all;
+    int prefix;
+
+    (void)state;
+    for (prefix = 0; prefix <= 1; prefix++) {
+        log_init(LOG_PRIO_INFO, prefix);
+        each = capture_stderr(log_each_line);
+        all = capture_stderr(log_all_lines);
+        assert_true(strlen(each) > 4096);
+        assert_non_null(strstr(each, "detail=\"x\\xff\""));
+        assert_string_equal(all, each);
+        free(each);
+        free(all);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -156,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_long_values_are_cut_between_characters),
         cmocka_unit_test(test_log_line_escapes_unquoted_values),
         cmocka_unit_test(test_log_line_keeps_quoted_escapes),
+        cmocka_unit_test(test_lines_together_read_as_one_by_one),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
