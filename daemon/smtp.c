@@ -71,6 +71,13 @@ struct smtp {
     int quit;         /* (L) the workers end */
     int wake_pipe[2]; /* a byte wakes the main thread (see main_needed) */
     int wake_batch;   /* finished transfers worth waking the main thread for */
+    /*
+     * (L) Bytes the workers have decided to write to the wake pipe, counted
+     * before they are written; wakes_read (the main thread's) those it read.
+     * The pipe is read only when they differ: a read is a system call.
+     */
+    unsigned long wakes;
+    unsigned long wakes_read;
     struct slot *slots;
     int nslots;
     /*
@@ -267,6 +274,7 @@ static void *worker_main(void *arg)
             if (!s->quit)
                 take_request(sl);
             wake = main_needed(s);
+            s->wakes += (unsigned long)wake;
             pthread_mutex_unlock(&s->lock);
             if (wake)
                 wake_main(s);
@@ -622,12 +630,21 @@ static int reap(struct smtp *s, smtp_done_fn done, void *arg)
     }
 }
 
+/* Reads the wake-ups written so far; a byte counted but not yet written is read next time. */
 static void drain_wake_pipe(struct smtp *s)
 {
     char bytes[64];
+    unsigned long pending;
+    ssize_t n;
 
-    while (read(s->wake_pipe[0], bytes, sizeof(bytes)) > 0)
-        ;
+    pthread_mutex_lock(&s->lock);
+    pending = s->wakes - s->wakes_read;
+    pthread_mutex_unlock(&s->lock);
+    while (pending > 0 && (n = read(s->wake_pipe[0], bytes,
+                                    pending < sizeof(bytes) ? pending : sizeof(bytes))) > 0) {
+        s->wakes_read += (unsigned long)n;
+        pending -= (unsigned long)n;
+    }
 }
 
 int smtp_fd(const struct smtp *s)
