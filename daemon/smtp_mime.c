@@ -6,14 +6,51 @@
 #include "smtp_mime.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
-static int add_part(curl_mime *mime, const struct buf *body, const char *type)
+/* libcurl's read callback for a body: the next bytes of the message's own buffer. */
+static size_t read_body(char *out, size_t size, size_t nitems, void *arg)
+{
+    struct smtp_mime_body *b = arg;
+    size_t n = size * nitems;
+
+    if (n > b->len - b->pos)
+        n = b->len - b->pos;
+    memcpy(out, b->data + b->pos, n);
+    b->pos += n;
+    return n;
+}
+
+/* libcurl's seek callback for a body: it rewinds a part before it sends it. */
+static int seek_body(void *arg, curl_off_t offset, int origin)
+{
+    struct smtp_mime_body *b = arg;
+    curl_off_t base = origin == SEEK_CUR   ? (curl_off_t)b->pos
+                      : origin == SEEK_END ? (curl_off_t)b->len
+                                           : 0;
+
+    if (origin != SEEK_SET && origin != SEEK_CUR && origin != SEEK_END)
+        return CURL_SEEKFUNC_CANTSEEK;
+    if (base + offset < 0 || base + offset > (curl_off_t)b->len)
+        return CURL_SEEKFUNC_FAIL;
+    b->pos = (size_t)(base + offset);
+    return CURL_SEEKFUNC_OK;
+}
+
+/*
+ * A part whose body libcurl reads from the message where it is: a copy of
+ * each body per message (curl_mime_data) is what this saves.
+ */
+static int add_part(curl_mime *mime, const struct buf *body, struct smtp_mime_body *b,
+                    const char *type)
 {
     curl_mimepart *part = curl_mime_addpart(mime);
     struct curl_slist *h;
 
-    if (part == NULL || curl_mime_data(part, buf_str(body), body->len) != CURLE_OK ||
+    *b = (struct smtp_mime_body){.data = buf_str(body), .len = body->len};
+    if (part == NULL ||
+        curl_mime_data_cb(part, (curl_off_t)b->len, read_body, seek_body, NULL, b) != CURLE_OK ||
         curl_mime_type(part, type) != CURLE_OK)
         return -1;
     /* Encoded by message.c; with no libcurl encoder set, only this header says so. */
@@ -48,8 +85,9 @@ int smtp_mime_attach(const struct message *m, CURL *easy, struct smtp_mime *a, c
 {
     memset(a, 0, sizeof(*a));
     a->mime = curl_mime_init(easy);
-    if (a->mime == NULL || add_part(a->mime, &m->text_qp, "text/plain; charset=utf-8") == -1 ||
-        add_part(a->mime, &m->html_qp, "text/html; charset=utf-8") == -1) {
+    if (a->mime == NULL ||
+        add_part(a->mime, &m->text_qp, &a->text, "text/plain; charset=utf-8") == -1 ||
+        add_part(a->mime, &m->html_qp, &a->html, "text/html; charset=utf-8") == -1) {
         errf(err, "message %" PRId64 ": cannot build the MIME body", m->signup_id);
         goto fail;
     }

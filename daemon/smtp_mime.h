@@ -11,14 +11,26 @@
 
 #include "message.h"
 
+/* A body libcurl reads from the message itself, where it is (see smtp_mime_attach). */
+struct smtp_mime_body {
+    const char *data;
+    size_t len;
+    size_t pos;
+};
+
 /* What an attached message holds on to until its transfer ends. */
 struct smtp_mime {
     curl_mime *mime;
     struct curl_slist *rcpt;
     struct curl_slist *headers;
+    struct smtp_mime_body text, html;
 };
 
-/* Sets the envelope, headers and body of m on easy.  0, or -1 with err (nothing kept). */
+/*
+ * Sets the envelope, headers and body of m on easy.  The bodies are read
+ * from m as the transfer goes, not copied: m must outlive the transfer.  0,
+ * or -1 with err (nothing kept).
+ */
 int smtp_mime_attach(const struct message *m, CURL *easy, struct smtp_mime *a, char *err);
 /* Takes them off easy again and frees them. */
 void smtp_mime_detach(CURL *easy, struct smtp_mime *a);
