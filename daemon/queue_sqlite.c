@@ -38,8 +38,17 @@
  * statements in this backend.
  */
 #define QUEUE_STMT_CACHE 96
-/* Write-ahead log pages between checkpoints (see configure()). */
-#define QUEUE_SQLITE_CHECKPOINT_PAGES "10000"
+/*
+ * Write-ahead log pages at which the writer checkpoints itself, so that the
+ * log starts over (see on_commit()); about 40 MiB on disk at most.
+ */
+#define QUEUE_SQLITE_CHECKPOINT_PAGES 10000
+/*
+ * Log pages between two pokes of the checkpoint thread: often enough that
+ * the writer's own checkpoint finds little left, rarely enough that the
+ * helper's fixed cost (two fdatasync calls) is spread over many commits.
+ */
+#define QUEUE_SQLITE_CHECKPOINT_STEP 1000
 /* SQLite's page cache per connection, as PRAGMA cache_size takes it (negative: KiB). */
 #define QUEUE_SQLITE_CACHE_KIB "-512"
 
@@ -55,6 +64,10 @@ struct sq {
     sqlite3 *db;
     struct cached_stmt stmts[QUEUE_STMT_CACHE];
     int nstmts;
+    /* A writer's checkpoint thread, started once the log first grows (NULL before). */
+    struct sq_checkpointer *ckpt;
+    int ckpt_failed; /* it could not start: the writer checkpoints alone */
+    int poked_at;    /* the log's length in pages when the thread was last poked */
 };
 
 #define SQ(q) ((struct sq *)(q)->be)
@@ -389,6 +402,36 @@ static int set_wal_waiting(struct queue *q, char *err)
     }
 }
 
+/*
+ * SQLite calls this after each commit of the writer, with the log's length
+ * in pages (see configure()).  It returns SQLITE_OK whatever happens: a
+ * checkpoint that cannot run now runs at a later commit.
+ */
+static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct queue *q = arg;
+    struct sq *b = SQ(q);
+    char err[ERRLEN];
+
+    if (pages < b->poked_at) /* the log started over */
+        b->poked_at = 0;
+    if (pages >= QUEUE_SQLITE_CHECKPOINT_PAGES) {
+        /* What the helper has not copied yet, then the log can start over. */
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        return SQLITE_OK;
+    }
+    if (pages - b->poked_at < QUEUE_SQLITE_CHECKPOINT_STEP || b->ckpt_failed)
+        return SQLITE_OK;
+    if (b->ckpt == NULL && sq_checkpointer_start(q->name, &b->ckpt, err) == -1) {
+        log_warnx("%s; the log is copied back in the committing thread", err);
+        b->ckpt_failed = 1;
+        return SQLITE_OK;
+    }
+    sq_checkpointer_poke(b->ckpt);
+    b->poked_at = pages;
+    return SQLITE_OK;
+}
+
 static int configure(struct queue *q, char *err)
 {
     if (set_wal_waiting(q, err) == -1)
@@ -407,22 +450,20 @@ static int configure(struct queue *q, char *err)
      * cache per connection would be an eighth of the daemon's memory.
      */
     /*
-     * wal_autocheckpoint: a checkpoint runs in the committing thread and ends
-     * with two fdatasync() calls.  SQLite's default (every 1000 log pages)
-     * meant one every ~150 messages at full speed, a millisecond or more of
-     * the daemon's thread each time; 10000 pages (about 40 MiB of log on
-     * disk) make them ten times rarer for the same pages written, since the
-     * same few hundred hot pages fill most of the log.
+     * Checkpoints: SQLite's own (every 1000 log pages, in the committing
+     * thread, each ending with two fdatasync() calls) are replaced by
+     * on_commit(): a thread of its own does the copying and syncing as the
+     * log grows, and the writer checkpoints itself only every
+     * QUEUE_SQLITE_CHECKPOINT_PAGES, finding little left to do.
      */
     /* The pragma is a no-op inside a transaction: set it around migrate()'s. */
     if (sq_exec(q, "PRAGMA foreign_keys = OFF", "foreign keys", err) == -1 ||
         sq_exec(q, "PRAGMA synchronous = NORMAL", "synchronous", err) == -1 ||
         sq_exec(q, "PRAGMA secure_delete = ON", "secure delete", err) == -1 ||
         sq_exec(q, "PRAGMA cache_size = " QUEUE_SQLITE_CACHE_KIB, "cache size", err) == -1 ||
-        sq_exec(q, "PRAGMA wal_autocheckpoint = " QUEUE_SQLITE_CHECKPOINT_PAGES, "checkpoint",
-                err) == -1 ||
         sq_migrate(q, err) == -1)
         return -1;
+    sqlite3_wal_hook(SQ(q)->db, on_commit, q);
     return sq_exec(q, "PRAGMA foreign_keys = ON", "foreign keys", err);
 }
 
@@ -506,6 +547,7 @@ static void sq_close(struct queue *q)
 
     if (b == NULL)
         return;
+    sq_checkpointer_stop(b->ckpt);
     forget_stmts(q);
     if (b->db && sqlite3_close(b->db) != SQLITE_OK)
         log_warnx("%s: close: %s", q->name, sqlite3_errmsg(b->db));

@@ -1,6 +1,7 @@
 /*
- * queue_sqlite.h - what the two halves of the SQLite backend share:
+ * queue_sqlite.h - what the parts of the SQLite backend share:
  * queue_sqlite.c (the connection, its statement cache, transactions),
+ * queue_sqlite_checkpoint.c (the log copied back on a thread of its own),
  * queue_sqlite_schema.c (migrations, the hash key), queue_sqlite_rows.c
  * (rows in and out) and queue_sqlite_work.c (claims, recovery, scrub,
  * purge).  Only they include it.
@@ -45,6 +46,17 @@
 
 /* The connection of one open queue. */
 struct sq;
+
+/*
+ * The write-ahead log copied back into the database on a thread of its own
+ * (queue_sqlite_checkpoint.c).  start opens its own connection to path: 0,
+ * or -1 with err.  poke: there is log to copy back; it returns at once.
+ * stop waits for a checkpoint under way, then closes.
+ */
+struct sq_checkpointer;
+int sq_checkpointer_start(const char *path, struct sq_checkpointer **out, char *err);
+void sq_checkpointer_poke(struct sq_checkpointer *c);
+void sq_checkpointer_stop(struct sq_checkpointer *c);
 
 sqlite3 *sq_db(struct queue *q);
 /* Runs sql (no parameters, any number of statements): 0, or -1 with err. */

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -1483,6 +1484,66 @@ static void test_recover_dead_process(void **state)
     assert_string_equal(detail, want);
 }
 
+/* Threads of this process: the checkpoint thread is one more. */
+static int thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/*
+ * As the log grows, a thread of its own copies it back into the database:
+ * the database file grows while the writer has not checkpointed at all (it
+ * does so itself only at 10000 log pages), and the file stays whole.
+ */
+static void test_log_copied_back_by_its_own_thread(void **state)
+{
+    struct fixture *f = *state;
+    char wal[sizeof(f->path) + 8], email[64];
+    int threads = thread_count(), i, n;
+    off_t db_before = file_size(f->path);
+    sqlite3_stmt *st;
+
+    snprintf(wal, sizeof(wal), "%s-wal", f->path);
+    /* Past 2000 log pages (two pokes), well short of the writer's own 10000. */
+    for (i = 0; file_size(wal) < (off_t)2000 * 4096; i++) {
+        snprintf(email, sizeof(email), "log%d@example.com", i);
+        enqueue_one(f, email, ENQUEUE_ADDED);
+        assert_true(file_size(wal) < (off_t)9000 * 4096);
+    }
+    n = i;
+    assert_int_equal(thread_count(), threads + 1);
+    /* The new rows, index entries and history fill a few dozen pages. */
+    for (i = 0; i < 500 && file_size(f->path) < db_before + (off_t)8 * 4096; i++)
+        usleep(10000);
+    assert_true(file_size(f->path) >= db_before + (off_t)8 * 4096);
+    /* Whole, and with every signup, read through another connection. */
+    assert_int_equal(sqlite3_prepare_v2(f->raw, "PRAGMA integrity_check", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(f->raw, "SELECT count(*) FROM signups", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), n);
+    sqlite3_finalize(st);
+}
+
 /* Marks in one commit: each its own result, as queue_mark_attempt() would give it. */
 static void test_mark_attempts_batch(void **state)
 {
@@ -1959,6 +2020,7 @@ int main(void)
         QUEUE_TEST(test_recover_dead_process),
         QUEUE_TEST(test_mark_attempt),
         QUEUE_TEST(test_mark_attempts_batch),
+        QUEUE_TEST(test_log_copied_back_by_its_own_thread),
         QUEUE_TEST(test_recover_uncertain),
         QUEUE_TEST(test_recover_never_takes_a_live_owner),
         QUEUE_TEST(test_purge_removes_history),
