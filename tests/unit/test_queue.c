@@ -473,8 +473,8 @@ static void test_state_checks_refuse_unknown_states(void **state)
     static const char *const bad[] = {
         "UPDATE signups SET state = 'lost'",
         "UPDATE signups SET state = 'SENT'",
-        "INSERT INTO signup_events (signup_id, at, from_state, to_state) VALUES (1, 1, 'x', "
-        "'sent')",
+        ("INSERT INTO signup_events (signup_id, at, from_state, to_state) VALUES (1, 1, 'x', "
+         "'sent')"),
         "INSERT INTO signup_events (signup_id, at, from_state, to_state) VALUES (1, 1, NULL, 'y')",
     };
     struct signup s;
