@@ -16,7 +16,6 @@
 #include "queue_sqlite.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,24 +32,17 @@ struct sq_checkpointer {
     int quit;   /* (lock) */
 };
 
-/* A helper at batch priority: its disk work waits for the daemon's, not the other way round. */
-static void run_as_batch(void)
-{
-    struct sched_param none = {0};
-    int rc = pthread_setschedparam(pthread_self(), SCHED_BATCH, &none);
-
-    if (rc != 0)
-        log_debug("the checkpoint thread keeps the default scheduling: %s", strerror(rc));
-}
-
 static void *checkpoint_main(void *arg)
 {
     struct sq_checkpointer *c = arg;
+    /* At batch priority: its disk work waits for the daemon's, not the other way round. */
+    int rc = thread_make_batch();
 
-    run_as_batch();
+    if (rc != 0)
+        log_debug("the checkpoint thread keeps the default scheduling: %s", strerror(rc));
     pthread_mutex_lock(&c->lock);
     for (;;) {
-        int log_pages = 0, copied = 0, rc;
+        int log_pages = 0, copied = 0;
 
         while (!c->wanted && !c->quit)
             pthread_cond_wait(&c->wake, &c->lock);

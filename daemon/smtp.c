@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <time.h>
 #include <stdio.h>
@@ -230,29 +229,21 @@ static void serve(struct slot *sl, struct request *req, int64_t started_ms, stru
     smtp_conn_send(&sl->conn, req->m, req->cookie, started_ms, r);
 }
 
-/*
- * A worker wakes for every reply of its relay.  As a batch thread its
- * wake-ups do not preempt the daemon's thread or the other workers in the
- * middle of their work: with eight busy connections that is a fifth of the
- * CPU per message (each preemption is a context switch, and cold caches).
- * Only a hint: under the unit's system-call filter it is refused, and the
- * unit's CPUSchedulingPolicy=batch has done it already.
- */
-static void run_as_batch(void)
-{
-    struct sched_param none = {0};
-    int rc = pthread_setschedparam(pthread_self(), SCHED_BATCH, &none);
-
-    if (rc != 0)
-        log_debug("a connection thread keeps the default scheduling: %s", strerror(rc));
-}
-
 static void *worker_main(void *arg)
 {
     struct slot *sl = arg;
     struct smtp *s = sl->s;
+    int rc;
 
-    run_as_batch();
+    /*
+     * A worker wakes for every reply of its relay: as a batch thread it does
+     * not preempt the daemon's thread or the other workers in the middle of
+     * their work, which with eight busy connections is a fifth of the CPU
+     * per message (each preemption is a context switch, and cold caches).
+     */
+    rc = thread_make_batch();
+    if (rc != 0)
+        log_debug("a connection thread keeps the default scheduling: %s", strerror(rc));
     pthread_mutex_lock(&s->lock);
     while (!s->quit) {
         if (sl->state == SLOT_WORKING || take_request(sl)) {

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,4 +311,11 @@ int process_start_time(pid_t pid, unsigned long long *ticks)
     errno = 0;
     *ticks = strtoull(p, &end, 10);
     return errno || end == p ? -1 : 0;
+}
+
+int thread_make_batch(void)
+{
+    struct sched_param none = {0};
+
+    return pthread_setschedparam(pthread_self(), SCHED_BATCH, &none);
 }

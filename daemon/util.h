@@ -66,6 +66,13 @@ int64_t monotonic_ms(void);
 int64_t monotonic_us(void);
 /* When process pid started (ticks since boot, /proc): 0, or -1 when it cannot be read. */
 int process_start_time(pid_t pid, unsigned long long *ticks);
+/*
+ * Makes the calling thread a batch thread (SCHED_BATCH): its wake-ups do
+ * not preempt the thread running in the middle of its work.  A hint only:
+ * 0, or the error number (the unit's system-call filter refuses it, and
+ * sets CPUSchedulingPolicy=batch for the whole service instead).
+ */
+int thread_make_batch(void);
 /* RFC 3339 UTC ("2026-11-24T21:13:38Z") for a Unix time in milliseconds. */
 void format_time_ms(int64_t ms, char *out, size_t outlen);
 
