@@ -111,33 +111,11 @@ const char *log_quoted(const char *s, char *out, size_t outlen)
     return out;
 }
 
-void log_emit(enum log_priority prio, const char *module, int with_errno, const char *fmt, ...)
-{
-    char line[LOG_LINE_MAX], safe[LOG_LINE_MAX];
-    size_t n = 0;
-    int saved = errno;
-    size_t used;
-    va_list ap;
-
-    if (prio > log_max)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    used = strlen(line);
-    if (with_errno && used < sizeof(line))
-        snprintf(line + used, sizeof(line) - used, ": %s", strerror(saved));
-    /* Values logged without log_quoted (errors quoting input, replies) get the same escapes. */
-    escape_into(line, 0, safe, sizeof(safe), &n, 1);
-    safe[n] = '\0';
-    if (log_prefix)
-        fprintf(stderr, "<%d>%s: %s\n", (int)prio, module, safe);
-    else
-        fprintf(stderr, "reportd: %s: %s\n", module, safe);
-    errno = saved;
-}
-
-/* line, escaped, as the whole output line log_emit writes, into out; its length (cut to fit). */
+/*
+ * line as the whole output line, into out; its length (cut to fit).  Values
+ * logged without log_quoted (errors quoting input, replies) get the same
+ * escapes.
+ */
 static size_t format_line(enum log_priority prio, const char *module, const char *line, char *out,
                           size_t outlen)
 {
@@ -159,6 +137,26 @@ static size_t format_line(enum log_priority prio, const char *module, const char
         return outlen - 1;
     }
     return (size_t)w;
+}
+
+void log_emit(enum log_priority prio, const char *module, int with_errno, const char *fmt, ...)
+{
+    char line[LOG_LINE_MAX], out[LOG_LINE_MAX + 64];
+    int saved = errno;
+    size_t used, n;
+    va_list ap;
+
+    if (prio > log_max)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    used = strlen(line);
+    if (with_errno && used < sizeof(line))
+        snprintf(line + used, sizeof(line) - used, ": %s", strerror(saved));
+    n = format_line(prio, module, line, out, sizeof(out));
+    fwrite(out, 1, n, stderr);
+    errno = saved;
 }
 
 void log_emit_lines(enum log_priority prio, const char *module, const char *lines, size_t len)
