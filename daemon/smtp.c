@@ -68,7 +68,7 @@ struct smtp {
 
     pthread_mutex_t lock;
     int quit;         /* (L) the workers end */
-    int wake_pipe[2]; /* a byte wakes the main thread (see main_needed) */
+    int wake_pipe[2]; /* a byte wakes the main thread (see wake_needed) */
     int wake_batch;   /* finished transfers worth waking the main thread for */
     /*
      * (L) Bytes the workers have decided to write to the wake pipe, counted
@@ -138,16 +138,33 @@ static void wait_for_work(struct slot *sl)
 }
 
 /*
- * Under the lock: whether a finished transfer should wake the main thread.
- * While messages still wait for the workers, it is left asleep until
- * wake_batch results have gathered: their outcomes are then recorded in one
+ * Under the lock: whether the finished transfers make a batch worth
+ * reporting.  While messages still wait for the workers, results gather
+ * until wake_batch of them are in: their outcomes are then recorded in one
  * transaction and their successors marked and handed over together, instead
- * of a wake-up and two commits per message.  It is woken at once when the
+ * of a wake-up and two commits per message.  They go at once when the
  * workers are about to run dry, or when the whole sender must stop.
  */
-static int main_needed(const struct smtp *s)
+static int batch_ready(const struct smtp *s)
 {
     return s->nwaiting == 0 || s->nresults >= s->wake_batch || s->halted;
+}
+
+/*
+ * Under the lock: whether the transfer that just finished (r) should wake
+ * the main thread.  After a slow one it does not, unless the sender must
+ * stop or the worker found no next message (took_next 0): the connection's
+ * next message will be slow too, so the line cannot run dry before the main
+ * thread's own look, at most SMTP_BATCH_WAIT_MS away.  A wake-up now would
+ * put the main thread's commit and rendering between the relay's reply and
+ * the worker's next command: the scheduler places a woken thread on its
+ * waker's CPU, where the relay's next turn then waited too.
+ */
+static int wake_needed(const struct smtp *s, const struct smtp_result *r, int took_next)
+{
+    if (s->halted || !took_next)
+        return 1;
+    return r->elapsed_ms < SMTP_SLOW_TRANSFER_MS && batch_ready(s);
 }
 
 /* Under the lock: hands the worker's result to the main thread. */
@@ -251,7 +268,7 @@ static void *worker_main(void *arg)
             int64_t started = sl->started_ms;
             struct smtp_result r;
 
-            int wake;
+            int took, wake;
 
             pthread_mutex_unlock(&s->lock);
             serve(sl, &req, started, &r);
@@ -262,9 +279,8 @@ static void *worker_main(void *arg)
              * that the wake-up never stands between a connection and its
              * next message.
              */
-            if (!s->quit)
-                take_request(sl);
-            wake = main_needed(s);
+            took = !s->quit && take_request(sl);
+            wake = wake_needed(s, &r, took);
             s->wakes += (unsigned long)wake;
             pthread_mutex_unlock(&s->lock);
             if (wake)
@@ -590,7 +606,7 @@ static int results_overdue(const struct smtp *s)
 
 /*
  * Reports every finished transfer, oldest first, each taken out of the pool
- * before done() runs: as a batch (see main_needed), or once the oldest has
+ * before done() runs: as a batch (see batch_ready), or once the oldest has
  * waited SMTP_BATCH_WAIT_MS.
  */
 static int reap(struct smtp *s, smtp_done_fn done, void *arg)
@@ -598,7 +614,7 @@ static int reap(struct smtp *s, smtp_done_fn done, void *arg)
     int reported = 0;
 
     pthread_mutex_lock(&s->lock);
-    if (!main_needed(s) && !results_overdue(s)) {
+    if (!batch_ready(s) && !results_overdue(s)) {
         pthread_mutex_unlock(&s->lock);
         return 0;
     }

@@ -94,7 +94,10 @@ int smtp_waiting(struct smtp *s);
 int smtp_uncollected(struct smtp *s);
 /* Messages in the transport: waiting, being sent, or finished with results not yet collected. */
 int smtp_in_flight(struct smtp *s);
-/* Readable when a result is waiting, for a caller's own poll(). */
+/*
+ * Readable when results are worth collecting at once, for a caller's own
+ * poll(); a slow transfer's result waits for the caller's next look.
+ */
 int smtp_fd(const struct smtp *s);
 /* Cuts the connections of every transfer in flight: each ends at once, its outcome unknown. */
 void smtp_abort(struct smtp *s);
@@ -106,6 +109,12 @@ void smtp_abort(struct smtp *s);
  * one commit.  The caller polls at least this often while any is in flight.
  */
 #define SMTP_BATCH_WAIT_MS 20
+/*
+ * A transfer that took this long wakes no one while its connection has a
+ * next message: the caller's look, every SMTP_BATCH_WAIT_MS, collects its
+ * result long before that next message can be done.
+ */
+#define SMTP_SLOW_TRANSFER_MS (2 * SMTP_BATCH_WAIT_MS)
 
 /*
  * Waits up to timeout_ms for finished transfers and calls done() for each,

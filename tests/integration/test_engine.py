@@ -163,6 +163,37 @@ def test_outcomes_are_recorded_promptly_while_other_connections_stall(env):
         relay.stop()
 
 
+def test_a_slow_relays_outcomes_are_collected_without_waiting_for_the_next_message(env):
+    """A slow transfer's result wakes nobody while its connection goes on to
+    the next message: the daemon's own look, every SMTP_BATCH_WAIT_MS (20 ms),
+    must record it while that next message is still on the wire (each takes
+    relay_s), and the drain must still end after the last one."""
+    relay_s = 0.4
+    relay = StallingRelay(reply_s=relay_s)
+    try:
+        env.write_config(smtp_url=relay.url)  # one connection
+        queue_many(env, 4, "slow")
+        t0 = time.monotonic()
+        d = env.start("run", "--drain")
+        try:
+            for n in (1, 2, 3):
+                assert wait_until(lambda: len(relay.rcpts()) >= n, timeout=5)
+                at, rcpt = relay.accepted[n - 1]
+                assert wait_until(
+                    lambda: env.count(f"state = 'sent' AND email = '{rcpt}'") == 1, timeout=2)
+                took = time.monotonic() - at
+                assert took < relay_s / 2, f"{rcpt}: recorded {took:.2f} s after its 250"
+            assert d.wait(10) == 0
+        finally:
+            if d.poll() is None:
+                d.kill()
+        assert len(relay.rcpts()) == 4 and env.count("state = 'sent'") == 4
+        # Each message really was slow: four of them took at least 4 x relay_s.
+        assert relay.accepted[-1][0] - t0 >= 4 * relay_s
+    finally:
+        relay.stop()
+
+
 def test_watchdog_and_sigterm_are_served_during_a_stall(env):
     relay = StallingRelay(stall_conns=1, stall_s=60)
     ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
