@@ -171,7 +171,7 @@ def test_a_slow_relays_outcomes_are_collected_without_waiting_for_the_next_messa
     relay_s = 0.4
     relay = StallingRelay(reply_s=relay_s)
     try:
-        env.write_config(smtp_url=relay.url)  # one connection
+        env.write_config(smtp_url=relay.url, extra_smtp="  connections: 1\n")
         queue_many(env, 4, "slow")
         t0 = time.monotonic()
         d = env.start("run", "--drain")
