@@ -121,9 +121,9 @@ static void wait_for_events(struct daemon *d, int64_t ms)
     int n = 0, woke = -1;
 
     keep_alive(d);
-    /* With transfers in flight, look often (outcomes, stuck connections, the stop's end). */
-    if (d->in_flight > 0 && ms > SMTP_BATCH_WAIT_MS)
-        ms = SMTP_BATCH_WAIT_MS;
+    /* With transfers in flight, look as often as outcomes need (and stuck connections). */
+    if (d->in_flight > 0 && ms > smtp_wait_limit_ms(d->smtp))
+        ms = smtp_wait_limit_ms(d->smtp);
     /* Never past the next metrics write (an idle daemon with metrics.path wakes for it). */
     if (ms > metrics_writer_next(&d->metrics, d->rt->config.metrics_path) - monotonic_ms())
         ms = metrics_writer_next(&d->metrics, d->rt->config.metrics_path) - monotonic_ms();

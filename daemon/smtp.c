@@ -604,6 +604,18 @@ static int results_overdue(const struct smtp *s)
                                   (int64_t)SMTP_BATCH_WAIT_MS * 1000;
 }
 
+int smtp_wait_limit_ms(struct smtp *s)
+{
+    int64_t left = SMTP_BATCH_WAIT_MS;
+
+    pthread_mutex_lock(&s->lock);
+    if (s->nresults > 0)
+        left =
+            (s->results[s->results_head].finished_us - monotonic_us()) / 1000 + SMTP_BATCH_WAIT_MS;
+    pthread_mutex_unlock(&s->lock);
+    return left < 0 ? 0 : (int)left;
+}
+
 /*
  * Reports every finished transfer, oldest first, each taken out of the pool
  * before done() runs: as a batch (see batch_ready), or once the oldest has

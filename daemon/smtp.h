@@ -106,15 +106,23 @@ void smtp_abort(struct smtp *s);
  * A finished transfer's result waits at most this long to be reported with
  * others: while messages still wait for the connections, results are
  * reported in batches of half the connections, so that their outcomes take
- * one commit.  The caller polls at least this often while any is in flight.
+ * one commit.
  */
 #define SMTP_BATCH_WAIT_MS 20
 /*
  * A transfer that took this long wakes no one while its connection has a
- * next message: the caller's look, every SMTP_BATCH_WAIT_MS, collects its
- * result long before that next message can be done.
+ * next message: the caller's look, at most SMTP_BATCH_WAIT_MS away, collects
+ * its result long before that next message can be done.
  */
 #define SMTP_SLOW_TRANSFER_MS (2 * SMTP_BATCH_WAIT_MS)
+
+/*
+ * How long the caller may wait before its next smtp_poll() while anything
+ * is in flight: until the oldest uncollected result has waited
+ * SMTP_BATCH_WAIT_MS, or that long when none has come in yet (one may come
+ * in without a wake-up).
+ */
+int smtp_wait_limit_ms(struct smtp *s);
 
 /*
  * Waits up to timeout_ms for finished transfers and calls done() for each,
