@@ -114,7 +114,7 @@ void smtp_abort(struct smtp *s);
  * next message: the caller's look, at most SMTP_BATCH_WAIT_MS away, collects
  * its result long before that next message can be done.
  */
-#define SMTP_SLOW_TRANSFER_MS (2 * SMTP_BATCH_WAIT_MS)
+#define SMTP_SLOW_TRANSFER_MS (2L * SMTP_BATCH_WAIT_MS)
 
 /*
  * How long the caller may wait before its next smtp_poll() while anything
