@@ -122,8 +122,12 @@ static void wait_for_events(struct daemon *d, int64_t ms)
 
     keep_alive(d);
     /* With transfers in flight, look as often as outcomes need (and stuck connections). */
-    if (d->in_flight > 0 && ms > smtp_wait_limit_ms(d->smtp))
-        ms = smtp_wait_limit_ms(d->smtp);
+    if (d->in_flight > 0) {
+        int limit = smtp_wait_limit_ms(d->smtp);
+
+        if (ms > limit)
+            ms = limit;
+    }
     /* Never past the next metrics write (an idle daemon with metrics.path wakes for it). */
     if (ms > metrics_writer_next(&d->metrics, d->rt->config.metrics_path) - monotonic_ms())
         ms = metrics_writer_next(&d->metrics, d->rt->config.metrics_path) - monotonic_ms();

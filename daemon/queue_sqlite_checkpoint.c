@@ -8,10 +8,10 @@
  * run where the daemon commits, they stopped its thread, and every
  * connection ran dry meanwhile.  Here the helper does that work whenever
  * enough log has piled up; the writer still checkpoints itself once the log
- * is long (sq_checkpoint_due), but finds it mostly copied and synced, and
- * that checkpoint is what lets SQLite start the log over from its beginning
- * (a helper's checkpoint alone never catches up with a writer that keeps
- * committing).
+ * is long (on_commit() in queue_sqlite.c), but finds it mostly copied and
+ * synced, and that checkpoint is what lets SQLite start the log over from
+ * its beginning (a helper's checkpoint alone never catches up with a writer
+ * that keeps committing).
  */
 #include "queue_sqlite.h"
 

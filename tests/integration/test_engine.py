@@ -136,6 +136,18 @@ def test_a_stalled_connection_holds_up_only_its_own_message(env):
         relay.stop()
 
 
+def assert_first_outcomes_recorded_within(env, relay, count, limit_s):
+    """Each of the relay's first `count` accepted messages is recorded as sent
+    in the queue less than `limit_s` after its 250."""
+    for n in range(1, count + 1):
+        assert wait_until(lambda: len(relay.rcpts()) >= n, timeout=5)
+        at, rcpt = relay.accepted[n - 1]
+        assert wait_until(
+            lambda: env.count(f"state = 'sent' AND email = '{rcpt}'") == 1, timeout=2)
+        took = time.monotonic() - at
+        assert took < limit_s, f"{rcpt}: recorded {took:.2f} s after its 250"
+
+
 def test_outcomes_are_recorded_promptly_while_other_connections_stall(env):
     """Outcomes are recorded in batches of half the connections; a batch that
     does not fill, because the other connections are stalled and the one
@@ -148,13 +160,7 @@ def test_outcomes_are_recorded_promptly_while_other_connections_stall(env):
         d = env.start("run")
         try:
             # The one free connection: a message a second, while three wait for their replies.
-            for n in (1, 2, 3):
-                assert wait_until(lambda: len(relay.rcpts()) >= n, timeout=5)
-                at, rcpt = relay.accepted[n - 1]
-                assert wait_until(
-                    lambda: env.count(f"state = 'sent' AND email = '{rcpt}'") == 1, timeout=2)
-                took = time.monotonic() - at
-                assert took < 0.5, f"{rcpt}: recorded {took:.2f} s after its 250"
+            assert_first_outcomes_recorded_within(env, relay, 3, 0.5)
             assert len(relay.rcpts()) < 6, "the stalled connections were not stalled"
         finally:
             d.send_signal(signal.SIGTERM)
@@ -176,13 +182,7 @@ def test_a_slow_relays_outcomes_are_collected_without_waiting_for_the_next_messa
         t0 = time.monotonic()
         d = env.start("run", "--drain")
         try:
-            for n in (1, 2, 3):
-                assert wait_until(lambda: len(relay.rcpts()) >= n, timeout=5)
-                at, rcpt = relay.accepted[n - 1]
-                assert wait_until(
-                    lambda: env.count(f"state = 'sent' AND email = '{rcpt}'") == 1, timeout=2)
-                took = time.monotonic() - at
-                assert took < relay_s / 2, f"{rcpt}: recorded {took:.2f} s after its 250"
+            assert_first_outcomes_recorded_within(env, relay, 3, relay_s / 2)
             assert d.wait(10) == 0
         finally:
             if d.poll() is None:
