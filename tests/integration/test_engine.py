@@ -28,6 +28,7 @@ class StallingRelay:
         self.reply_s = reply_s
         self.accepted = []  # (time, rcpt) per 250 to a message
         self.connections = 0
+        self.holding = 0  # end-of-DATA replies being held right now
         self.lock = threading.Lock()
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
@@ -67,7 +68,13 @@ class StallingRelay:
                         pass
                     if stalls:
                         stalls = False
-                        await asyncio.sleep(self.stall_s)
+                        with self.lock:
+                            self.holding += 1
+                        try:
+                            await asyncio.sleep(self.stall_s)
+                        finally:
+                            with self.lock:
+                                self.holding -= 1
                     elif self.reply_s:
                         await asyncio.sleep(self.reply_s)
                     with self.lock:
@@ -247,7 +254,10 @@ def test_a_stop_takes_back_unsent_the_message_waiting_for_a_connection(env):
         env.write_config(smtp_url=relay.url, extra_smtp="  connections: 1\n")
         addrs = queue_many(env, 3, "wait")
         d = env.start("run")
-        # The first is on the connection; the second is claimed, marked and waiting.
+        # The first is on the connection, its reply held; the second is
+        # claimed, marked and waiting. (A mark comes when the transport takes
+        # a message, which may be before its connection is even open.)
+        assert wait_until(lambda: relay.holding == 1, timeout=20)
         assert wait_until(lambda: env.count("attempt_started_at IS NOT NULL") == 2, timeout=20)
         assert relay.connections == 1 and relay.rcpts() == []
         d.send_signal(signal.SIGTERM)
