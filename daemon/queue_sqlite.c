@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,9 +487,32 @@ static int on_busy(void *arg, int count)
     return 1;
 }
 
+/*
+ * SQLite counts every allocation under a global mutex for
+ * sqlite3_memory_used(), which reportd never asks; each message makes a few
+ * hundred.  The setting must come before SQLite's first use in the process,
+ * so it is made once, before the first open; if something opened SQLite
+ * before (it cannot here), the counting simply stays on.
+ */
+static void stop_memory_counting(void)
+{
+    if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+        log_debug("SQLite was already in use: its allocation counting stays on");
+}
+
+/*
+ * NOMUTEX: a connection belongs to the one thread that opened it (the
+ * checkpoint thread opens its own), so SQLite need not lock it around every
+ * call it makes.
+ */
 static int open_db(struct queue *q, int flags, char *err)
 {
-    int rc = sqlite3_open_v2(q->name, &SQ(q)->db, flags, NULL);
+    static pthread_once_t configured = PTHREAD_ONCE_INIT;
+    int rc;
+
+    if (pthread_once(&configured, stop_memory_counting) != 0)
+        return errf(err, "%s: cannot configure SQLite", q->name);
+    rc = sqlite3_open_v2(q->name, &SQ(q)->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
 
     if (rc != SQLITE_OK)
         return errf(err, "%s: cannot open: %s", q->name,
