@@ -53,6 +53,8 @@ int buf_reserve(struct buf *b, size_t extra)
         b->failed = 1;
         return -1;
     }
+    /* Reserved ahead of any append, it is already the empty string. */
+    p[b->len] = '\0';
     b->data = p;
     b->cap = cap;
     return 0;

@@ -13,7 +13,7 @@
 #define BUF_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 struct buf {
-    char *data; /* always NUL-terminated once anything was appended */
+    char *data; /* NULL, or always NUL-terminated */
     size_t len;
     size_t cap;
     int failed; /* an allocation failed; contents are incomplete */

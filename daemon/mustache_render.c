@@ -7,9 +7,18 @@
  */
 #include "mustache_int.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "util.h"
+
+/*
+ * The shipped report renders to about one and a half times its template
+ * (sections repeat, names expand): room for twice the template, taken
+ * before the first node, saves the output's series of doublings, each a
+ * copy of everything rendered so far.
+ */
+#define RENDER_ROOM_FACTOR 2
 
 /* The indentation of the standalone partials being rendered, innermost last. */
 struct indent {
@@ -238,6 +247,8 @@ int mustache_render(const struct mustache *t, const struct value *ctx, mustache_
     struct render r = {partials, arg, escape, out, err, 0, out->len, 0};
     struct frame root = {ctx, NULL, 1};
 
+    if (t->len <= SIZE_MAX / RENDER_ROOM_FACTOR)
+        buf_reserve(out, t->len * RENDER_ROOM_FACTOR); /* a failure shows in buf_failed() */
     if (render_nodes(&r, t, 0, t->n, &root, NULL) == -1)
         return -1;
     if (buf_failed(out))

@@ -428,6 +428,8 @@ static int wrap_text(const struct buf *in, struct buf *out, char *err)
 {
     const char *p = buf_str(in), *end = p + in->len;
 
+    /* Wrapping adds an indent and a line break here and there: an eighth is plenty. */
+    buf_reserve(out, in->len + in->len / 8); /* a failure shows in buf_failed() */
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
