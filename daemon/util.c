@@ -13,6 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+#endif
+
 int errf(char *err, const char *fmt, ...)
 {
     va_list ap;
@@ -209,14 +213,41 @@ int read_file(const char *path, size_t max, char **data, size_t *len, char *err)
     return 0;
 }
 
-/* Eight bytes at once: none of them has its high bit set. */
-static int ascii_word(const unsigned char *p)
+/*
+ * Reports are mostly ASCII: the first byte from p with its high bit set, or
+ * end, found sixteen bytes at a time (the byte's high bit is what movemask
+ * collects), or else eight.
+ */
+#if defined(__SSE2__) && defined(__GNUC__)
+static const unsigned char *skip_ascii(const unsigned char *p, const unsigned char *end)
+{
+    while (end - p >= 16) {
+        unsigned mask =
+            (unsigned)_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)p));
+
+        if (mask != 0)
+            return p + __builtin_ctz(mask);
+        p += 16;
+    }
+    while (p < end && *p < 0x80)
+        p++;
+    return p;
+}
+#else
+static const unsigned char *skip_ascii(const unsigned char *p, const unsigned char *end)
 {
     uint64_t w;
 
-    memcpy(&w, p, sizeof(w));
-    return (w & 0x8080808080808080ULL) == 0;
+    for (; (size_t)(end - p) >= sizeof(w); p += sizeof(w)) {
+        memcpy(&w, p, sizeof(w));
+        if ((w & UINT64_C(0x8080808080808080)) != 0)
+            break;
+    }
+    while (p < end && *p < 0x80)
+        p++;
+    return p;
 }
+#endif
 
 int utf8_valid(const char *s, size_t len)
 {
@@ -227,16 +258,10 @@ int utf8_valid(const char *s, size_t len)
         size_t n, i;
         unsigned cp;
 
-        /* Reports are mostly ASCII: skip it a word at a time. */
-        while ((size_t)(end - p) >= sizeof(uint64_t) && ascii_word(p))
-            p += sizeof(uint64_t);
+        p = skip_ascii(p, end);
         if (p == end)
             break;
         c = *p;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
         if (c >= 0xc2 && c <= 0xdf) {
             n = 1;
             cp = c & 0x1f;

@@ -457,17 +457,18 @@ static void test_parse_nonnegative(void **state)
     assert_int_equal(parse_nonnegative(huge, &v), -1);
 }
 
-/* Invalid UTF-8 is found wherever it sits, also after long ASCII runs read a word at a time. */
+/* Invalid UTF-8 is found wherever it sits, also after ASCII runs read 16 or 8 bytes at a time. */
 static void test_utf8_valid_at_every_offset(void **state)
 {
-    static const char *const bad[] = {"\xff", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
-                                      "\xe2\x82"};
+    static const char *const bad[] = {
+        "\xff", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"};
     static const char *const good[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
-    char text[64];
+    char text[96];
     size_t i, at;
 
     (void)state;
-    for (at = 0; at < 24; at++) {
+    /* Offsets past two blocks of 16: the sequence in the first, second and third. */
+    for (at = 0; at < 40; at++) {
         for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
             memset(text, 'a', sizeof(text));
             memcpy(text + at, bad[i], strlen(bad[i]));
