@@ -4,8 +4,10 @@
  * nodes and strings) costs a handful of mallocs instead of one per piece,
  * and freeing it costs one free per block instead of a walk of the tree.
  *
- * An arena belongs to whoever declared it (one rendering, on one thread);
- * nothing is shared.  Memory from it is never freed piece by piece.
+ * An arena belongs to whoever declared it (one rendering, on one thread),
+ * and only that thread writes it: report_shared's is written once, while
+ * the roles load, and only read after.  Memory from it is never freed
+ * piece by piece.
  */
 #ifndef REPORTD_ARENA_H
 #define REPORTD_ARENA_H

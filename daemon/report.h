@@ -109,10 +109,24 @@ size_t report_band(const struct role *role, int score);
 void report_comparison(const struct report *r, char *out, size_t outlen);
 
 /*
- * The template context for the report, built in a; see README "Template
- * variables" for every key.  It points into the roles data (titles,
- * rationales), which must outlive a.  NULL on allocation failure.
+ * The parts of the template context that depend on a role alone (each of
+ * its skills, its skill lists, its own map), made once for every role when
+ * the roles are loaded.  Every report's context then points to them: they
+ * are never written again, so renderings on any thread share them.  It
+ * points into roles, which must outlive it.  NULL on allocation failure.
  */
-struct value *report_to_value(const struct report *r, struct arena *a);
+struct report_shared;
+struct report_shared *report_shared_new(const struct roles *roles);
+void report_shared_free(struct report_shared *sh);
+
+/*
+ * The template context for the report, built in a, with the role's parts
+ * from sh (or built in a too when sh is NULL or does not know the role);
+ * see README "Template variables" for every key.  It points into the roles
+ * data (titles, rationales), which must outlive a.  NULL on allocation
+ * failure.
+ */
+struct value *report_to_value(const struct report *r, const struct report_shared *sh,
+                              struct arena *a);
 
 #endif

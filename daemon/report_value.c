@@ -7,6 +7,7 @@
 #include "report.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -152,21 +153,43 @@ static struct value *skill_value(struct arena *a, const struct role_skill *s)
     return checked(v, rc);
 }
 
-static struct value *skill_list(struct arena *a, const struct role_skill *const *skills, size_t n)
+static struct value *role_value(struct arena *a, const struct role *role)
 {
-    struct value *list = value_list(a);
-    size_t i;
+    struct value *v = value_map(a);
     int rc = 0;
 
-    for (i = 0; i < n; i++)
-        rc |= value_list_push(list, skill_value(a, skills[i]));
-    return checked(list, rc);
+    rc |= value_map_add(v, "id", value_string_ref(a, role->id));
+    rc |= value_map_add(v, "title", value_string_ref(a, role->title));
+    rc |= value_map_add(v, "weight_high", value_number(a, role->exposure_weight[EXPOSURE_HIGH]));
+    rc |=
+        value_map_add(v, "weight_medium", value_number(a, role->exposure_weight[EXPOSURE_MEDIUM]));
+    rc |= value_map_add(v, "weight_low", value_number(a, role->exposure_weight[EXPOSURE_LOW]));
+    return checked(v, rc);
 }
 
+/*
+ * What a context takes from its role alone: each skill's map (role order)
+ * and the lists and map made of them.  Shared (report_shared) or made in a
+ * rendering's own arena.
+ */
+struct role_parts {
+    const struct role *role;
+    struct value **skills;
+    struct value *all_skills, *vulnerable_skills, *resilient_skills;
+    struct value *role_map;
+};
+
+struct report_shared {
+    struct arena arena;
+    struct role_parts *parts;
+    size_t n;
+};
+
 /* The role's skills with one outlook (all when outlook < 0), in role order, at most max. */
-static struct value *role_skill_list(struct arena *a, const struct role *role, int outlook,
+static struct value *role_skill_list(struct arena *a, const struct role_parts *p, int outlook,
                                      size_t max)
 {
+    const struct role *role = p->role;
     struct value *list = value_list(a);
     size_t i, n = 0;
     int rc = 0;
@@ -174,26 +197,104 @@ static struct value *role_skill_list(struct arena *a, const struct role *role, i
     for (i = 0; i < role->nskills && n < max; i++) {
         if (outlook >= 0 && role->skills[i].outlook != (enum outlook)outlook)
             continue;
-        rc |= value_list_push(list, skill_value(a, &role->skills[i]));
+        rc |= value_list_push(list, p->skills[i]);
         n++;
     }
     return checked(list, rc);
 }
 
-static int add_skills(struct arena *a, struct value *v, const struct report *r)
+static int make_role_parts(struct role_parts *p, const struct role *role, struct arena *a)
+{
+    size_t i;
+
+    p->role = role;
+    p->skills = role->nskills ? arena_alloc(a, role->nskills * sizeof(*p->skills)) : NULL;
+    if (role->nskills && p->skills == NULL)
+        return -1;
+    for (i = 0; i < role->nskills; i++)
+        if ((p->skills[i] = skill_value(a, &role->skills[i])) == NULL)
+            return -1;
+    p->all_skills = role_skill_list(a, p, -1, ROLE_MAX_SKILLS);
+    p->vulnerable_skills = role_skill_list(a, p, OUTLOOK_VULNERABLE, REPORT_ROLE_SKILLS_SHOWN);
+    p->resilient_skills = role_skill_list(a, p, OUTLOOK_RESILIENT, REPORT_ROLE_SKILLS_SHOWN);
+    p->role_map = role_value(a, role);
+    return p->all_skills && p->vulnerable_skills && p->resilient_skills && p->role_map ? 0 : -1;
+}
+
+struct report_shared *report_shared_new(const struct roles *roles)
+{
+    struct report_shared *sh = calloc(1, sizeof(*sh));
+    size_t i;
+
+    if (sh == NULL)
+        return NULL;
+    arena_init(&sh->arena);
+    sh->parts = roles->n ? arena_alloc(&sh->arena, roles->n * sizeof(*sh->parts)) : NULL;
+    if (roles->n && sh->parts == NULL) {
+        report_shared_free(sh);
+        return NULL;
+    }
+    for (i = 0; i < roles->n; i++)
+        if (make_role_parts(&sh->parts[i], &roles->v[i], &sh->arena) == -1) {
+            report_shared_free(sh);
+            return NULL;
+        }
+    sh->n = roles->n;
+    return sh;
+}
+
+void report_shared_free(struct report_shared *sh)
+{
+    if (sh == NULL)
+        return;
+    arena_free(&sh->arena);
+    free(sh);
+}
+
+static const struct role_parts *shared_parts(const struct report_shared *sh,
+                                             const struct role *role)
+{
+    size_t i;
+
+    for (i = 0; sh != NULL && i < sh->n; i++)
+        if (sh->parts[i].role == role)
+            return &sh->parts[i];
+    return NULL;
+}
+
+/* The person's skills of one outlook: the role's maps of them. */
+static struct value *skill_list(struct arena *a, const struct role_parts *p,
+                                const struct role_skill *const *skills, size_t n)
+{
+    struct value *list = value_list(a);
+    size_t i, k;
+    int rc = 0;
+
+    for (i = 0; i < n; i++) {
+        struct value *v = NULL;
+
+        for (k = 0; k < p->role->nskills && v == NULL; k++)
+            if (&p->role->skills[k] == skills[i])
+                v = p->skills[k];
+        /* report_build() takes them from the role; a stranger still gets its own map. */
+        rc |= value_list_push(list, v ? v : skill_value(a, skills[i]));
+    }
+    return checked(list, rc);
+}
+
+static int add_skills(struct arena *a, struct value *v, const struct report *r,
+                      const struct role_parts *p)
 {
     int rc = 0;
 
-    rc |= value_map_add(v, "vulnerable_skills", skill_list(a, r->vulnerable, r->nvulnerable));
-    rc |= value_map_add(v, "resilient_skills", skill_list(a, r->resilient, r->nresilient));
+    rc |= value_map_add(v, "vulnerable_skills", skill_list(a, p, r->vulnerable, r->nvulnerable));
+    rc |= value_map_add(v, "resilient_skills", skill_list(a, p, r->resilient, r->nresilient));
     rc |= value_map_add(v, "has_vulnerable_skills", value_bool(a, r->nvulnerable > 0));
     rc |= value_map_add(v, "has_resilient_skills", value_bool(a, r->nresilient > 0));
     rc |= value_map_add(v, "has_skills", value_bool(a, r->nvulnerable + r->nresilient > 0));
-    rc |= value_map_add(v, "role_skills", role_skill_list(a, r->role, -1, ROLE_MAX_SKILLS));
-    rc |= value_map_add(v, "role_vulnerable_skills",
-                        role_skill_list(a, r->role, OUTLOOK_VULNERABLE, REPORT_ROLE_SKILLS_SHOWN));
-    rc |= value_map_add(v, "role_resilient_skills",
-                        role_skill_list(a, r->role, OUTLOOK_RESILIENT, REPORT_ROLE_SKILLS_SHOWN));
+    rc |= value_map_add(v, "role_skills", p->all_skills);
+    rc |= value_map_add(v, "role_vulnerable_skills", p->vulnerable_skills);
+    rc |= value_map_add(v, "role_resilient_skills", p->resilient_skills);
     return rc;
 }
 
@@ -229,20 +330,6 @@ static int add_band(struct arena *a, struct value *v, const char *const keys[3],
     return rc;
 }
 
-static struct value *role_value(struct arena *a, const struct role *role)
-{
-    struct value *v = value_map(a);
-    int rc = 0;
-
-    rc |= value_map_add(v, "id", value_string_ref(a, role->id));
-    rc |= value_map_add(v, "title", value_string_ref(a, role->title));
-    rc |= value_map_add(v, "weight_high", value_number(a, role->exposure_weight[EXPOSURE_HIGH]));
-    rc |=
-        value_map_add(v, "weight_medium", value_number(a, role->exposure_weight[EXPOSURE_MEDIUM]));
-    rc |= value_map_add(v, "weight_low", value_number(a, role->exposure_weight[EXPOSURE_LOW]));
-    return checked(v, rc);
-}
-
 static struct value *level_value(struct arena *a, const struct report *r)
 {
     struct value *v = value_map(a);
@@ -269,11 +356,20 @@ static void format_day(int64_t ms, char *out, size_t outlen)
     snprintf(out, outlen, "%d %s %d", tm.tm_mday, month_names[tm.tm_mon], tm.tm_year + 1900);
 }
 
-struct value *report_to_value(const struct report *r, struct arena *a)
+struct value *report_to_value(const struct report *r, const struct report_shared *sh,
+                              struct arena *a)
 {
+    const struct role_parts *p = shared_parts(sh, r->role);
+    struct role_parts own;
     struct value *v = value_map(a);
     char sentence[REPORT_SENTENCE_MAX], day[DATE_MAX];
     int rc = 0;
+
+    if (p == NULL) {
+        if (make_role_parts(&own, r->role, a) == -1)
+            return NULL;
+        p = &own;
+    }
 
     report_comparison(r, sentence, sizeof(sentence));
     format_day(r->created_ms, day, sizeof(day));
@@ -282,7 +378,7 @@ struct value *report_to_value(const struct report *r, struct arena *a)
     rc |= value_map_add(v, "has_years", value_bool(a, r->has_years));
     rc |= value_map_add(v, "years", value_number(a, r->has_years ? r->years : 0));
     rc |= value_map_add(v, "requested_on", value_string(a, day));
-    rc |= value_map_add(v, "role", role_value(a, r->role));
+    rc |= value_map_add(v, "role", p->role_map);
     rc |= value_map_add(v, "level", level_value(a, r));
     rc |= value_map_add(v, "score", value_number(a, r->score));
     rc |= value_map_add(v, "risk_label", value_string_ref(a, r->risk_label));
@@ -291,6 +387,6 @@ struct value *report_to_value(const struct report *r, struct arena *a)
     rc |= value_map_add(v, "comparison", value_string(a, sentence));
     rc |= add_tasks(a, v, r);
     rc |= add_advice(a, v, r);
-    rc |= add_skills(a, v, r);
+    rc |= add_skills(a, v, r, p);
     return checked(v, rc);
 }

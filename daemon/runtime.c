@@ -152,6 +152,12 @@ int runtime_load(struct runtime *rt, const char *config_path, struct diag *d)
         runtime_free(rt);
         return -1;
     }
+    rt->shared = report_shared_new(&rt->roles);
+    if (rt->shared == NULL) {
+        diag_add(d, "%s: out of memory", rt->config.roles_dir);
+        runtime_free(rt);
+        return -1;
+    }
     if (d->count == before)
         check_names(rt, d);
     if (d->count == before)
@@ -165,6 +171,7 @@ int runtime_load(struct runtime *rt, const char *config_path, struct diag *d)
 
 void runtime_free(struct runtime *rt)
 {
+    report_shared_free(rt->shared);
     templates_free(rt->templates);
     roles_free(&rt->roles);
     config_free(&rt->config);
@@ -219,7 +226,7 @@ static struct value *site_value(struct arena *a, const struct config *c, const s
 
 struct value *runtime_context(const struct runtime *rt, const struct report *r, struct arena *a)
 {
-    struct value *ctx = report_to_value(r, a);
+    struct value *ctx = report_to_value(r, rt->shared, a);
     const struct config *c = &rt->config;
 
     /* Where a subscriber's reply goes, for the templates' closing line. */

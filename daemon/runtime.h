@@ -15,10 +15,13 @@
 #include "templates.h"
 #include "util.h"
 
+struct report_shared;
+
 struct runtime {
     struct config config;
     struct roles roles;
     struct templates *templates;
+    struct report_shared *shared; /* the roles' parts of every report's context (report.h) */
 };
 
 /* Loads config_path, then the roles and templates it names.  0, or -1 with every problem in d. */

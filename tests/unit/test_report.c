@@ -606,7 +606,7 @@ static void test_value_tree(void **state)
     s.years = 7;
     s.created_ms = 1764460800000LL; /* 2025-11-30 00:00 UTC */
     assert_int_equal(report_build(&r, &s, &roles, err), 0);
-    v = report_to_value(&r, &a);
+    v = report_to_value(&r, NULL, &a);
     assert_non_null(v);
     assert_string_equal(str(v, "name"), "Lee, Ann Marie");
     assert_string_equal(str(v, "first_name"), "Ann");
@@ -641,6 +641,83 @@ static void test_value_tree(void **state)
     report_free(&r);
 }
 
+/* x and y are the same tree: the same types and scalars, the same keys in the same order. */
+static void assert_same_tree(const struct value *x, const struct value *y)
+{
+    size_t i;
+
+    assert_int_equal(x->type, y->type);
+    switch (x->type) {
+    case VALUE_BOOL:
+        assert_int_equal(x->u.boolean, y->u.boolean);
+        break;
+    case VALUE_NUMBER:
+        assert_true(x->u.number == y->u.number);
+        break;
+    case VALUE_STRING:
+        assert_int_equal(x->u.str.len, y->u.str.len);
+        assert_memory_equal(x->u.str.s, y->u.str.s, x->u.str.len);
+        break;
+    case VALUE_LIST:
+        assert_int_equal(x->u.list.n, y->u.list.n);
+        for (i = 0; i < x->u.list.n; i++)
+            assert_same_tree(x->u.list.items[i], y->u.list.items[i]);
+        break;
+    case VALUE_MAP:
+        assert_int_equal(x->u.map.n, y->u.map.n);
+        for (i = 0; i < x->u.map.n; i++) {
+            assert_string_equal(x->u.map.pairs[i].key, y->u.map.pairs[i].key);
+            assert_same_tree(x->u.map.pairs[i].val, y->u.map.pairs[i].val);
+        }
+        break;
+    case VALUE_NULL:
+        break;
+    }
+}
+
+/*
+ * The role's parts made once (report_shared) give the same context as made
+ * for each report, and are not copied into it: two reports point to the
+ * same maps.
+ */
+static void test_shared_role_parts_are_the_same_and_shared(void **state)
+{
+    char *sk[] = {"r1", "v1"};
+    struct signup s = make_signup(NULL, 0, sk, 2);
+    struct report_shared *sh = report_shared_new(&roles);
+    struct arena a = ARENA_EMPTY, b = ARENA_EMPTY, c = ARENA_EMPTY;
+    const struct value *own, *one, *two;
+    char err[ERRLEN];
+    struct report r;
+    const char *const lists[] = {"role_skills", "vulnerable_skills", "resilient_skills"};
+    size_t i;
+
+    assert_non_null(sh);
+    assert_int_equal(report_build(&r, &s, &roles, err), 0);
+    own = report_to_value(&r, NULL, &a);
+    one = report_to_value(&r, sh, &b);
+    two = report_to_value(&r, sh, &c);
+    assert_non_null(own);
+    assert_non_null(one);
+    assert_non_null(two);
+    assert_same_tree(own, one);
+    assert_ptr_equal(get(one, "role", VALUE_MAP), get(two, "role", VALUE_MAP));
+    for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+        const struct value *l1 = get(one, lists[i], VALUE_LIST),
+                           *l2 = get(two, lists[i], VALUE_LIST);
+
+        assert_true(l1->u.list.n > 0);
+        assert_ptr_equal(l1->u.list.items[0], l2->u.list.items[0]);
+        assert_ptr_not_equal(l1->u.list.items[0], get(own, lists[i], VALUE_LIST)->u.list.items[0]);
+    }
+    assert_no_duplicate_keys(one);
+    arena_free(&a);
+    arena_free(&b);
+    arena_free(&c);
+    report_free(&r);
+    report_shared_free(sh);
+}
+
 static void test_blank_name_is_no_name(void **state)
 {
     struct signup s = make_signup(NULL, 0, NULL, 0);
@@ -651,7 +728,7 @@ static void test_blank_name_is_no_name(void **state)
 
     s.name = " \t ";
     assert_int_equal(report_build(&r, &s, &roles, err), 0);
-    v = report_to_value(&r, &a);
+    v = report_to_value(&r, NULL, &a);
     assert_non_null(v);
     assert_false(boolean(v, "has_name"));
     assert_string_equal(str(v, "name"), "");
@@ -677,6 +754,7 @@ int main(void)
         cmocka_unit_test_setup(test_comparison_below_and_close, reset_weights),
         cmocka_unit_test_setup(test_advice_leads_with_own_most_exposed_tasks, reset_weights),
         cmocka_unit_test_setup(test_no_advice_for_low_exposure_only, reset_weights),
+        cmocka_unit_test(test_shared_role_parts_are_the_same_and_shared),
         cmocka_unit_test(test_greeting_names),
         cmocka_unit_test(test_trim_cuts_only_white_space),
         cmocka_unit_test(test_greeting_never_cuts_a_character),
