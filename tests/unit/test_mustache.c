@@ -107,6 +107,44 @@ static struct value *map_with_string(struct arena *a, const char *key, const cha
     return m;
 }
 
+/*
+ * Each of the five bytes HTML escapes, at every offset of a text longer
+ * than the sixteen bytes read at a time, with another at the end.  The
+ * expected text is built byte by byte here, not by the renderer's code.
+ */
+static void test_html_escapes_at_every_offset(void **state)
+{
+    static const char specials[] = "&<>\"'";
+    static const char *const entities[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&#39;"};
+    char text[48];
+    size_t at, k, i;
+
+    (void)state;
+    for (k = 0; k < 5; k++)
+        for (at = 0; at + 1 < sizeof(text) - 1; at++) {
+            struct arena ar = ARENA_EMPTY;
+            struct buf want;
+
+            memset(text, 'a', sizeof(text) - 1);
+            text[sizeof(text) - 1] = '\0';
+            text[at] = specials[k];
+            text[sizeof(text) - 2] = specials[(k + 1) % 5];
+            buf_init(&want);
+            for (i = 0; text[i] != '\0'; i++) {
+                const char *hit = strchr(specials, text[i]);
+
+                if (hit != NULL)
+                    buf_puts(&want, entities[hit - specials]);
+                else
+                    buf_putc(&want, text[i]);
+            }
+            assert_renders("{{x}}", map_with_string(&ar, "x", text), MUSTACHE_ESCAPE_HTML,
+                           buf_str(&want));
+            buf_free(&want);
+            arena_free(&ar);
+        }
+}
+
 /* Compile errors ---------------------------------------------------------- */
 
 static void test_unclosed_section_position(void **state)
@@ -613,6 +651,7 @@ int main(void)
         cmocka_unit_test(test_dotted_names_and_parent_lookup),
         cmocka_unit_test(test_rendering_work_is_bounded),
         cmocka_unit_test(test_rendering_size_is_bounded),
+        cmocka_unit_test(test_html_escapes_at_every_offset),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
