@@ -59,19 +59,46 @@ static size_t utf8_char_at(const char *p)
  * still says which bytes it got; other UTF-8 stays as it is.  quote also
  * escapes " and \, as a quoted value needs.
  */
+/* How many bytes from s stand for themselves: printable ASCII, less " and \ in a quoted value. */
+static size_t plain_run(const char *s, int quote)
+{
+    size_t k;
+
+    for (k = 0;; k++) {
+        unsigned char c = (unsigned char)s[k];
+
+        if (c < 0x20 || c >= 0x7f || (quote && (c == '"' || c == '\\')))
+            return k;
+    }
+}
+
 static void escape_into(const char *s, int quote, char *out, size_t outlen, size_t *n, size_t keep)
 {
     static const char hex[] = "0123456789abcdef";
 
     while (s && *s) {
+        size_t run = plain_run(s, quote), len, escaped, need, i;
         unsigned char c = (unsigned char)*s;
-        size_t len = c >= 0x80 ? utf8_char_at(s) : 1, i;
-        /* C1 controls (U+0080-U+009F: \xc2\x80-\xc2\x9f) drive terminals as C0 ones do. */
-        int c1 = c == 0xc2 && len == 2 && (unsigned char)s[1] <= 0x9f;
-        size_t escaped = c1 ? 2 : (c < 0x20 || c == 0x7f || len == 0) ? 1 : 0;
-        int backslash = quote && (c == '"' || c == '\\');
-        size_t need = escaped ? 4 * escaped : backslash ? 2 : len;
+        int c1, backslash;
 
+        /* Most of a line is plain: copied in one piece, as much as there is room for. */
+        if (run > 0) {
+            size_t room = *n + keep < outlen ? outlen - keep - *n : 0;
+            size_t take = run < room ? run : room;
+
+            memcpy(out + *n, s, take);
+            *n += take;
+            s += take;
+            if (take < run)
+                break;
+            continue;
+        }
+        len = c >= 0x80 ? utf8_char_at(s) : 1;
+        /* C1 controls (U+0080-U+009F: \xc2\x80-\xc2\x9f) drive terminals as C0 ones do. */
+        c1 = c == 0xc2 && len == 2 && (unsigned char)s[1] <= 0x9f;
+        escaped = c1 ? 2 : (c < 0x20 || c == 0x7f || len == 0) ? 1 : 0;
+        backslash = quote && (c == '"' || c == '\\');
+        need = escaped ? 4 * escaped : backslash ? 2 : len;
         if (*n + need + keep > outlen)
             break;
         for (i = 0; i < escaped; i++) {
