@@ -189,13 +189,18 @@ static struct value *analysis_link(struct arena *a, const struct config *c, cons
         return value_string_ref(a, "");
     buf_init(&b);
     while (*p) {
+        /* The text up to the next brace goes as it is. */
+        size_t plain = strcspn(p, "{");
+
+        buf_append(&b, p, plain);
+        p += plain;
         if (strncmp(p, "{role}", 6) == 0) {
             buf_puts(&b, r->role->id);
             p += 6;
         } else if (strncmp(p, "{level}", 7) == 0) {
             buf_puts(&b, r->level->id);
             p += 7;
-        } else {
+        } else if (*p != '\0') {
             buf_putc(&b, (unsigned char)*p++);
         }
     }
