@@ -208,7 +208,7 @@ static int make_role_parts(struct role_parts *p, const struct role *role, struct
     size_t i;
 
     p->role = role;
-    p->skills = role->nskills ? arena_alloc(a, role->nskills * sizeof(*p->skills)) : NULL;
+    p->skills = role->nskills ? arena_alloc(a, role->nskills * sizeof(struct value *)) : NULL;
     if (role->nskills && p->skills == NULL)
         return -1;
     for (i = 0; i < role->nskills; i++)
