@@ -30,6 +30,8 @@ static struct value *contexts[2];
 /* What the contexts live in and point into: kept for the whole run. */
 static struct arena context_arena;
 static struct roles roles;
+/* The roles' parts of every context, shared as the daemon shares them. */
+static struct report_shared *shared;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -49,7 +51,7 @@ static struct value *context_for(const struct roles *rs, struct signup *s)
 
     if (report_build(&r, s, rs, err) == -1)
         die("report_build", err);
-    v = report_to_value(&r, &context_arena);
+    v = report_to_value(&r, shared, &context_arena);
     report_free(&r);
     if (v == NULL)
         die("report_to_value", "out of memory");
@@ -68,6 +70,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     diag_init(&d);
     if (roles_load(&roles, ROLES_DIR, &d) == -1)
         die(ROLES_DIR, buf_str(&d.text));
+    if ((shared = report_shared_new(&roles)) == NULL)
+        die(ROLES_DIR, "out of memory");
     diag_free(&d);
 
     /* One person with everything given, one with nothing: both sides of every section. */

@@ -40,9 +40,14 @@ static void score_role(const struct roles *roles, const struct role *role)
         if (signup_validate(&s, roles, err) == 0 && report_build(&r, &s, roles, err) == 0) {
             struct arena a = ARENA_EMPTY;
 
-            if (report_to_value(&r, &a) == NULL || r.score < 0 || r.score > 100 ||
+            /* Both ways a context gets the role's parts: made for it, and shared. */
+            struct report_shared *sh = report_shared_new(roles);
+
+            if (sh == NULL || report_to_value(&r, NULL, &a) == NULL ||
+                report_to_value(&r, sh, &a) == NULL || r.score < 0 || r.score > 100 ||
                 r.risk_label == NULL)
                 abort();
+            report_shared_free(sh);
             arena_free(&a);
             report_free(&r);
         }
