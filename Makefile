@@ -115,6 +115,10 @@ $(BUILD)/tests/%.o: tests/unit/%.c | $(DEPS_STAMP) $(TEST_DEPS_STAMP)
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/libreportd.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS) -lm -pthread
 
+# The queue's tests share one fixture (tests/unit/queue_fixture.c).
+QUEUE_TESTS := test_queue test_queue_contract test_retention
+$(QUEUE_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/queue_fixture.o
+
 $(BUILD)/tests/mustache_spec.o: tests/mustache_spec.c | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
@@ -163,6 +167,8 @@ $(SAN)/tests/%.o: tests/unit/%.c | $(DEPS_STAMP) $(TEST_DEPS_STAMP) $(FUZZ_DEPS_
 
 $(SAN)/tests/test_%: $(SAN)/tests/test_%.o $(SAN)/libreportd.a
 	$(SAN_CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS) -lm -pthread
+
+$(QUEUE_TESTS:%=$(SAN)/tests/%): $(SAN)/tests/queue_fixture.o
 
 asan: $(SAN)/reportd $(SAN_UNIT_BINS)
 

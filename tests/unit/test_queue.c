@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "queue.h"
+#include "queue_fixture.h"
 
 #define OWNER    "testhost:1"
 #define LEASE_MS ((int64_t)60000)
@@ -24,78 +24,17 @@
 /* The schema version queue.c migrates to; changing it here is a conscious act. */
 #define SCHEMA_VERSION 7
 
-struct fixture {
-    char dir[64];
-    char path[128];
-    struct queue *q;
-    sqlite3 *raw; /* a second connection, as a producer or an inspector */
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    char err[ERRLEN];
-
-    if (f == NULL)
-        return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_queue-XXXXXX");
-    *state = f;
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    snprintf(f->path, sizeof(f->path), "%s/queue.db", f->dir);
-    if (queue_open(&f->q, f->path, err) == -1) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
-    if (sqlite3_open(f->path, &f->raw) != SQLITE_OK ||
-        sqlite3_busy_timeout(f->raw, QUEUE_BUSY_TIMEOUT_MS) != SQLITE_OK)
-        return -1;
-    return 0;
+    return fixture_setup(state, "test_queue");
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    char p[160];
-
-    queue_close(f->q);
-    sqlite3_close(f->raw);
-    unlink(f->path);
-    snprintf(p, sizeof(p), "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", f->path);
-    unlink(p);
-    rmdir(f->dir);
-    free(f);
-    return 0;
+    return fixture_teardown(state);
 }
 
 /* --- helpers ------------------------------------------------------------ */
-
-static void raw_exec(struct fixture *f, const char *sql)
-{
-    char *msg = NULL;
-
-    if (sqlite3_exec(f->raw, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-}
-
-static int64_t db_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st;
-    int64_t v;
-
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
-static int64_t raw_int(struct fixture *f, const char *sql)
-{
-    return db_int(f->raw, sql);
-}
 
 static void raw_text(struct fixture *f, const char *sql, char *out, size_t outlen)
 {
@@ -368,17 +307,6 @@ static void test_read_only_open_refuses_other_schemas(void **state)
     raw_exec(f, sql);
     assert_int_equal(queue_open_readonly(&q, f->path, err), 0);
     queue_close(q);
-}
-
-static void unlink_db(const char *path)
-{
-    char p[200];
-
-    unlink(path);
-    snprintf(p, sizeof(p), "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", path);
-    unlink(p);
 }
 
 /* Schema version 1 as reportd created it, written out here independently of queue.c. */

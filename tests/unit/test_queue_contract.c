@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "queue.h"
+#include "queue_fixture.h"
 
 #define OWNER    "testhost:1"
 #define LEASE_MS ((int64_t)60000)
@@ -28,86 +28,15 @@
 static const char *const producer_columns[] = {"email", "name",   "role",  "level",
                                                "tasks", "skills", "years", "created_at"};
 
-struct fixture {
-    char dir[64];
-    char path[128];
-    struct queue *q;
-    sqlite3 *raw; /* a second connection: the website */
-};
-
-static void unlink_db(const char *path)
-{
-    char p[200];
-
-    unlink(path);
-    snprintf(p, sizeof(p), "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", path);
-    unlink(p);
-}
-
-static int open_raw(struct fixture *f)
-{
-    return sqlite3_open(f->path, &f->raw) == SQLITE_OK &&
-                   sqlite3_busy_timeout(f->raw, QUEUE_BUSY_TIMEOUT_MS) == SQLITE_OK
-               ? 0
-               : -1;
-}
-
-/* A directory only: a test makes its own database, or calls open_fixture(). */
+/* A directory only: a test makes its own database, or calls fixture_open(). */
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-
-    if (f == NULL)
-        return -1;
-    *state = f;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_contract-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    snprintf(f->path, sizeof(f->path), "%s/queue.db", f->dir);
-    return 0;
+    return fixture_setup_dir(state, "test_contract");
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-
-    queue_close(f->q);
-    sqlite3_close(f->raw);
-    unlink_db(f->path);
-    rmdir(f->dir);
-    free(f);
-    return 0;
-}
-
-static void open_fixture(struct fixture *f)
-{
-    char err[ERRLEN];
-
-    if (queue_open(&f->q, f->path, err) != QUEUE_OPEN_OK)
-        fail_msg("open: %s", err);
-    assert_int_equal(open_raw(f), 0);
-}
-
-static void raw_exec(struct fixture *f, const char *sql)
-{
-    char *msg = NULL;
-
-    if (sqlite3_exec(f->raw, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-}
-
-static int64_t raw_int(struct fixture *f, const char *sql)
-{
-    sqlite3_stmt *st;
-    int64_t v;
-
-    assert_int_equal(sqlite3_prepare_v2(f->raw, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    return fixture_teardown(state);
 }
 
 /* The first column of a one-row query, as text, or "" for NULL; the caller frees. */
@@ -212,7 +141,7 @@ static void test_migrate_from_v4_keeps_rows_and_history(void **state)
     char err[ERRLEN];
     int64_t kept;
 
-    assert_int_equal(open_raw(f), 0);
+    assert_int_equal(fixture_open_raw(f), 0);
     raw_exec(f, v4_database);
     signups = raw_text(f, SIGNUPS_DUMP_SQL);
     events = raw_text(f, EVENTS_DUMP_SQL);
@@ -274,7 +203,7 @@ static void test_insert_of_reportd_column_is_refused(void **state)
     char sql[256], want[128];
     int refused = 0, owned = 0;
 
-    open_fixture(f);
+    fixture_open(f);
     assert_int_equal(sqlite3_prepare_v2(f->raw, "SELECT name FROM pragma_table_info('signups')", -1,
                                         &cols, NULL),
                      SQLITE_OK);
@@ -314,7 +243,7 @@ static void test_producer_columns_and_defaults_pass(void **state)
     struct signup_record r;
     char err[ERRLEN];
 
-    open_fixture(f);
+    fixture_open(f);
     raw_exec(f, "INSERT INTO signups (email, name, role, level, tasks, skills, years, created_at)"
                 " VALUES ('x@example.org', 'X', 'backend-developer', 'mid', '[\"a\"]', '[\"b\"]',"
                 " 3, 1234)");
@@ -339,7 +268,7 @@ static void test_null_and_omitted_lists_read_as_empty(void **state)
     char err[ERRLEN];
     int64_t id;
 
-    open_fixture(f);
+    fixture_open(f);
     raw_exec(f, "INSERT INTO signups (email, role, level, tasks, skills)"
                 " VALUES ('n@example.org', 'backend-developer', 'mid', NULL, NULL)");
     raw_exec(f, "INSERT INTO signups (email, role, level)"
@@ -372,7 +301,7 @@ static void test_signup_status_view(void **state)
     size_t n;
     char err[ERRLEN], *row;
 
-    open_fixture(f);
+    fixture_open(f);
     row = raw_text(f, "SELECT group_concat(name, ',') FROM pragma_table_info('signup_status')");
     assert_string_equal(row, "id,email,state,reason,sent_at,message_id,created_at");
     free(row);
@@ -491,7 +420,7 @@ static void test_metrics(void **state)
     size_t i, b;
     int s;
 
-    open_fixture(f);
+    fixture_open(f);
     for (i = 0; i < 7; i++) {
         snprintf(sql, sizeof(sql),
                  "INSERT INTO signups (email, role, level, created_at)"
@@ -557,7 +486,7 @@ static void test_metrics_empty(void **state)
     char err[ERRLEN];
     size_t i;
 
-    open_fixture(f);
+    fixture_open(f);
     assert_int_equal(queue_metrics(f->q, &m, err), 0);
     assert_int_equal(m.latency_count, 0);
     assert_int_equal(m.last_sent_ms, 0);
@@ -575,7 +504,7 @@ static void test_claim_stores_unicode_domain_in_ascii(void **state)
     size_t n;
     char err[ERRLEN], *email;
 
-    open_fixture(f);
+    fixture_open(f);
     raw_exec(f, "INSERT INTO signups (email, role, level)"
                 " VALUES ('joerg@B\xc3\x9c"
                 "CHER.example', 'backend-developer', 'mid')");

@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "queue.h"
+#include "queue_fixture.h"
 #include "sha256.h"
 
 #define OWNER        "testhost:1"
@@ -26,67 +26,17 @@
 /* An unprivileged user for the read-only file test when running as root. */
 #define NOBODY 65534
 
-struct fixture {
-    char dir[64];
-    char path[128];
-    struct queue *q;
-    sqlite3 *raw; /* a producer's or an inspector's connection */
-};
-
-static void unlink_db(const char *path)
-{
-    char p[200];
-
-    unlink(path);
-    snprintf(p, sizeof(p), "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", path);
-    unlink(p);
-}
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    char err[ERRLEN];
-
-    if (f == NULL)
-        return -1;
-    *state = f;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_retention-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    snprintf(f->path, sizeof(f->path), "%s/queue.db", f->dir);
-    if (queue_open(&f->q, f->path, err) != QUEUE_OPEN_OK) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
-    if (sqlite3_open(f->path, &f->raw) != SQLITE_OK ||
-        sqlite3_busy_timeout(f->raw, QUEUE_BUSY_TIMEOUT_MS) != SQLITE_OK)
-        return -1;
-    return 0;
+    return fixture_setup(state, "test_retention");
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-
-    queue_close(f->q);
-    sqlite3_close(f->raw);
-    unlink_db(f->path);
-    rmdir(f->dir);
-    free(f);
-    return 0;
+    return fixture_teardown(state);
 }
 
 /* --- helpers ------------------------------------------------------------ */
-
-static void raw_exec(struct fixture *f, const char *sql)
-{
-    char *msg = NULL;
-
-    if (sqlite3_exec(f->raw, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-}
 
 /* The first column of a one-row query about signup id, as text ("" for NULL). */
 static void row_text(struct fixture *f, const char *sql, int64_t id, char *out, size_t outlen)
