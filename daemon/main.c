@@ -14,6 +14,7 @@
 #include "config.h"
 #include "help.h"
 #include "log.h"
+#include "queue.h"
 #include "util.h"
 
 #define REPORTD_VERSION "0.1.0"
@@ -331,11 +332,12 @@ int main(int argc, char **argv)
         rc = parse_command(&commands[i], argc - optind, argv + optind, &o);
         if (rc != 0)
             return rc == PARSE_HELP ? 0 : rc;
-        /* Once per process, before any thread or handle: libcurl's own rule. */
+        /* Once per process, before any thread or handle: libcurl's and SQLite's own rule. */
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             fprintf(stderr, "reportd: cannot initialize libcurl\n");
             return EXIT_SOFTWARE;
         }
+        queue_global_init();
         rc = commands[i].run(&o);
         curl_global_cleanup();
         return rc;

@@ -157,6 +157,11 @@ int queue_in_transaction(struct queue *q)
     return q->ops->in_transaction(q);
 }
 
+void queue_global_init(void)
+{
+    queue_sqlite_global_init();
+}
+
 int queue_begin_write(struct queue *q, const char *what, char *err)
 {
     return q->ops->begin(q, 1, what, err);

@@ -109,6 +109,13 @@ struct queue_place {
 /* What messages call the place: its file, or its URL unless a password is in it. */
 const char *queue_place_name(const struct queue_place *pl);
 
+/*
+ * The queue's libraries' process-wide settings: once, before any queue is
+ * opened or any thread started (SQLite's rule, as curl_global_init is
+ * libcurl's).  Without it the queue works, a little slower.
+ */
+void queue_global_init(void);
+
 /* queue_open() and queue_open_readonly() at a place of either kind. */
 int queue_open_at(struct queue **qp, const struct queue_place *pl, char *err);
 int queue_open_readonly_at(struct queue **qp, const struct queue_place *pl, char *err);

@@ -322,4 +322,7 @@ struct queue_ops {
 extern const struct queue_ops queue_sqlite_ops;
 extern const struct queue_ops queue_pg_ops;
 
+/* The SQLite library's process-wide settings (queue_global_init). */
+void queue_sqlite_global_init(void);
+
 #endif

@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -490,11 +489,9 @@ static int on_busy(void *arg, int count)
 /*
  * SQLite counts every allocation under a global mutex for
  * sqlite3_memory_used(), which reportd never asks; each message makes a few
- * hundred.  The setting must come before SQLite's first use in the process,
- * so it is made once, before the first open; if something opened SQLite
- * before (it cannot here), the counting simply stays on.
+ * hundred.  SQLite takes the setting only before its first use.
  */
-static void stop_memory_counting(void)
+void queue_sqlite_global_init(void)
 {
     if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
         log_debug("SQLite was already in use: its allocation counting stays on");
@@ -507,12 +504,7 @@ static void stop_memory_counting(void)
  */
 static int open_db(struct queue *q, int flags, char *err)
 {
-    static pthread_once_t configured = PTHREAD_ONCE_INIT;
-    int rc;
-
-    if (pthread_once(&configured, stop_memory_counting) != 0)
-        return errf(err, "%s: cannot configure SQLite", q->name);
-    rc = sqlite3_open_v2(q->name, &SQ(q)->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(q->name, &SQ(q)->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
 
     if (rc != SQLITE_OK)
         return errf(err, "%s: cannot open: %s", q->name,
