@@ -51,14 +51,6 @@ static size_t utf8_char_at(const char *p)
     return strnlen(p, n) == n && utf8_valid(p, n) ? n : 0;
 }
 
-/*
- * Copies s into out from *n on, stopping while there is still room for keep
- * more bytes.  Control characters (which would split an event across
- * journal lines or drive a terminal) and bytes that are not UTF-8 become
- * \xNN, byte by byte, so that one event stays one line of valid text that
- * still says which bytes it got; other UTF-8 stays as it is.  quote also
- * escapes " and \, as a quoted value needs.
- */
 /* How many bytes from s stand for themselves: printable ASCII, less " and \ in a quoted value. */
 static size_t plain_run(const char *s, int quote)
 {
@@ -72,6 +64,14 @@ static size_t plain_run(const char *s, int quote)
     }
 }
 
+/*
+ * Copies s into out from *n on, stopping while there is still room for keep
+ * more bytes.  Control characters (which would split an event across
+ * journal lines or drive a terminal) and bytes that are not UTF-8 become
+ * \xNN, byte by byte, so that one event stays one line of valid text that
+ * still says which bytes it got; other UTF-8 stays as it is.  quote also
+ * escapes " and \, as a quoted value needs.
+ */
 static void escape_into(const char *s, int quote, char *out, size_t outlen, size_t *n, size_t keep)
 {
     static const char hex[] = "0123456789abcdef";

@@ -262,23 +262,19 @@ static const struct role_parts *shared_parts(const struct report_shared *sh,
     return NULL;
 }
 
-/* The person's skills of one outlook: the role's maps of them. */
+/*
+ * The person's skills of one outlook: the role's maps of them.  report_build()
+ * takes each from r->role->skills, so its place there is its map's.
+ */
 static struct value *skill_list(struct arena *a, const struct role_parts *p,
                                 const struct role_skill *const *skills, size_t n)
 {
     struct value *list = value_list(a);
-    size_t i, k;
+    size_t i;
     int rc = 0;
 
-    for (i = 0; i < n; i++) {
-        struct value *v = NULL;
-
-        for (k = 0; k < p->role->nskills && v == NULL; k++)
-            if (&p->role->skills[k] == skills[i])
-                v = p->skills[k];
-        /* report_build() takes them from the role; a stranger still gets its own map. */
-        rc |= value_list_push(list, v ? v : skill_value(a, skills[i]));
-    }
+    for (i = 0; i < n; i++)
+        rc |= value_list_push(list, p->skills[skills[i] - p->role->skills]);
     return checked(list, rc);
 }
 
